@@ -1,0 +1,123 @@
+"""Command line: ``run``, ``check``, ``demo``, ``--version``; Prometheus-style dotted flags.
+
+Exit codes: 0 normal end, 1 runtime failure, 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from exporter import __version__
+from exporter.errors import ConfigError, ExporterError
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+DEFAULT_LISTEN = ":9847"
+log = logging.getLogger("exporter")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_logging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warn", "error"))
+    parser.add_argument("--log.format", dest="log_format", default="logfmt",
+                        choices=("logfmt", "json"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with its three commands."""
+    parser = _Parser(prog="drift-exporter",
+                     description="Prometheus exporter for ML data and prediction drift.")
+    parser.add_argument("--version", action="version", version=f"drift-exporter {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="follow the logs and serve metrics")
+    run.add_argument("--config.file", dest="config_file", required=True)
+    run.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    run.add_argument("--web.config.file", dest="web_config_file")
+    _add_logging(run)
+    check = sub.add_parser("check", help="validate config, references and the logs' columns")
+    check.add_argument("--config.file", dest="config_file", required=True)
+    _add_logging(check)
+    demo = sub.add_parser("demo", help="run on generated data with drift after about a minute")
+    demo.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
+    demo.add_argument("--demo.dir", dest="demo_dir", default=None,
+                      help="where to write the demo data (default: a temporary directory)")
+    demo.add_argument("--demo.drift-after", dest="drift_after", default="60s",
+                      help="when the simulated inputs start to drift (default 60s)")
+    _add_logging(demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``drift-exporter`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_usage(sys.stderr)
+        return EXIT_USAGE
+    from exporter.logs import setup_logging
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "check":
+            return _check(args)
+        return _demo(args)
+    except ConfigError as exc:
+        sys.stderr.write("drift-exporter: configuration error:\n")
+        for problem in exc.problems:
+            sys.stderr.write(f"  {problem}\n")
+        return EXIT_USAGE
+    except ExporterError as exc:
+        sys.stderr.write(f"drift-exporter: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        sys.stderr.write(f"drift-exporter: {exc}\n")
+        return EXIT_RUNTIME
+
+
+def _run(args: argparse.Namespace) -> int:
+    from exporter.app import App
+    from exporter.config import load_config
+    from exporter.webconfig import load_web_config
+
+    config = load_config(args.config_file)
+    web_config = load_web_config(args.web_config_file) if args.web_config_file else None
+    return App(config, args.listen, web_config).run_until_signalled()
+
+
+def _check(args: argparse.Namespace) -> int:
+    from exporter.checking import check_logs
+    from exporter.config import load_config
+    from exporter.reference import load_reference
+
+    config = load_config(args.config_file)
+    problems: list[str] = []
+    for index, model in enumerate(config.models):
+        profile = load_reference(model)
+        problems.extend(check_logs(index, model))
+        print(f"model {model.name}: reference {profile.rows} rows, "
+              f"{len(model.features)} features, logs {model.logs.path}")
+    if problems:
+        raise ConfigError(problems)
+    print("config OK")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exporter.demo import run_demo
+    from exporter.durations import parse_duration
+
+    return run_demo(args.listen, args.demo_dir, parse_duration(args.drift_after))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

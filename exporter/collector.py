@@ -1,0 +1,208 @@
+"""Renders each model's latest immutable snapshot, reference profile and counters as metric
+families, fresh on every scrape. It never computes statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.counters import CounterValues
+from exporter.reference import (
+    CategoricalReference,
+    ColumnReference,
+    NumericalReference,
+    ReferenceProfile,
+)
+from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What one model offers the collector at scrape time (all immutable copies)."""
+
+    name: str
+    profile: ReferenceProfile
+    feature_names: tuple[str, ...]
+    prediction_column: str | None
+    snapshot: ModelSnapshot | None
+    counters: CounterValues
+
+
+# Per-column gauges shared by features (drift_feature_*) and the prediction (drift_prediction_*):
+# (suffix, help, getter on the window snapshot).
+_WINDOW_GAUGES: tuple[tuple[str, str, Callable[[ColumnSnapshot], float | None]], ...] = (
+    ("mean", "Mean of the window's usable values.", lambda c: c.mean),
+    ("stddev", "Sample standard deviation (ddof=1) of the window's usable values.",
+     lambda c: c.stddev),
+    ("missing_ratio", "Share of window rows whose value is missing or invalid.",
+     lambda c: c.missing_ratio),
+    ("ks_statistic", "Two-sample KS statistic, reference vs window.", lambda c: c.ks_statistic),
+    ("ks_pvalue", "Two-sample KS p-value, reference vs window.", lambda c: c.ks_pvalue),
+    ("wasserstein_normed", "Wasserstein distance divided by max(reference stddev, 0.001).",
+     lambda c: c.wasserstein_normed),
+    ("psi", "Population stability index over the reference bins.", lambda c: c.psi),
+    ("jensen_shannon_distance", "Jensen-Shannon distance (base 2) over the reference bins.",
+     lambda c: c.jensen_shannon),
+    ("chi2_pvalue", "Chi-square test p-value over the categories, reference vs window.",
+     lambda c: c.chi2_pvalue),
+    ("unseen_ratio", "Share of the window's usable values never seen in the reference.",
+     lambda c: c.unseen_ratio),
+    ("drift_score", "Value of the configured drift statistic.", lambda c: c.score),
+    ("drift_threshold", "Drift threshold in force (configured, or calibrated for auto).",
+     lambda c: c.threshold),
+    ("drift_detected", "1 when the drift score crosses its threshold, else 0.",
+     lambda c: None if c.detected is None else float(c.detected)),
+)
+_PREDICTION_SKIP = ("chi2_pvalue", "unseen_ratio")
+_REFERENCE_GAUGES: tuple[tuple[str, str, Callable[[ColumnReference], float | None]], ...] = (
+    ("mean", "Mean of the reference's usable values.",
+     lambda r: r.mean if isinstance(r, NumericalReference) else None),
+    ("stddev", "Sample standard deviation (ddof=1) of the reference's usable values.",
+     lambda r: r.stddev if isinstance(r, NumericalReference) else None),
+    ("missing_ratio", "Share of reference rows whose value is missing or invalid.",
+     lambda r: r.missing_ratio),
+)
+
+
+class _Families:
+    """Metric families by name, created on first use, yielded in creation order."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Metric] = {}
+
+    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
+        if name not in self._by_name:
+            self._by_name[name] = GaugeMetricFamily(name, doc, labels=list(labels))
+        family = self._by_name[name]
+        assert isinstance(family, GaugeMetricFamily)
+        return family
+
+    def counter(self, name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
+        if name not in self._by_name:
+            self._by_name[name] = CounterMetricFamily(name, doc, labels=list(labels))
+        family = self._by_name[name]
+        assert isinstance(family, CounterMetricFamily)
+        return family
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(self._by_name.values())
+
+
+class DriftCollector(Collector):
+    """Custom collector over the models' latest states."""
+
+    def __init__(self, states: Callable[[], Iterable[ModelState]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[Metric]:
+        """Build every drift_* family afresh from the current states."""
+        fam = _Families()
+        build = fam.gauge("drift_exporter_build_info", "drift-exporter build information.",
+                          ["version"])
+        build.add_metric([__version__], 1.0)
+        for state in self._states():
+            _render_model(fam, state)
+        yield from fam
+
+
+def _render_model(fam: _Families, state: ModelState) -> None:
+    model = state.name
+    snap = state.snapshot
+    by_name = {c.name: c for c in snap.features} if snap else {}
+    for feature in state.feature_names:
+        ref = state.profile.columns[feature]
+        _render_column(fam, "feature", [model, feature], ["model", "feature"], ref,
+                       by_name.get(feature))
+    if state.prediction_column is not None:
+        ref = state.profile.columns[state.prediction_column]
+        _render_column(fam, "prediction", [model], ["model"], ref,
+                       snap.prediction if snap else None)
+    _render_model_gauges(fam, state)
+    _render_counters(fam, state)
+
+
+def _render_column(fam: _Families, kind: str, values: list[str], labels: list[str],
+                   ref: ColumnReference, col: ColumnSnapshot | None) -> None:
+    for suffix, doc, get_ref in _REFERENCE_GAUGES:
+        value = get_ref(ref)
+        if value is not None:
+            fam.gauge(f"drift_reference_{kind}_{suffix}", doc, labels).add_metric(values, value)
+    ratio_label = "category" if kind == "feature" else "class"
+    ratio_name = "category_ratio" if kind == "feature" else "class_ratio"
+    if isinstance(ref, CategoricalReference):
+        family = fam.gauge(f"drift_reference_{kind}_{ratio_name}",
+                           f"Share of each {ratio_label} in the reference.",
+                           [*labels, ratio_label])
+        for category, share in ref.label_ratios(ref.counts):
+            family.add_metric([*values, category], share)
+    if col is None:
+        return
+    for suffix, doc, get in _WINDOW_GAUGES:
+        if kind == "prediction" and suffix in _PREDICTION_SKIP:
+            continue
+        value = get(col)
+        if value is not None:
+            fam.gauge(f"drift_{kind}_{suffix}", doc, labels).add_metric(values, value)
+    if col.category_ratios:
+        family = fam.gauge(f"drift_{kind}_{ratio_name}",
+                           f"Share of each {ratio_label} in the window.", [*labels, ratio_label])
+        for category, share in col.category_ratios:
+            family.add_metric([*values, category], share)
+    if col.quantiles:
+        family = fam.gauge("drift_prediction_quantile", "Quantiles of the window's predictions.",
+                           [*labels, "q"])
+        for q, v in col.quantiles:
+            family.add_metric([*values, f"{q:g}"], v)
+
+
+def _render_model_gauges(fam: _Families, state: ModelState) -> None:
+    model = [state.name]
+    fam.gauge("drift_reference_rows", "Records in the reference.", ["model"]).add_metric(
+        model, state.profile.rows)
+    snap = state.snapshot
+    if snap is not None:
+        fam.gauge("drift_window_rows", "Records in the window.", ["model"]).add_metric(
+            model, snap.window_rows)
+        if snap.dataset_drift_share is not None:
+            fam.gauge("drift_dataset_drift_share",
+                      "Share of features with drift detected among those with a score.",
+                      ["model"]).add_metric(model, snap.dataset_drift_share)
+            fam.gauge("drift_dataset_drift_detected",
+                      "1 when the dataset drift share reaches drift.dataset_share.",
+                      ["model"]).add_metric(model, float(bool(snap.dataset_drift_detected)))
+        fam.gauge("drift_last_update_timestamp_seconds",
+                  "When the statistics were last recomputed.", ["model"]).add_metric(
+            model, snap.computed_at)
+    if state.counters.last_record_timestamp is not None:
+        fam.gauge("drift_last_record_timestamp_seconds",
+                  "Timestamp of the newest record (its own, else when it was read).",
+                  ["model"]).add_metric(model, state.counters.last_record_timestamp)
+
+
+def _render_counters(fam: _Families, state: ModelState) -> None:
+    model = state.name
+    c = state.counters
+    fam.counter("drift_rows_ingested", "Records read from the logs.", ["model"]).add_metric(
+        [model], c.rows_ingested)
+    rejected = fam.counter("drift_rows_rejected", "Records not read, by reason.",
+                           ["model", "reason"])
+    for reason, count in sorted(c.rows_rejected.items()):
+        rejected.add_metric([model, reason], count)
+    invalid = fam.counter("drift_values_invalid", "Values of the wrong type, by column.",
+                          ["model", "feature"])
+    for column, count in sorted(c.values_invalid.items()):
+        invalid.add_metric([model, column], count)
+    files = fam.counter("drift_files_rejected", "Parquet files that could not be read.",
+                        ["model", "reason"])
+    for reason, count in sorted(c.files_rejected.items()):
+        files.add_metric([model, reason], count)
+    detections = fam.counter("drift_detections", "Times a feature went from not drifted to "
+                             "drifted.", ["model", "feature"])
+    for feature in state.feature_names:
+        detections.add_metric([model, feature], c.detections.get(feature, 0))
+    fam.counter("drift_log_truncations", "Followed files truncated or replaced in place.",
+                ["model"]).add_metric([model], c.truncations)

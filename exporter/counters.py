@@ -1,0 +1,76 @@
+"""Live counters of one model, updated by ingestion and read by the collector under a lock."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+KNOWN_ROW_REASONS = ("malformed", "too_long")
+KNOWN_FILE_REASONS = ("corrupt",)
+
+
+@dataclass(frozen=True)
+class CounterValues:
+    """A consistent copy of a model's counters."""
+
+    rows_ingested: int
+    rows_rejected: Mapping[str, int]
+    values_invalid: Mapping[str, int]
+    files_rejected: Mapping[str, int]
+    detections: Mapping[str, int]
+    truncations: int
+    last_record_timestamp: float | None
+
+
+class ModelCounters:
+    """Counters of one model; every known label is present at 0 from the start."""
+
+    def __init__(self, columns: Iterable[str], features: Iterable[str]) -> None:
+        self._lock = threading.Lock()
+        self._ingested = 0
+        self._rejected = dict.fromkeys(KNOWN_ROW_REASONS, 0)
+        self._invalid = dict.fromkeys(columns, 0)
+        self._files = dict.fromkeys(KNOWN_FILE_REASONS, 0)
+        self._detections = dict.fromkeys(features, 0)
+        self._detected: dict[str, bool] = {}
+        self._truncations = 0
+        self._last_record: float | None = None
+
+    def add_batch(self, rows: int, rejected: Mapping[str, int], invalid: Mapping[str, int],
+                  newest: float | None) -> None:
+        """Count one parsed batch."""
+        with self._lock:
+            self._ingested += rows
+            for reason, count in rejected.items():
+                self._rejected[reason] = self._rejected.get(reason, 0) + count
+            for column, count in invalid.items():
+                self._invalid[column] = self._invalid.get(column, 0) + count
+            if newest is not None and (self._last_record is None or newest > self._last_record):
+                self._last_record = newest
+
+    def file_rejected(self, reason: str) -> None:
+        """Count a file that could not be read."""
+        with self._lock:
+            self._files[reason] = self._files.get(reason, 0) + 1
+
+    def truncated(self) -> None:
+        """Count a file that was truncated or replaced under the reader."""
+        with self._lock:
+            self._truncations += 1
+
+    def observe_detection(self, feature: str, detected: bool | None) -> None:
+        """Count not-drifted -> drifted transitions of a feature."""
+        if detected is None:
+            return
+        with self._lock:
+            if detected and not self._detected.get(feature, False):
+                self._detections[feature] = self._detections.get(feature, 0) + 1
+            self._detected[feature] = detected
+
+    def values(self) -> CounterValues:
+        """A consistent copy for rendering."""
+        with self._lock:
+            return CounterValues(self._ingested, dict(self._rejected), dict(self._invalid),
+                                 dict(self._files), dict(self._detections), self._truncations,
+                                 self._last_record)

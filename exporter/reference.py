@@ -1,0 +1,150 @@
+"""The reference data set, profiled once at start into an immutable ``ReferenceProfile``.
+
+Nothing after start-up touches the raw reference again: KS and Wasserstein use the sorted
+sample, PSI and Jensen-Shannon the bin edges and proportions, categorical statistics the
+category vocabulary and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from exporter.config import ModelConfig
+from exporter.errors import ReferenceDataError
+from exporter.parsing import CATEGORY, NUMBER, ColumnSpec, batch_from_table
+from exporter.stats import moments
+from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
+from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
+from exporter.tables import read_table
+
+OTHER = "__other__"
+MIN_WASSERSTEIN_NORM = 0.001
+
+
+@dataclass(frozen=True)
+class NumericalReference:
+    """Everything the numerical statistics need from one reference column."""
+
+    name: str
+    sample: SortedSample
+    mean: float | None
+    stddev: float | None
+    missing_ratio: float
+    edges: FloatArray
+    bin_proportions: FloatArray
+
+    @property
+    def wasserstein_norm(self) -> float:
+        """Divisor of the normed Wasserstein distance: max(std(reference, ddof=1), 0.001)."""
+        return max(self.stddev or 0.0, MIN_WASSERSTEIN_NORM)
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """Category vocabulary (most frequent first) and counts of one reference column."""
+
+    name: str
+    categories: tuple[str, ...]
+    counts: IntArray  # per category, plus a last bin for values never seen (always 0 here)
+    missing_ratio: float
+    exposed: int  # the first ``exposed`` categories get their own label; the rest are __other__
+
+    @property
+    def bin_proportions(self) -> FloatArray:
+        """Shares of each category and of the unseen bin."""
+        return proportions(self.counts)
+
+    def encode(self, values: NDArray[np.object_]) -> NDArray[np.int32]:
+        """Codes: category index, len(categories) for unseen values, -1 for missing."""
+        missing = pd.isna(values)
+        codes = pd.Index(self.categories, dtype=object).get_indexer(values).astype(np.int32)
+        codes[(codes < 0) & ~missing] = len(self.categories)
+        codes[missing] = -1
+        return codes
+
+    def label_ratios(self, counts: IntArray) -> tuple[tuple[str, float], ...]:
+        """Shares per exposed category plus __other__ (the rest and unseen), from bin counts."""
+        total = int(counts.sum())
+        if total == 0:
+            return ()
+        shares = [(c, float(counts[i]) / total) for i, c in enumerate(self.categories[: self.exposed])]
+        rest = int(counts[self.exposed:].sum())
+        if len(self.categories) > self.exposed or rest:
+            shares.append((OTHER, rest / total))
+        return tuple(shares)
+
+
+ColumnReference = NumericalReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """The profiled reference of one model."""
+
+    model: str
+    rows: int
+    columns: Mapping[str, ColumnReference]
+
+
+def profile_numerical(name: str, values: FloatArray, bins: int) -> NumericalReference:
+    """Profile one numerical reference column (NaN = missing or invalid)."""
+    usable = values[~np.isnan(values)]
+    sample = sorted_sample(usable)
+    edges = quantile_edges(sample.values, bins)
+    props = proportions(bin_counts(edges, sample.values))
+    missing = 1.0 - usable.shape[0] / values.shape[0] if values.shape[0] else 0.0
+    return NumericalReference(name, sample, moments.mean(usable), moments.stddev(usable),
+                              missing, edges, props)
+
+
+def profile_categorical(name: str, values: NDArray[np.object_],
+                        max_categories: int) -> CategoricalReference:
+    """Profile one categorical reference column (None = missing)."""
+    present = pd.Series(values[~pd.isna(values)], dtype=object)
+    counts = present.value_counts(sort=False)
+    order = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
+    categories = tuple(str(k) for k, _ in order)
+    bins = np.array([int(v) for _, v in order] + [0], dtype=np.int64)
+    missing = 1.0 - present.shape[0] / values.shape[0] if values.shape[0] else 0.0
+    return CategoricalReference(name, categories, bins, missing,
+                                min(max_categories, len(categories)))
+
+
+def load_reference(model: ModelConfig) -> ReferenceProfile:
+    """Read and profile the reference of one model (raises ReferenceDataError)."""
+    frame = read_table(model.reference_path)
+    specs = reference_columns(model)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, ValueError, TypeError):
+        table = pa.table({c: pa.array(frame[c].astype(object).tolist(), pa.string())
+                          if frame[c].dtype == object else frame[c] for c in frame.columns})
+    batch = batch_from_table(table, specs)
+    if batch.rows == 0:
+        raise ReferenceDataError(f"reference {model.reference_path} has no rows")
+    columns: dict[str, ColumnReference] = {}
+    for spec in specs:
+        if spec.kind == NUMBER:
+            columns[spec.name] = profile_numerical(spec.name, batch.numbers[spec.name],
+                                                   model.drift.bins)
+        else:
+            columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
+                                                     model.max_categories)
+    return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns))
+
+
+def reference_columns(model: ModelConfig) -> list[ColumnSpec]:
+    """The monitored columns (features, then the prediction) and how to read them."""
+    specs = [ColumnSpec(f.name, NUMBER if f.type == "numerical" else CATEGORY)
+             for f in model.features]
+    if model.prediction is not None:
+        kind = NUMBER if model.prediction.type == "numerical" else CATEGORY
+        specs.append(ColumnSpec(model.prediction.column, kind))
+    return specs

@@ -1,0 +1,155 @@
+"""compute(window view, reference profile) -> an immutable ``ModelSnapshot``; pure apart from
+the calibration cache. The collector renders snapshots and never computes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from exporter.config import ModelConfig, StatisticConfig
+from exporter.reference import (
+    CategoricalReference,
+    ColumnReference,
+    NumericalReference,
+    ReferenceProfile,
+)
+from exporter.stats import moments
+from exporter.stats.binning import bin_counts, code_counts, proportions
+from exporter.stats.chi2 import chi2_pvalue
+from exporter.stats.divergence import jensen_shannon, psi
+from exporter.stats.ks import ks_pvalue, ks_statistic
+from exporter.stats.wasserstein import wasserstein
+from exporter.thresholds import Thresholds, crosses
+from exporter.window import WindowView
+
+
+@dataclass(frozen=True)
+class ColumnSnapshot:
+    """Window statistics of one feature or of the prediction; None = not defined (absent)."""
+
+    name: str
+    type: str
+    statistic: str
+    usable: int
+    missing_ratio: float | None = None
+    mean: float | None = None
+    stddev: float | None = None
+    ks_statistic: float | None = None
+    ks_pvalue: float | None = None
+    wasserstein_normed: float | None = None
+    psi: float | None = None
+    jensen_shannon: float | None = None
+    chi2_pvalue: float | None = None
+    unseen_ratio: float | None = None
+    category_ratios: tuple[tuple[str, float], ...] = ()
+    quantiles: tuple[tuple[float, float], ...] = ()
+    score: float | None = None
+    threshold: float | None = None
+    detected: bool | None = None
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """Everything the collector renders for one model, computed at ``computed_at``."""
+
+    model: str
+    window_rows: int
+    features: tuple[ColumnSnapshot, ...]
+    prediction: ColumnSnapshot | None
+    dataset_drift_share: float | None
+    dataset_drift_detected: bool | None
+    computed_at: float
+    duration_seconds: float
+
+
+def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
+            thresholds: Thresholds, now: float | None = None) -> ModelSnapshot:
+    """All statistics of one model's window against its reference."""
+    started = time.perf_counter()
+    features = tuple(
+        column_snapshot(view, profile.columns[f.name], f.type, f.statistic, model, thresholds)
+        for f in model.features)
+    prediction = None
+    if model.prediction is not None:
+        p = model.prediction
+        prediction = column_snapshot(view, profile.columns[p.column], p.type, p.statistic, model,
+                                     thresholds, with_quantiles=True)
+    scored = [f for f in features if f.detected is not None]
+    share = sum(1 for f in scored if f.detected) / len(scored) if scored else None
+    detected = None if share is None else share >= model.drift.dataset_share
+    return ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
+                         time.time() if now is None else now, time.perf_counter() - started)
+
+
+def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,
+                    statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
+                    *, with_quantiles: bool = False) -> ColumnSnapshot:
+    """Statistics of one column: numerical or categorical."""
+    if isinstance(reference, NumericalReference):
+        return _numerical(view.numbers[reference.name], view.rows, reference, statistic, model,
+                          thresholds, with_quantiles)
+    return _categorical(view.codes[reference.name], view.rows, reference, statistic, model,
+                        thresholds)
+
+
+def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
+               statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
+               with_quantiles: bool) -> ColumnSnapshot:
+    usable = np.sort(values[~np.isnan(values)])
+    n = int(usable.shape[0])
+    base = ColumnSnapshot(
+        name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
+        missing_ratio=(1.0 - n / rows) if rows else None,
+        mean=moments.mean(usable), stddev=moments.stddev(usable),
+        quantiles=tuple(zip(moments.PREDICTION_QUANTILES,
+                            moments.quantiles(usable, moments.PREDICTION_QUANTILES)))
+        if with_quantiles and n else ())
+    if n < model.drift.min_rows or ref.sample.size == 0:
+        return base
+    d = ks_statistic(ref.sample, usable)
+    p_win = proportions(bin_counts(ref.edges, usable))
+    scores = {
+        "ks": ks_pvalue(d, ref.sample.size, n),
+        "wasserstein": wasserstein(ref.sample, usable) / ref.wasserstein_norm,
+        "psi": psi(ref.bin_proportions, p_win),
+        "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
+    }
+    return _with_drift(base, ref, statistic, scores, n, thresholds, ks_statistic=d,
+                       ks_pvalue=scores["ks"], wasserstein_normed=scores["wasserstein"],
+                       psi=scores["psi"], jensen_shannon=scores["jensen_shannon"])
+
+
+def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
+                 statistic: StatisticConfig, model: ModelConfig,
+                 thresholds: Thresholds) -> ColumnSnapshot:
+    counts = code_counts(codes, len(ref.categories))
+    n = int(counts.sum())
+    base = ColumnSnapshot(
+        name=ref.name, type="categorical", statistic=statistic.statistic, usable=n,
+        missing_ratio=(1.0 - n / rows) if rows else None,
+        unseen_ratio=float(counts[-1]) / n if n else None,
+        category_ratios=ref.label_ratios(counts))
+    if n < model.drift.min_rows or int(ref.counts.sum()) == 0:
+        return base
+    p_win = proportions(counts)
+    scores = {
+        "chi2": chi2_pvalue(ref.counts, counts),
+        "psi": psi(ref.bin_proportions, p_win),
+        "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
+    }
+    return _with_drift(base, ref, statistic, scores, n, thresholds, chi2_pvalue=scores["chi2"],
+                       psi=scores["psi"], jensen_shannon=scores["jensen_shannon"])
+
+
+def _with_drift(base: ColumnSnapshot, ref: ColumnReference, statistic: StatisticConfig,
+                scores: dict[str, float], n: int, thresholds: Thresholds,
+                **values: float) -> ColumnSnapshot:
+    from dataclasses import replace
+
+    score = scores[statistic.statistic]
+    threshold = thresholds.threshold(ref, statistic, n)
+    return replace(base, score=score, threshold=threshold,
+                   detected=crosses(statistic.statistic, score, threshold), **values)

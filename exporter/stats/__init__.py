@@ -1,0 +1,1 @@
+"""Pure statistics over numpy arrays: one module per statistic family."""

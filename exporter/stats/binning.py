@@ -1,0 +1,38 @@
+"""Histogram bins of SPEC 6.5: reference-quantile edges for numerical data, categories otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from exporter.stats.ecdf import FloatArray
+
+IntArray = NDArray[np.int64]
+
+
+def quantile_edges(reference: FloatArray, bins: int) -> FloatArray:
+    """Inner edges numpy.quantile(reference, [1/bins, ..., (bins-1)/bins]), duplicates dropped."""
+    if reference.shape[0] == 0:
+        return np.empty(0, dtype=np.float64)
+    probs = np.arange(1, bins) / bins
+    return np.unique(np.quantile(reference, probs))
+
+
+def bin_counts(edges: FloatArray, values: FloatArray) -> IntArray:
+    """Counts over (-inf, e1], (e1, e2], ..., (e_last, inf) for finite values."""
+    index = np.searchsorted(edges, values, side="left")
+    return np.bincount(index, minlength=edges.shape[0] + 1).astype(np.int64)
+
+
+def code_counts(codes: NDArray[np.int32], categories: int) -> IntArray:
+    """Counts of category codes 0..categories (the last one is 'unseen'); negatives ignored."""
+    valid = codes[codes >= 0]
+    return np.bincount(valid, minlength=categories + 1).astype(np.int64)
+
+
+def proportions(counts: IntArray) -> FloatArray:
+    """Counts divided by their total (all zeros when the total is zero)."""
+    total = counts.sum()
+    if total == 0:
+        return np.zeros(counts.shape[0], dtype=np.float64)
+    return counts / total

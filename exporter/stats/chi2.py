@@ -1,0 +1,17 @@
+"""Chi-square test of homogeneity between reference and window category counts."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2_contingency
+
+from exporter.stats.binning import IntArray
+
+
+def chi2_pvalue(reference_counts: IntArray, window_counts: IntArray) -> float:
+    """p-value of chi2_contingency([ref, win]) over categories seen in either (1 if only one)."""
+    seen = (reference_counts + window_counts) > 0
+    if int(seen.sum()) < 2:
+        return 1.0
+    table = np.vstack((reference_counts[seen], window_counts[seen]))
+    return float(chi2_contingency(table).pvalue)

@@ -1,0 +1,123 @@
+"""Read reference data files into pandas DataFrames, chosen by file extension.
+
+Supported: `.parquet` (pyarrow), `.csv` (pandas' default type inference) and `.jsonl`/`.ndjson`
+(one JSON object per line, read with `json.loads`, so `NaN`/`Infinity` tokens are accepted and
+blank lines skipped). Every read failure becomes a ReferenceDataError naming the file, and the
+line for JSONL.
+
+Parquet columns are taken as stored: pandas metadata is ignored, so a named index written by
+`DataFrame.to_parquet` comes back as an ordinary column, and unnamed index columns
+(`__index_level_N__`) are dropped. `read_column_names` follows the same rule, so it always agrees
+with the columns of `read_table`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+from exporter.errors import ReferenceDataError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TABLE_EXTENSIONS = (".parquet", ".csv", ".jsonl", ".ndjson")
+
+_PANDAS_INDEX_RE = re.compile(r"__index_level_\d+__")
+
+_JSON_KINDS: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def table_format(path: str | Path) -> str | None:
+    """Return `parquet`, `csv` or `jsonl` for a supported file name, else None."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_EXTENSIONS:
+        return None
+    return "jsonl" if suffix == ".ndjson" else suffix[1:]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a whole reference file into a DataFrame."""
+    fmt = _require_format(path)
+    try:
+        if fmt == "parquet":
+            frame: pd.DataFrame = pq.read_table(path).to_pandas(ignore_metadata=True)
+            return frame.drop(columns=[c for c in frame.columns if _is_index_column(c)])
+        if fmt == "csv":
+            return pd.read_csv(path)
+        return pd.DataFrame.from_records(list(_jsonl_records(path)))
+    except ReferenceDataError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        msg = f"cannot read {path}: {_reason(exc)}"
+        raise ReferenceDataError(msg) from exc
+
+
+def read_column_names(path: str | Path) -> list[str]:
+    """Return the column names of a reference file, reading as little of it as the format allows."""
+    fmt = _require_format(path)
+    try:
+        if fmt == "parquet":
+            return [n for n in pq.read_schema(path).names if not _is_index_column(n)]
+        if fmt == "csv":
+            return [str(name) for name in pd.read_csv(path, nrows=0).columns]
+        names: dict[str, None] = {}
+        for record in _jsonl_records(path):
+            names.update(dict.fromkeys(record))
+        return list(names)
+    except ReferenceDataError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        msg = f"cannot read {path}: {_reason(exc)}"
+        raise ReferenceDataError(msg) from exc
+
+
+def _require_format(path: str | Path) -> str:
+    fmt = table_format(path)
+    if fmt is None:
+        supported = ", ".join(TABLE_EXTENSIONS)
+        msg = f"cannot read {path}: unsupported file extension (expected one of {supported})"
+        raise ReferenceDataError(msg)
+    return fmt
+
+
+def _jsonl_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield each non-blank line of a JSONL file as a dict, naming the line of any bad one."""
+    with Path(path).open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                msg = f"cannot read {path}, line {number}: {_reason(exc)}"
+                raise ReferenceDataError(msg) from exc
+            if not isinstance(record, dict):
+                kind = _JSON_KINDS.get(type(record), "a value")
+                msg = f"cannot read {path}, line {number}: expected a JSON object, got {kind}"
+                raise ReferenceDataError(msg)
+            yield record
+
+
+def _is_index_column(name: object) -> bool:
+    return isinstance(name, str) and _PANDAS_INDEX_RE.fullmatch(name) is not None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,70 @@
+"""Thresholds in force per column: the configured number, or ``auto`` calibrated per window size."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+
+from exporter.config import StatisticConfig
+from exporter.reference import CategoricalReference, ColumnReference, NumericalReference
+from exporter.stats import calibration
+
+P_VALUE_STATISTICS = ("ks", "chi2")
+_CACHE_SIZE = 512
+_SIZE_STEP = 1.02  # Wasserstein calibrations are shared by sizes within 2% (rounded down)
+
+
+def is_p_value(statistic: str) -> bool:
+    """p-value statistics drift when the score falls below the threshold; distances above."""
+    return statistic in P_VALUE_STATISTICS
+
+
+def crosses(statistic: str, score: float, threshold: float) -> bool:
+    """Whether a score crosses its threshold (SPEC 6.1)."""
+    return score < threshold if is_p_value(statistic) else score >= threshold
+
+
+class Thresholds:
+    """Calibrated thresholds, cached per (model, column, statistic, size)."""
+
+    def __init__(self, model: str, reference_rows: int) -> None:
+        self.model = model
+        self.reference_rows = reference_rows
+        self._cache: OrderedDict[tuple[str, str, int], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def threshold(self, column: ColumnReference, config: StatisticConfig, n: int) -> float:
+        """The threshold for this column's statistic with n usable window values."""
+        if config.threshold is not None:
+            return config.threshold
+        if is_p_value(config.statistic):
+            return calibration.P_VALUE_ALPHA
+        size = n
+        if config.statistic == "wasserstein":
+            size = int(_SIZE_STEP ** math.floor(math.log(max(n, 1)) / math.log(_SIZE_STEP)))
+            size = max(1, min(size, n))
+        key = (column.name, config.statistic, size)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = self._calibrate(column, config.statistic, size)
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return value
+
+    def _calibrate(self, column: ColumnReference, statistic: str, n: int) -> float:
+        seed = calibration.seed_for(self.model, column.name, statistic, n)
+        if statistic == "wasserstein":
+            assert isinstance(column, NumericalReference)
+            return calibration.wasserstein_threshold(column.sample, n, column.wasserstein_norm,
+                                                     seed)
+        ref_n = column.sample.size if isinstance(column, NumericalReference) else int(
+            column.counts.sum())
+        props = column.bin_proportions
+        if isinstance(column, CategoricalReference):
+            props = props  # the unseen bin has reference share 0 and is never drawn
+        return calibration.binned_threshold(statistic, props, n, ref_n, seed)

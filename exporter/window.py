@@ -1,0 +1,143 @@
+"""A bounded sliding window of recent records: the last N rows, or the rows of the last D seconds.
+
+Columns live in preallocated ring buffers (float64 numbers, int32 category codes, float64 record
+times), so memory is fixed by the window size, whatever the log volume. A duration window grows
+its rings by doubling up to ``DURATION_MAX_ROWS`` and then keeps the newest rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+DURATION_MAX_ROWS = 1_000_000
+_INITIAL_CAPACITY = 4096
+
+
+@dataclass(frozen=True)
+class Records:
+    """Encoded records ready for the window: numbers, category codes and record times."""
+
+    rows: int
+    numbers: Mapping[str, NDArray[np.float64]]
+    codes: Mapping[str, NDArray[np.int32]]
+    times: NDArray[np.float64]  # the record's own timestamp, else when it was read
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """An immutable copy of the window's rows, oldest first."""
+
+    rows: int
+    numbers: Mapping[str, NDArray[np.float64]]
+    codes: Mapping[str, NDArray[np.int32]]
+    times: NDArray[np.float64]
+
+
+class _Ring:
+    """One column's ring buffer."""
+
+    def __init__(self, capacity: int, dtype: type) -> None:
+        self.data = np.empty(capacity, dtype=dtype)
+
+    def write(self, start: int, values: NDArray[np.generic]) -> None:
+        cap = self.data.shape[0]
+        first = min(cap - start, values.shape[0])
+        self.data[start:start + first] = values[:first]
+        if first < values.shape[0]:
+            self.data[: values.shape[0] - first] = values[first:]
+
+    def read(self, start: int, count: int) -> NDArray[np.generic]:
+        cap = self.data.shape[0]
+        end = start + count
+        if end <= cap:
+            return self.data[start:end].copy()
+        return np.concatenate((self.data[start:], self.data[: end - cap]))
+
+    def resize(self, start: int, count: int, capacity: int) -> None:
+        kept = self.read(start, count)
+        self.data = np.empty(capacity, dtype=self.data.dtype)
+        self.data[:count] = kept
+
+
+class Window:
+    """The sliding window of one model (thread-safe: ingest appends, statistics read)."""
+
+    def __init__(self, numbers: list[str], codes: list[str], *, rows: int | None,
+                 duration: float | None) -> None:
+        if (rows is None) == (duration is None):
+            raise ValueError("a window has either rows or a duration")
+        self.max_rows = rows if rows is not None else DURATION_MAX_ROWS
+        self.duration = duration
+        capacity = self.max_rows if rows is not None else min(_INITIAL_CAPACITY, self.max_rows)
+        self._numbers = {n: _Ring(capacity, np.float64) for n in numbers}
+        self._codes = {c: _Ring(capacity, np.int32) for c in codes}
+        self._times = _Ring(capacity, np.float64)
+        self._start = 0
+        self._count = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capacity(self) -> int:
+        """Rows the rings can hold now."""
+        return int(self._times.data.shape[0])
+
+    def _rings(self) -> list[_Ring]:
+        return [*self._numbers.values(), *self._codes.values(), self._times]
+
+    def append(self, records: Records) -> None:
+        """Add records at the end, dropping the oldest beyond the window's bound."""
+        if records.rows == 0:
+            return
+        skip = max(records.rows - self.max_rows, 0)
+        n = records.rows - skip
+        with self._lock:
+            if self._count + n > self.capacity and self.capacity < self.max_rows:
+                new_cap = min(max(self.capacity * 2, self._count + n), self.max_rows)
+                for ring in self._rings():
+                    ring.resize(self._start, self._count, new_cap)
+                self._start = 0
+            cap = self.capacity
+            write_at = (self._start + self._count) % cap
+            for name, ring in self._numbers.items():
+                ring.write(write_at, records.numbers[name][skip:])
+            for name, ring in self._codes.items():
+                ring.write(write_at, records.codes[name][skip:])
+            self._times.write(write_at, records.times[skip:])
+            overflow = max(self._count + n - cap, 0)
+            self._start = (self._start + overflow) % cap
+            self._count = min(self._count + n, cap)
+
+    def view(self, now: float) -> WindowView:
+        """Copy the rows currently in the window (for a duration window: newer than now - D)."""
+        with self._lock:
+            times = self._times.read(self._start, self._count)
+            keep = None
+            if self.duration is not None:
+                cutoff = now - self.duration
+                old = int(np.searchsorted(times, cutoff, side="left")) if _sorted(times) else None
+                if old is not None:
+                    self._start = (self._start + old) % self.capacity
+                    self._count -= old
+                    times = times[old:]
+                else:
+                    keep = times >= cutoff
+            numbers = {k: r.read(self._start, self._count) for k, r in self._numbers.items()}
+            codes = {k: r.read(self._start, self._count) for k, r in self._codes.items()}
+        if keep is not None:
+            numbers = {k: v[keep] for k, v in numbers.items()}
+            codes = {k: v[keep] for k, v in codes.items()}
+            times = times[keep]
+        return WindowView(int(times.shape[0]), numbers, codes, times)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._count
+
+
+def _sorted(values: NDArray[np.float64]) -> bool:
+    return bool(values.shape[0] < 2 or np.all(values[1:] >= values[:-1]))
