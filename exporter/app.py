@@ -73,7 +73,7 @@ class App:
         for thread in self.threads:
             thread.start()
         log.info("drift-exporter started", extra={
-            "listen": f"{self.web.server.server_address[0]}:{self.web.port}",
+            "listen": f"{self.web.host}:{self.web.port}",
             "models": ",".join(m.name for m in self.config.models)})
 
     def _ingest_loop(self) -> None:
@@ -84,7 +84,7 @@ class App:
             for pipeline in self.pipelines:
                 try:
                     pipeline.ingest()
-                except Exception:  # noqa: BLE001 - never let one model kill ingestion
+                except Exception:
                     log.exception("ingest failed", extra={"model": pipeline.config.name})
             if first:
                 for pipeline in self.pipelines:
@@ -109,7 +109,7 @@ class App:
     def _recompute(self, pipeline: ModelPipeline) -> None:
         try:
             snapshot = pipeline.recompute(time.time())
-        except Exception:  # noqa: BLE001 - keep the old snapshot, try again next time
+        except Exception:
             log.exception("recomputation failed", extra={"model": pipeline.config.name})
             return
         self.update_duration.labels(pipeline.config.name).observe(snapshot.duration_seconds)

@@ -15,7 +15,7 @@ SAMPLE_LINES = 100
 
 def check_logs(index: int, model: ModelConfig) -> list[str]:
     """Problems with the newest existing log file of a model (none if there is no file yet)."""
-    files = sorted((p for p in glob.glob(model.logs.path, recursive=True) if not ignored(p)))
+    files = sorted(p for p in glob.glob(model.logs.path, recursive=True) if not ignored(p))
     if not files:
         return []
     newest = files[-1]
@@ -38,7 +38,7 @@ def _columns(path: str, fmt: str) -> set[str] | None:
         return set(pq.ParquetFile(path).schema_arrow.names)
     keys: set[str] = set()
     with open(path, "rb") as handle:
-        for _, line in zip(range(SAMPLE_LINES), handle):
+        for _, line in zip(range(SAMPLE_LINES), handle, strict=False):
             try:
                 obj = json.loads(line)
             except ValueError:

@@ -65,12 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
+    commands = {"run": _run, "check": _check, "demo": _demo}
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "check":
-            return _check(args)
-        return _demo(args)
+        return commands[args.command](args)
     except ConfigError as exc:
         sys.stderr.write("drift-exporter: configuration error:\n")
         for problem in exc.problems:

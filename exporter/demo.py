@@ -91,7 +91,7 @@ def run_demo(listen: str, directory: str | None, drift_after: float) -> int:
     model = SimulatedModel(base / "logs" / "predictions.jsonl", drift_after, stop)
     model.start()
     app = App(config, listen)
-    host = app.web.server.server_address[0]
+    host = app.web.host
     shown = "localhost" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{app.web.port}"
     print(f"""drift-exporter demo

@@ -64,7 +64,9 @@ class CategoricalReference:
     def encode(self, values: NDArray[np.object_]) -> NDArray[np.int32]:
         """Codes: category index, len(categories) for unseen values, -1 for missing."""
         missing = pd.isna(values)
-        codes = pd.Index(self.categories, dtype=object).get_indexer(values).astype(np.int32)
+        index = pd.Index(self.categories, dtype=object)
+        codes: NDArray[np.int32] = index.get_indexer(pd.Index(values, dtype=object)).astype(
+            np.int32)
         codes[(codes < 0) & ~missing] = len(self.categories)
         codes[missing] = -1
         return codes
@@ -74,7 +76,8 @@ class CategoricalReference:
         total = int(counts.sum())
         if total == 0:
             return ()
-        shares = [(c, float(counts[i]) / total) for i, c in enumerate(self.categories[: self.exposed])]
+        exposed = self.categories[: self.exposed]
+        shares = [(c, float(counts[i]) / total) for i, c in enumerate(exposed)]
         rest = int(counts[self.exposed:].sum())
         if len(self.categories) > self.exposed or rest:
             shares.append((OTHER, rest / total))

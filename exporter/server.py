@@ -60,6 +60,11 @@ class Web:
                                        kwargs={"poll_interval": 0.2}, daemon=True)
 
     @property
+    def host(self) -> str:
+        """The bound host address."""
+        return str(self.server.server_address[0])
+
+    @property
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         return int(self.server.server_address[1])
@@ -84,7 +89,7 @@ class Web:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 log.debug("http request", extra={"request": format % args})
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 if not check_basic_auth(web.web_config, self.headers.get("Authorization")):
                     self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
                                {"WWW-Authenticate": 'Basic realm="drift-exporter"'})

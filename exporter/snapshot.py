@@ -4,7 +4,7 @@ the calibration cache. The collector renders snapshots and never computes."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,7 +105,7 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
         missing_ratio=(1.0 - n / rows) if rows else None,
         mean=moments.mean(usable), stddev=moments.stddev(usable),
         quantiles=tuple(zip(moments.PREDICTION_QUANTILES,
-                            moments.quantiles(usable, moments.PREDICTION_QUANTILES)))
+                            moments.quantiles(usable, moments.PREDICTION_QUANTILES), strict=True))
         if with_quantiles and n else ())
     if n < model.drift.min_rows or ref.sample.size == 0:
         return base
@@ -147,9 +147,9 @@ def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
 def _with_drift(base: ColumnSnapshot, ref: ColumnReference, statistic: StatisticConfig,
                 scores: dict[str, float], n: int, thresholds: Thresholds,
                 **values: float) -> ColumnSnapshot:
-    from dataclasses import replace
-
     score = scores[statistic.statistic]
     threshold = thresholds.threshold(ref, statistic, n)
-    return replace(base, score=score, threshold=threshold,
-                   detected=crosses(statistic.statistic, score, threshold), **values)
+    fields: dict[str, object] = dict(values)
+    fields.update(score=score, threshold=threshold,
+                  detected=crosses(statistic.statistic, score, threshold))
+    return replace(base, **fields)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 
 from exporter.config import StatisticConfig
-from exporter.reference import CategoricalReference, ColumnReference, NumericalReference
+from exporter.reference import ColumnReference, NumericalReference
 from exporter.stats import calibration
 
 P_VALUE_STATISTICS = ("ks", "chi2")
@@ -64,7 +64,5 @@ class Thresholds:
                                                      seed)
         ref_n = column.sample.size if isinstance(column, NumericalReference) else int(
             column.counts.sum())
-        props = column.bin_proportions
-        if isinstance(column, CategoricalReference):
-            props = props  # the unseen bin has reference share 0 and is never drawn
-        return calibration.binned_threshold(statistic, props, n, ref_n, seed)
+        # For categories, the unseen bin has reference share 0 and is never drawn.
+        return calibration.binned_threshold(statistic, column.bin_proportions, n, ref_n, seed)

@@ -45,9 +45,7 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise ConfigError((f"{path}: {exc}",)) from exc
     if not isinstance(data, dict):
         raise ConfigError((f"{path}: expected a mapping",))
-    for key in data:
-        if key not in ("tls_server_config", "basic_auth_users", "http_server_config"):
-            problems.append(f"{key}: unknown key")
+    problems.extend(_unknown_keys(data))
     base = Path(path).parent
     tls = data.get("tls_server_config") or {}
     users_raw = data.get("basic_auth_users") or {}
@@ -70,18 +68,28 @@ def load_web_config(path: str | Path) -> WebConfig:
     auth = str(tls.get("client_auth_type", "NoClientCert"))
     if auth not in _CLIENT_AUTH:
         problems.append(f"tls_server_config.client_auth_type: unknown value {auth!r}")
-    users: dict[str, bytes] = {}
-    if not isinstance(users_raw, dict):
-        problems.append("basic_auth_users: expected a mapping of user: bcrypt hash")
-    else:
-        for user, hashed in users_raw.items():
-            if not isinstance(hashed, str) or not hashed.startswith("$2"):
-                problems.append(f"basic_auth_users.{user}: expected a bcrypt hash")
-            else:
-                users[str(user)] = hashed.encode()
+    users = _users(users_raw, problems)
     if problems:
         raise ConfigError(tuple(f"{path}: {p}" for p in problems))
     return WebConfig(cert, key_file, ca, auth, users)
+
+
+def _unknown_keys(data: dict[str, object]) -> list[str]:
+    allowed = ("tls_server_config", "basic_auth_users", "http_server_config")
+    return [f"{key}: unknown key" for key in data if key not in allowed]
+
+
+def _users(raw: object, problems: list[str]) -> dict[str, bytes]:
+    users: dict[str, bytes] = {}
+    if not isinstance(raw, dict):
+        problems.append("basic_auth_users: expected a mapping of user: bcrypt hash")
+        return users
+    for user, hashed in raw.items():
+        if not isinstance(hashed, str) or not hashed.startswith("$2"):
+            problems.append(f"basic_auth_users.{user}: expected a bcrypt hash")
+        else:
+            users[str(user)] = hashed.encode()
+    return users
 
 
 class TlsContext:
@@ -100,8 +108,10 @@ class TlsContext:
     def _build(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        assert self.config.cert_file and self.config.key_file
-        context.load_cert_chain(self.config.cert_file, self.config.key_file)
+        cert, key = self.config.cert_file, self.config.key_file
+        if cert is None or key is None:
+            raise ValueError("TLS needs cert_file and key_file")
+        context.load_cert_chain(cert, key)
         auth = self.config.client_auth_type
         if self.config.client_ca_file:
             context.load_verify_locations(self.config.client_ca_file)
