@@ -1,0 +1,93 @@
+"""The reference profile: computed once, equal to numpy on the raw columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exporter.config import parse_config
+from exporter.reference import OTHER, load_reference, profile_categorical, profile_numerical
+
+
+def _model(tmp_path: Path, frame: pd.DataFrame, features: list[dict[str, str]],
+           suffix: str = "parquet", **extra: object) -> object:
+    ref = tmp_path / f"ref.{suffix}"
+    if suffix == "parquet":
+        frame.to_parquet(ref, index=False)
+    elif suffix == "csv":
+        frame.to_csv(ref, index=False)
+    else:
+        frame.to_json(ref, orient="records", lines=True)
+    data = {"models": [{"name": "m", "logs": {"path": str(tmp_path / "*.jsonl")},
+                        "reference": {"path": str(ref)}, "features": features, **extra}]}
+    return parse_config(data, base_dir=tmp_path).models[0]
+
+
+class TestNumericalProfile:
+    """profile_numerical keeps what KS, Wasserstein, PSI and JS need."""
+
+    def test_mean_stddev_and_missing_ratio_equal_numpy_on_the_usable_values(self) -> None:
+        values = np.array([1.0, 2.0, np.nan, 4.0, 8.0])
+        ref = profile_numerical("x", values, bins=4)
+        usable = values[~np.isnan(values)]
+        assert ref.mean == pytest.approx(np.mean(usable))
+        assert ref.stddev == pytest.approx(np.std(usable, ddof=1))
+        assert ref.missing_ratio == pytest.approx(0.2)
+        assert np.array_equal(ref.sample.values, np.sort(usable))
+
+    def test_bin_edges_are_numpy_quantiles_without_duplicates(self) -> None:
+        values = np.array([0.0] * 50 + list(range(50)), dtype=float)
+        ref = profile_numerical("x", values, bins=10)
+        expected = np.unique(np.quantile(values, np.arange(1, 10) / 10))
+        assert np.array_equal(ref.edges, expected)
+        assert ref.bin_proportions.sum() == pytest.approx(1.0)
+
+    def test_the_wasserstein_norm_is_at_least_one_thousandth(self) -> None:
+        ref = profile_numerical("x", np.full(10, 3.0), bins=10)
+        assert ref.wasserstein_norm == 0.001
+
+
+class TestCategoricalProfile:
+    """Categories are ordered by reference frequency and capped for labels."""
+
+    def test_categories_are_ordered_by_frequency_then_name(self) -> None:
+        values = np.array(["b", "a", "b", "c", "a", "b", None], dtype=object)
+        ref = profile_categorical("c", values, max_categories=20)
+        assert ref.categories == ("b", "a", "c")
+        assert list(ref.counts) == [3, 2, 1, 0]
+        assert ref.missing_ratio == pytest.approx(1 / 7)
+
+    def test_encoding_marks_unseen_values_and_missing_values_apart(self) -> None:
+        ref = profile_categorical("c", np.array(["x", "y"], dtype=object), max_categories=20)
+        codes = ref.encode(np.array(["y", "zzz", None, "x"], dtype=object))
+        assert list(codes) == [1, 2, -1, 0]
+
+    def test_categories_beyond_the_cap_are_summed_as_other(self) -> None:
+        values = np.array(list("aaaabbbccd"), dtype=object)
+        ref = profile_categorical("c", values, max_categories=2)
+        ratios = dict(ref.label_ratios(ref.counts))
+        assert ratios == pytest.approx({"a": 0.4, "b": 0.3, OTHER: 0.3})
+
+
+class TestLoadReference:
+    """load_reference reads every supported format into the same profile."""
+
+    @pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+    def test_every_reference_format_gives_the_same_profile(self, tmp_path: Path,
+                                                           suffix: str) -> None:
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame({"x": rng.normal(size=200), "flag": rng.integers(0, 2, 200) == 1,
+                              "n": rng.integers(0, 3, 200)})
+        model = _model(tmp_path, frame, [{"name": "x", "type": "numerical"},
+                                         {"name": "flag", "type": "categorical"},
+                                         {"name": "n", "type": "categorical"}], suffix)
+        profile = load_reference(model)  # type: ignore[arg-type]
+        assert profile.rows == 200
+        x = profile.columns["x"]
+        assert x.mean == pytest.approx(frame["x"].mean())  # type: ignore[union-attr]
+        flag = profile.columns["flag"]
+        assert set(flag.categories) == {"true", "false"}  # type: ignore[union-attr]
+        assert set(profile.columns["n"].categories) <= {"0", "1", "2"}  # type: ignore[union-attr]
