@@ -81,6 +81,7 @@ class App:
             pipeline.start()
         first = True
         while not self.stop_event.is_set():
+            present = [p.log_directory_present() for p in self.pipelines]
             for pipeline in self.pipelines:
                 try:
                     pipeline.ingest()
@@ -89,9 +90,10 @@ class App:
             if first:
                 for pipeline in self.pipelines:
                     self._recompute(pipeline)
+                first = False
+            if all(present) and not self.ready.is_set() and not self.stop_event.is_set():
                 self.ready.set()
                 log.info("existing logs read; ready")
-                first = False
             self.watcher.refresh()
             self.polling_only.set(1 if self.watcher.failed else 0)
             self.wake.wait(RESCAN_SECONDS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -33,6 +34,7 @@ from exporter.tailing import (
     Truncated,
 )
 from exporter.thresholds import Thresholds
+from exporter.watching import watch_root
 from exporter.window import Records, Window
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,22 @@ class ModelPipeline:
         self._pending_lock = threading.Lock()
         self._last_compute = 0.0
         self._logged = 0
+        self._said_missing = False
 
     # -- ingestion (ingest thread) -------------------------------------------------------------
+
+    def log_directory_present(self) -> bool:
+        """Whether the fixed directory part of the log glob exists (logged while it does not)."""
+        root, _ = watch_root(self.config.logs.path)
+        present = os.path.isdir(root)
+        if not present and not self._said_missing:
+            log.warning("log directory does not exist yet; waiting for it",
+                        extra={"model": self.config.name, "directory": root})
+        elif present and self._said_missing:
+            log.info("log directory appeared", extra={"model": self.config.name,
+                                                      "directory": root})
+        self._said_missing = not present
+        return present
 
     def start(self) -> None:
         """Track existing files, reading only what the window needs."""
