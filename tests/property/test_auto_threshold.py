@@ -9,7 +9,6 @@ windows go through the same code path as the exporter (``column_snapshot``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

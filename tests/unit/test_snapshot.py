@@ -3,7 +3,7 @@ exactly the snapshot (checked through a real registry)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ def _spec_bins(reference: np.ndarray, window: np.ndarray, bins: int) -> tuple[np
 
     def share(values: np.ndarray) -> np.ndarray:
         counts = np.array([np.sum((values > lo) & (values <= hi))
-                           for lo, hi in zip(full[:-1], full[1:], strict=True)])
+                           for lo, hi in itertools.pairwise(full)])
         return counts / counts.sum()
 
     return share(reference), share(window)
