@@ -1,9 +1,14 @@
 """Bytes of complete JSONL lines, or a Parquet file, to a columnar ``Batch``.
 
-The fast path hands a whole block to polars' NDJSON reader with an explicit schema. When polars
-rejects a block (a malformed line, a numeric string, NaN tokens, a BOM...), the block is split in
-halves and retried, down to small pieces that go through ``json.loads`` line by line; so the cost
-of a bad line is bounded and every line is accounted for exactly once.
+The fast path hands a whole block to polars' NDJSON reader with an explicit schema (numbers as
+Float64; when that fails on a wrong type, such as a numeric string or a boolean, once more with
+numbers as text, cast and counted). When polars rejects a block (a malformed line, NaN tokens, a
+BOM...), the block is split in halves and retried, down to small pieces that go through
+``json.loads`` line by line; so the cost of a bad line is bounded and every line is accounted for
+exactly once. The line-by-line path is the reference: wherever polars would read a line
+differently (a nested value or ``-0.0`` in a categorical column, a lone surrogate escape,
+duplicated keys), either the fast path gives the block up or the slow path follows polars, so
+both build the same batch (tests/property/test_parsing_properties.py checks this).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +36,8 @@ NUMBER = "number"
 CATEGORY = "category"
 TIME = "time"
 
-SLOW_PATH_LINES = 32  # pieces at most this small go line by line through json.loads
+SLOW_PATH_LINES = 32  # pieces of at most this many lines and ...
+SLOW_PATH_BYTES = 4096  # ... fewer bytes go line by line through json.loads
 FloatArray = NDArray[np.float64]
 ObjectArray = NDArray[np.object_]
 
@@ -111,19 +118,18 @@ def concat_batches(columns: Sequence[ColumnSpec], pieces: Sequence[Batch],
 # JSONL
 
 
-def _polars_schema(columns: Sequence[ColumnSpec]) -> dict[str, pl.DataType]:
-    return {c.name: (pl.Float64() if c.kind == NUMBER else pl.String()) for c in columns}
-
-
 def parse_jsonl(data: bytes, columns: Sequence[ColumnSpec], *, first_line: int = 1,
                 max_line_bytes: int = 1 << 20) -> tuple[Batch, list[Rejection]]:
     """Parse complete ``\\n``-terminated lines; returns the batch and the rejected lines."""
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # callers pass complete lines; an unterminated tail still is one line
     builder = _Builder(columns)
     for start, end, line_no, too_long in _split_too_long(data, first_line, max_line_bytes):
         if too_long:
             builder.rejections.append(Rejection(line_no, "too_long", f"{end - start} bytes"))
         else:
-            _parse_block(memoryview(data)[start:end], line_no, builder)
+            _parse_block(data if (start, end) == (0, len(data)) else data[start:end],
+                         line_no, builder)
     return builder.build(), builder.rejections
 
 
@@ -131,6 +137,8 @@ def _split_too_long(data: bytes, first_line: int,
                     limit: int) -> list[tuple[int, int, int, bool]]:
     """Segments (start, end, first line number, is_too_long) covering ``data``."""
     half = max(limit // 2, 1)
+    # A line longer than ``limit`` holds a newline-free stretch of ``half`` bytes starting at a
+    # multiple of ``half``; without one, no line can be too long and nothing is split.
     suspicious = any(data.find(b"\n", p, p + half) < 0 for p in range(0, len(data), half))
     if not suspicious:
         return [(0, len(data), first_line, False)]
@@ -151,41 +159,103 @@ def _split_too_long(data: bytes, first_line: int,
     return segments
 
 
-def _parse_block(block: memoryview, first_line: int, builder: _Builder) -> None:
+def _parse_block(block: bytes, first_line: int, builder: _Builder) -> None:
     """Fast path over a block; on failure bisect, and go line by line for small pieces."""
-    lines = block.tobytes().count(b"\n") if len(block) < 4096 else None
-    if lines is not None and lines <= SLOW_PATH_LINES:
-        _parse_lines_slowly(block.tobytes(), first_line, builder)
+    if len(block) < SLOW_PATH_BYTES and block.count(b"\n") <= SLOW_PATH_LINES:
+        _parse_lines_slowly(block, first_line, builder)
         return
-    try:
-        frame = pl.read_ndjson(io.BytesIO(block), schema=_polars_schema(builder.columns))
-    except Exception:  # noqa: BLE001 - any polars failure means "retry smaller"
+    piece = _parse_fast(block, builder.columns)
+    if piece is None:
         _bisect(block, first_line, builder)
+    else:
+        builder.pieces.append(piece)
+
+
+def _parse_fast(block: bytes, columns: Sequence[ColumnSpec]) -> Batch | None:
+    """The block through polars, or None when only the line-by-line path can read it exactly.
+
+    Numbers are read as Float64; when polars refuses (a numeric string, a boolean, a nested
+    value...) the numerical columns are read again as text and cast, so wrong types are counted
+    without leaving the columnar path. Syntax errors fail both reads.
+    """
+    numbers_as_text = False
+    try:
+        frame = pl.read_ndjson(io.BytesIO(block), schema=_polars_schema(columns, False))
+    except Exception:  # noqa: BLE001 - any polars failure means "try as text, then smaller"
+        if not any(c.kind == NUMBER for c in columns):
+            return None
+        try:
+            frame = pl.read_ndjson(io.BytesIO(block), schema=_polars_schema(columns, True))
+        except Exception:  # noqa: BLE001 - a syntax error: bisect
+            return None
+        numbers_as_text = True
+    if frame.height != block.count(b"\n") and frame.height != _record_lines(block):
+        return None  # polars read a line differently from json.loads; let json.loads decide
+    if _stringified_values(block, frame, columns) or _LONE_SURROGATE.search(block):
+        return None
+    return _from_frame(frame, columns, numbers_as_text)
+
+
+def _polars_schema(columns: Sequence[ColumnSpec], numbers_as_text: bool) -> dict[str, pl.DataType]:
+    return {c.name: (pl.Float64() if c.kind == NUMBER and not numbers_as_text else pl.String())
+            for c in columns}
+
+
+_BLANK_LINE = re.compile(rb"^[ \t\r]*\n", re.MULTILINE)
+# A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one: polars reads it as "\x00",
+# json.loads as an unencodable str; such a line is rejected on the line-by-line path.
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _record_lines(block: bytes) -> int:
+    """Lines that are not blank (JSON whitespace only), as polars and json.loads both skip."""
+    return block.count(b"\n") - len(_BLANK_LINE.findall(block))
+
+
+def _stringified_values(block: bytes, frame: pl.DataFrame, columns: Sequence[ColumnSpec]) -> bool:
+    """Whether polars may have turned a nested value or ``-0.0`` into category text.
+
+    Polars reads ``[1, 2]`` into a String column as the text ``"[1, 2]"`` and ``-0.0`` as
+    ``"-0"``; json.loads makes them an invalid value and the category ``0``. Only when such text
+    occurs, the raw bytes are searched for the key followed by ``[``, ``{`` or ``-``.
+    """
+    for col in columns:
+        if col.kind != CATEGORY:
+            continue
+        series = frame.get_column(col.name)
+        if not bool((series.str.starts_with("[") | series.str.starts_with("{")
+                     | (series == "-0")).any()):
+            continue
+        key = re.escape(json.dumps(col.name, ensure_ascii=False).encode("utf-8"))
+        if re.search(key + rb"\s*:\s*[-\[{]", block):
+            return True
+    return False
+
+
+def _bisect(block: bytes, first_line: int, builder: _Builder) -> None:
+    total = block.count(b"\n")
+    if total <= max(SLOW_PATH_LINES, 1):
+        _parse_lines_slowly(block, first_line, builder)
         return
-    builder.pieces.append(_from_frame(frame, builder.columns))
+    cut = block.find(b"\n", len(block) // 2)
+    if cut < 0 or cut == len(block) - 1:
+        cut = block.rfind(b"\n", 0, len(block) - 1)
+    left = block[: cut + 1]
+    _parse_block(left, first_line, builder)
+    _parse_block(block[cut + 1:], first_line + left.count(b"\n"), builder)
 
 
-def _bisect(block: memoryview, first_line: int, builder: _Builder) -> None:
-    raw = block.tobytes()
-    total = raw.count(b"\n")
-    if total <= SLOW_PATH_LINES:
-        _parse_lines_slowly(raw, first_line, builder)
-        return
-    cut = raw.find(b"\n", len(raw) // 2)
-    if cut < 0 or cut == len(raw) - 1:
-        cut = raw.rfind(b"\n", 0, len(raw) - 1)
-    left = raw[: cut + 1]
-    _parse_block(memoryview(left), first_line, builder)
-    _parse_block(memoryview(raw[cut + 1:]), first_line + left.count(b"\n"), builder)
-
-
-def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec]) -> Batch:
+def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec],
+                numbers_as_text: bool) -> Batch:
     numbers: dict[str, FloatArray] = {}
     categories: dict[str, ObjectArray] = {}
     invalid: dict[str, int] = {}
     for col in columns:
         series = frame.get_column(col.name)
-        if col.kind == NUMBER:
+        if col.kind == NUMBER and numbers_as_text:
+            numbers[col.name], invalid[col.name] = numbers_from_text(series)
+        elif col.kind == NUMBER:
             numbers[col.name] = series.to_numpy(allow_copy=True).astype(np.float64, copy=False)
         elif col.kind == TIME:
             numbers[col.name], invalid[col.name] = parse_timestamps(series.to_arrow())
@@ -195,20 +265,45 @@ def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec]) -> Batch:
                  {k: v for k, v in invalid.items() if v})
 
 
+def numbers_from_text(series: pl.Series) -> tuple[FloatArray, int]:
+    """Float64 values of numeric strings (``values.NUMERIC_STRING``); other text is invalid."""
+    out = series.cast(pl.Float64, strict=False).to_numpy().astype(np.float64, copy=True)
+    bad = series.is_not_null().to_numpy() & ~np.isfinite(out)
+    out[bad] = np.nan  # "nan", "inf" and overflowing text are invalid, as in to_number
+    return out, int(np.count_nonzero(bad))
+
+
+def _first_key_wins(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # polars keeps the first of duplicated keys; json.loads alone would keep the last
+    return dict(reversed(pairs))
+
+
+def _encodable(obj: object) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_lines_slowly(raw: bytes, first_line: int, builder: _Builder) -> None:
     records: list[dict[str, object]] = []
     for offset, line in enumerate(raw.split(b"\n")[:-1]):
         line_no = first_line + offset
-        if not line.strip():
+        if not line.strip(b" \t\r"):
             continue  # blank lines carry no record
         try:
-            obj = json.loads(line.decode("utf-8").lstrip("\ufeff"))
-        except (UnicodeDecodeError, ValueError) as exc:
+            obj = json.loads(line.decode("utf-8").lstrip("\ufeff"),
+                             object_pairs_hook=_first_key_wins)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             builder.rejections.append(Rejection(line_no, "malformed", str(exc)[:200]))
             continue
         if not isinstance(obj, dict):
             builder.rejections.append(
                 Rejection(line_no, "malformed", f"a JSON {type(obj).__name__}, not an object"))
+            continue
+        if _SURROGATE.search(line) and not _encodable(obj):
+            builder.rejections.append(Rejection(line_no, "malformed", "a lone UTF-16 surrogate"))
             continue
         records.append(obj)
     if records:
@@ -226,17 +321,23 @@ def batch_from_records(records: Sequence[Mapping[str, object]],
         if col.kind == NUMBER:
             numbers[col.name], invalid[col.name] = _numbers(raw)
         elif col.kind == TIME:
-            text = pa.array([None if v is None else _time_text(v) for v in raw], pa.string())
+            text = pa.array([_time_text(v) for v in raw], pa.string())
             numbers[col.name], invalid[col.name] = parse_timestamps(text)
         else:
             categories[col.name], invalid[col.name] = _categories(raw)
     return Batch(len(records), numbers, categories, {k: v for k, v in invalid.items() if v})
 
 
-def _time_text(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+def _time_text(value: object) -> str | None:
+    """The text ``parse_timestamps`` reads, as polars would write the JSON value into a String."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "\x00invalid"
-    return value if isinstance(value, str) else repr(float(value))
+    number = to_number(value)
+    if number is None:
+        return None  # a NaN token is missing, as in every other column
+    return "\x00invalid" if isinstance(number, Invalid) else repr(number)
 
 
 def _numbers(raw: Sequence[object]) -> tuple[FloatArray, int]:
@@ -271,7 +372,9 @@ def parse_timestamps(values: pa.Array | pa.ChunkedArray) -> tuple[FloatArray, in
     out[~np.isfinite(out)] = np.nan
     need = present & np.isnan(out)
     if need.any():
-        parsed = pd.to_datetime(pd.Series(text.filter(pl.Series(need)).to_list(), dtype=object),
+        # RFC 3339 allows a lower-case "t" and "z"; pandas' ISO 8601 parser wants upper case
+        pending = text.filter(pl.Series(need)).str.to_uppercase()
+        parsed = pd.to_datetime(pd.Series(pending.to_list(), dtype=object),
                                 utc=True, format="ISO8601", errors="coerce")
         seconds = (parsed - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
         out[need] = seconds.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -316,38 +419,59 @@ def batch_from_table(table: pa.Table, columns: Sequence[ColumnSpec]) -> Batch:
 def arrow_numbers(array: pa.ChunkedArray) -> tuple[FloatArray, int]:
     """Float64 values of a numeric column; strings are parsed, anything else is invalid."""
     kind = array.type
+    if pa.types.is_dictionary(kind):  # a pandas categorical, say
+        return arrow_numbers(pc.cast(array, kind.value_type))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
         values = np.asarray(values, dtype=np.float64)
         infinite = np.isinf(values)
         values = np.where(infinite, np.nan, values)
         return values, int(infinite.sum())
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return _numbers(array.to_pylist())
+    if _is_text(kind):
+        return numbers_from_text(pl.Series(array))
     if pa.types.is_null(kind):
         return np.full(len(array), np.nan), 0
-    nulls = array.null_count
-    return np.full(len(array), np.nan), len(array) - nulls
+    return np.full(len(array), np.nan), len(array) - array.null_count
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or getattr(pa.types, "is_string_view", lambda _: False)(kind))
 
 
 def arrow_categories(array: pa.ChunkedArray) -> tuple[ObjectArray, int]:
     """Canonical category strings, converting each distinct value once."""
-    encoded = pc.dictionary_encode(array).combine_chunks()
+    if pa.types.is_null(array.type):
+        return np.full(len(array), None, dtype=object), 0
+    try:
+        encoded = pc.dictionary_encode(array).combine_chunks()
+    except pa.ArrowNotImplementedError:  # nested values (lists, structs) are never categories
+        return np.full(len(array), None, dtype=object), len(array) - array.null_count
     dictionary = encoded.dictionary.to_pylist()
     canonical = [to_category(v) for v in dictionary]
     bad = [c is INVALID for c in canonical]
     lookup = np.array([None if c is INVALID else c for c in canonical] + [None], dtype=object)
     indices = encoded.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
-    invalid = int(np.sum(np.array(bad + [False])[indices])) if any(bad) else 0
+    invalid = int(np.sum(np.array([*bad, False])[indices])) if any(bad) else 0
     return lookup[indices], invalid
+
+
+_UNIT_SECONDS = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
 def arrow_timestamps(array: pa.ChunkedArray) -> tuple[FloatArray, int]:
     """Epoch seconds from an Arrow timestamp, number or text column."""
-    if pa.types.is_timestamp(array.type):
-        ints = pc.cast(pc.cast(array, pa.timestamp("ns", tz="UTC")), pa.int64())
-        values = ints.to_numpy(zero_copy_only=False).astype(np.float64) / 1e9
-        return np.asarray(values, dtype=np.float64), 0
-    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return arrow_timestamps(pc.cast(array, kind.value_type))
+    if pa.types.is_timestamp(kind):
+        # the stored integers count units since the epoch in UTC, whatever the time zone; no
+        # conversion to nanoseconds, which would overflow after the year 2262
+        ints = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
+        values = np.asarray(ints, dtype=np.float64) / _UNIT_SECONDS[kind.unit]
+        return values, 0
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return arrow_numbers(array)
+    if not (_is_text(kind) or pa.types.is_date(kind) or pa.types.is_null(kind)):
+        return np.full(len(array), np.nan), len(array) - array.null_count
     return parse_timestamps(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)

@@ -5,7 +5,11 @@ through its descriptor before it is released, and a renamed-in file (``x.parquet
 ``x.parquet``) keeps its identity. A JSONL file is read from its stored offset up to its last
 complete line; a last line without ``\\n`` waits. A file whose size drops below the offset, or
 whose bytes before the offset changed (fingerprint), was truncated or replaced: it is read again
-from 0. Parquet files are read once, when their footer is complete.
+from 0. A file that left the glob (renamed away, deleted) is drained at every poll, and released
+once it stayed unchanged for ``RELEASE_AFTER_SECONDS`` (its writer may not have reopened its log
+yet), or at once when it was deleted and nothing is pending in it. Parquet files are read once,
+when their footer is complete; their descriptor is released then, so a directory of many small
+files does not exhaust descriptors (the file stays known by inode and size).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 16 << 20
+TAIL_STEP = 64 << 10  # backward reads at start-up begin this small and double up to READ_CHUNK
 FINGERPRINT = 64  # bytes before the offset that must not change while a file is followed
 PARQUET_MAGIC = b"PAR1"
 PARQUET_GIVE_UP_SECONDS = 60.0  # a Parquet file without footer, unchanged this long, is corrupt
 COUNT_LINES_LIMIT = 256 << 20  # count lines of a skipped prefix only up to this size
+RELEASE_AFTER_SECONDS = 30.0  # a file renamed out of the glob is held until unchanged this long
 
 
 @dataclass(frozen=True)
@@ -77,11 +83,17 @@ class _Tracked:
     fd: int
     offset: int = 0
     line: int | None = 1
+    line_known: bool = True  # False after a start-up skip, until lines are read (counted lazily)
     skipping: int = 0  # bytes of a too-long line skipped so far (0 = not skipping)
     done: bool = False  # Parquet: read or rejected
     fingerprint: bytes = b""  # the bytes just before ``offset`` when it was last advanced
     last_size: int = -1
     last_change: float = field(default_factory=time.monotonic)
+
+    def advance(self, data: bytes) -> None:
+        """Move the offset past ``data``, just read, keeping the fingerprint current."""
+        self.offset += len(data)
+        self.fingerprint = (self.fingerprint + data[-FINGERPRINT:])[-FINGERPRINT:]
 
 
 def ignored(path: str) -> bool:
@@ -103,7 +115,7 @@ class Follower:
     @property
     def open_files(self) -> int:
         """Descriptors currently held."""
-        return len(self._files)
+        return sum(1 for tracked in self._files.values() if tracked.fd >= 0)
 
     def _list(self) -> list[tuple[str, os.stat_result]]:
         found = []
@@ -135,7 +147,7 @@ class Follower:
 
     def _skip_all(self, tracked: _Tracked, size: int) -> None:
         if self.fmt == "parquet":
-            tracked.done = True
+            self._finish_parquet(tracked, size)
         else:
             self._skip_to(tracked, self._complete_end(tracked, size))
 
@@ -147,7 +159,7 @@ class Follower:
             try:
                 import pyarrow.parquet as pq
 
-                rows = pq.ParquetFile(tracked.path).metadata.num_rows
+                rows = int(pq.ParquetFile(tracked.path).metadata.num_rows)
             except Exception:  # noqa: BLE001 - unreadable now; poll() decides
                 return remaining
             return remaining - rows
@@ -157,23 +169,34 @@ class Follower:
 
     def _complete_end(self, tracked: _Tracked, size: int) -> int:
         """Offset just past the last complete line."""
-        start = max(size - READ_CHUNK, 0)
-        while True:
-            block = os.pread(tracked.fd, size - start, start)
+        for start, block in _backward_blocks(tracked.fd, size):
             cut = block.rfind(b"\n")
             if cut >= 0:
                 return start + cut + 1
-            if start == 0:
-                return 0
-            size, start = start, max(start - READ_CHUNK, 0)
+        return 0
 
     def _skip_to(self, tracked: _Tracked, offset: int) -> None:
-        tracked.offset = offset
-        tracked.line = _count_lines(tracked.fd, offset) if offset <= COUNT_LINES_LIMIT else None
+        # Line numbers are counted when lines are read: an old file that never grows is never
+        # read beyond its tail.
+        tracked.offset, tracked.line_known = offset, offset == 0
+        tracked.line = 1
+        start = max(offset - FINGERPRINT, 0)
+        tracked.fingerprint = os.pread(tracked.fd, offset - start, start)
+
+    def _finish_parquet(self, tracked: _Tracked, size: int) -> None:
+        """A Parquet file is read (or given up): release its descriptor, remember its size."""
+        tracked.done, tracked.last_size = True, size
+        if tracked.fd >= 0:
+            os.close(tracked.fd)
+            tracked.fd = -1
 
     def _track(self, path: str, st: os.stat_result) -> _Tracked | None:
         key = (st.st_dev, st.st_ino)
         existing = self._files.get(key)
+        if existing is not None and existing.fd < 0 and existing.last_size != st.st_size:
+            # a released Parquet file's inode now holds another file (touching keeps the size)
+            del self._files[key]
+            existing = None
         if existing is not None:
             existing.path = path
             return existing
@@ -193,10 +216,7 @@ class Follower:
         listing = self._list()
         live = {(st.st_dev, st.st_ino) for _, st in listing}
         for key in [k for k in self._files if k not in live]:
-            tracked = self._files.pop(key)
-            if self.fmt == "jsonl":
-                yield from self._read_jsonl(tracked, os.fstat(tracked.fd).st_size)
-            os.close(tracked.fd)
+            yield from self._drain(self._files[key])
         for path, st in listing:
             tracked = self._track(path, st)
             if tracked is None:
@@ -210,8 +230,37 @@ class Follower:
     def close(self) -> None:
         """Release every descriptor."""
         for tracked in self._files.values():
-            os.close(tracked.fd)
+            if tracked.fd >= 0:
+                os.close(tracked.fd)
         self._files.clear()
+
+    def _drain(self, tracked: _Tracked) -> Iterator[Event]:
+        """Read what is left in a file that left the glob; release it once it is done.
+
+        A renamed-away file is kept until it stayed unchanged for RELEASE_AFTER_SECONDS: its
+        writer may not have reopened its log yet. A deleted file is released as soon as nothing
+        is pending in it, so that its disk space is freed.
+        """
+        if tracked.fd < 0 or self.fmt == "parquet":
+            self._release(tracked)
+            return
+        st = os.fstat(tracked.fd)
+        now = time.monotonic()
+        if st.st_size != tracked.last_size:
+            tracked.last_size, tracked.last_change = st.st_size, now
+        yield from self._read_jsonl(tracked, st.st_size)
+        settled = tracked.offset >= st.st_size and st.st_nlink == 0
+        if not settled and now - tracked.last_change < RELEASE_AFTER_SECONDS:
+            return
+        if tracked.skipping:
+            yield LongLine(tracked.path, tracked.line, tracked.skipping)
+        self._release(tracked)
+
+    def _release(self, tracked: _Tracked) -> None:
+        del self._files[tracked.key]
+        if tracked.fd >= 0:
+            os.close(tracked.fd)
+            tracked.fd = -1
 
     def _check_truncation(self, tracked: _Tracked, size: int) -> Iterator[Event]:
         if tracked.offset == 0:
@@ -222,27 +271,34 @@ class Follower:
             tail = os.pread(tracked.fd, tracked.offset - start, start)
             if not tracked.fingerprint:
                 tracked.fingerprint = tail
-            changed = not tail.endswith(b"\n") or tracked.fingerprint != tail
+            changed = tracked.fingerprint != tail
         if changed:
             log.warning("log file truncated or replaced; reading it again from the start",
                         extra={"file": tracked.path, "offset": tracked.offset, "size": size})
             tracked.offset, tracked.line, tracked.skipping, tracked.fingerprint = 0, 1, 0, b""
+            tracked.line_known = True
             yield Truncated(tracked.path)
 
     def _read_jsonl(self, tracked: _Tracked, size: int) -> Iterator[Event]:
         limit = self.max_line_bytes
+        # a block must be able to hold a line of max_line_bytes, or such a line would wait forever
+        chunk = max(READ_CHUNK, limit + 1)
+        if not tracked.line_known and tracked.offset < size:
+            tracked.line_known = True
+            tracked.line = (_count_lines(tracked.fd, tracked.offset)
+                            if tracked.offset <= COUNT_LINES_LIMIT else None)
         while tracked.offset < size:
-            block = os.pread(tracked.fd, min(READ_CHUNK, size - tracked.offset), tracked.offset)
+            block = os.pread(tracked.fd, min(chunk, size - tracked.offset), tracked.offset)
             if not block:
                 break
             if tracked.skipping:
                 cut = block.find(b"\n")
                 if cut < 0:
                     tracked.skipping += len(block)
-                    tracked.offset += len(block)
+                    tracked.advance(block)
                     continue
                 yield LongLine(tracked.path, tracked.line, tracked.skipping + cut)
-                tracked.offset += cut + 1
+                tracked.advance(block[: cut + 1])
                 tracked.skipping = 0
                 tracked.line = None if tracked.line is None else tracked.line + 1
                 continue
@@ -250,15 +306,14 @@ class Follower:
             if cut < 0:
                 if len(block) > limit:
                     tracked.skipping = len(block)
-                    tracked.offset += len(block)
+                    tracked.advance(block)
                     continue
                 break  # a partial last line waits for its newline
             data = block[: cut + 1]
             yield LineChunk(tracked.path, data, tracked.line, tracked.offset)
-            tracked.offset += cut + 1
+            tracked.advance(data)
             if tracked.line is not None:
                 tracked.line += data.count(b"\n")
-            tracked.fingerprint = data[-FINGERPRINT:] if len(data) >= FINGERPRINT else b""
 
     def _check_parquet(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
         if tracked.done:
@@ -270,11 +325,11 @@ class Follower:
             head = os.pread(tracked.fd, 4, 0)
             foot = os.pread(tracked.fd, 4, st.st_size - 4)
             if head == PARQUET_MAGIC and foot == PARQUET_MAGIC:
-                tracked.done = True
+                self._finish_parquet(tracked, st.st_size)
                 yield ParquetReady(tracked.path)
                 return
         if now - tracked.last_change >= PARQUET_GIVE_UP_SECONDS:
-            tracked.done = True
+            self._finish_parquet(tracked, st.st_size)
             yield ParquetCorrupt(tracked.path, "corrupt")
 
 
@@ -290,14 +345,20 @@ def _count_lines(fd: int, end: int) -> int:
     return count
 
 
+def _backward_blocks(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """(start, block) before ``end``, newest first; blocks grow from TAIL_STEP to READ_CHUNK."""
+    step = TAIL_STEP
+    while end > 0:
+        start = max(end - step, 0)
+        yield start, os.pread(fd, end - start, start)
+        end, step = start, min(step * 2, READ_CHUNK)
+
+
 def _tail_offset(fd: int, end: int, lines: int) -> tuple[int, int]:
     """Offset where the last ``lines`` complete lines before ``end`` start, and how many exist."""
-    pos, found = end, 0
+    found = 0
     # The byte at end-1 is the newline of the last complete line; skip it.
-    search_end = end - 1
-    while search_end > 0:
-        start = max(search_end - READ_CHUNK, 0)
-        block = os.pread(fd, search_end - start, start)
+    for start, block in _backward_blocks(fd, end - 1):
         cut = len(block)
         while True:
             cut = block.rfind(b"\n", 0, cut)
@@ -306,5 +367,4 @@ def _tail_offset(fd: int, end: int, lines: int) -> tuple[int, int]:
             found += 1
             if found == lines:
                 return start + cut + 1, found
-        search_end = start
     return 0, found + (1 if end > 0 else 0)

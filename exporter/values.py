@@ -1,70 +1,79 @@
 """How one log or reference value becomes a number or a category (SPEC 2).
 
 Numbers: JSON numbers or numeric strings; null/NaN is missing; infinities, booleans, other
-strings and nested values are invalid. Categories are compared as strings: booleans become
-``true``/``false``, whole-number floats lose their fraction (``1.0`` -> ``1``), other floats use
-the shortest round-trip positional form (``1e-07`` -> ``0.0000001``, as the fast JSON path does).
+strings and nested values are invalid. A numeric string is ASCII decimal text (``"1.5"``,
+``"-2e3"``, ``".5"``), exactly what polars' string-to-float cast accepts apart from ``nan`` and
+``inf``, so the columnar paths and this one agree. Categories are compared as strings: booleans
+become ``true``/``false``, floats use the shortest round-trip positional form, so whole-number
+floats lose their fraction (``1.0`` -> ``1``, ``1e23`` -> ``100000000000000000000000``) and
+small ones are written out (``1e-07`` -> ``0.0000001``), as polars' JSON reader does; ``-0.0`` is
+``0``.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from decimal import Decimal
 from typing import Final
 
 import numpy as np
 
 MISSING: Final = None
 
+NUMERIC_STRING: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
 
 class Invalid:
     """Marker for a value of the wrong type (counted, then treated as missing)."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
 
 
 INVALID: Final = Invalid()
 
 
-def to_number(value: object) -> float | None | Invalid:
+def _float_of(value: object) -> float | None:
+    """The float a number or numeric string stands for (inf if it overflows), else None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, str):
+        return float(value) if NUMERIC_STRING.fullmatch(value) else None
+    if isinstance(value, (int, float, Decimal, np.integer, np.floating)):
+        try:
+            return float(value)
+        except (OverflowError, ValueError):  # an int beyond the float range, Decimal('sNaN')
+            return math.inf
+    return None
+
+
+def to_number(value: object) -> float | Invalid | None:
     """A finite float, None for missing, or INVALID."""
     if value is None:
         return None
-    if isinstance(value, bool):
+    number = _float_of(value)
+    if number is None or math.isinf(number):
         return INVALID
-    if isinstance(value, (int, float)):
-        number = float(value) if not isinstance(value, int) or abs(value) < 2**1023 else math.inf
-        if math.isnan(number):
-            return None
-        return number if math.isfinite(number) else INVALID
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return INVALID
-        return number if math.isfinite(number) else INVALID
-    return INVALID
+    return None if math.isnan(number) else number
 
 
 def format_float(value: float) -> str:
     """Canonical category text of a finite float."""
-    if value.is_integer():
-        return str(int(value))
+    if value == 0:
+        return "0"  # -0.0 and 0.0 are one number, so one category
     return np.format_float_positional(value, trim="-")
 
 
-def to_category(value: object) -> str | None | Invalid:
+def to_category(value: object) -> str | Invalid | None:
     """Canonical category string, None for missing, or INVALID (nested values, infinities)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
+    if value is None or isinstance(value, str):
         return value
-    if isinstance(value, bool) or isinstance(value, np.bool_):
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        if math.isnan(number):
-            return None
-        if math.isinf(number):
-            return INVALID
-        return format_float(number)
-    return INVALID
+    number = _float_of(value) if isinstance(value, (float, Decimal, np.floating)) else None
+    if number is None or math.isinf(number):
+        return INVALID
+    return None if math.isnan(number) else format_float(number)

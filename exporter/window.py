@@ -2,7 +2,10 @@
 
 Columns live in preallocated ring buffers (float64 numbers, int32 category codes, float64 record
 times), so memory is fixed by the window size, whatever the log volume. A duration window grows
-its rings by doubling up to ``DURATION_MAX_ROWS`` and then keeps the newest rows.
+its rings by doubling up to ``DURATION_MAX_ROWS`` and then keeps the newest rows. Rows leave a
+duration window when a view is taken: the leading (oldest arrived) rows older than ``now - D`` are
+dropped from the rings; when record times arrive out of order, older rows behind a newer one stay
+in the rings until it leaves too, but are never part of a view.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,17 +45,17 @@ class WindowView:
 class _Ring:
     """One column's ring buffer."""
 
-    def __init__(self, capacity: int, dtype: type) -> None:
-        self.data = np.empty(capacity, dtype=dtype)
+    def __init__(self, capacity: int, dtype: type[np.generic]) -> None:
+        self.data: NDArray[Any] = np.empty(capacity, dtype=dtype)
 
-    def write(self, start: int, values: NDArray[np.generic]) -> None:
+    def write(self, start: int, values: NDArray[Any]) -> None:
         cap = self.data.shape[0]
         first = min(cap - start, values.shape[0])
         self.data[start:start + first] = values[:first]
         if first < values.shape[0]:
             self.data[: values.shape[0] - first] = values[first:]
 
-    def read(self, start: int, count: int) -> NDArray[np.generic]:
+    def read(self, start: int, count: int) -> NDArray[Any]:
         cap = self.data.shape[0]
         end = start + count
         if end <= cap:
@@ -117,27 +121,24 @@ class Window:
         with self._lock:
             times = self._times.read(self._start, self._count)
             keep = None
-            if self.duration is not None:
-                cutoff = now - self.duration
-                old = int(np.searchsorted(times, cutoff, side="left")) if _sorted(times) else None
-                if old is not None:
-                    self._start = (self._start + old) % self.capacity
-                    self._count -= old
-                    times = times[old:]
-                else:
-                    keep = times >= cutoff
+            if self.duration is not None and self._count:
+                recent = times >= now - self.duration
+                # rows arrive roughly in time order: drop the leading old ones from the rings
+                old = int(np.argmax(recent)) if recent.any() else self._count
+                self._start = (self._start + old) % self.capacity
+                self._count -= old
+                times = times[old:]
+                if not recent[old:].all():  # out-of-order times: older rows behind newer ones
+                    keep = recent[old:]
             numbers = {k: r.read(self._start, self._count) for k, r in self._numbers.items()}
             codes = {k: r.read(self._start, self._count) for k, r in self._codes.items()}
         if keep is not None:
             numbers = {k: v[keep] for k, v in numbers.items()}
             codes = {k: v[keep] for k, v in codes.items()}
             times = times[keep]
-        return WindowView(int(times.shape[0]), numbers, codes, times)  # type: ignore[arg-type]
+        return WindowView(int(times.shape[0]), numbers, codes, times)
 
     def __len__(self) -> int:
         with self._lock:
             return self._count
 
-
-def _sorted(values: NDArray[np.float64]) -> bool:
-    return bool(values.shape[0] < 2 or np.all(values[1:] >= values[:-1]))

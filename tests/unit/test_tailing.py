@@ -1,0 +1,555 @@
+"""Tests for exporter.tailing: following log files through partial lines, rotation, truncation.
+
+Scenario names follow mtail's tailer tests. Time never passes by sleeping: each test calls
+``poll()`` itself, and the time-based limits are monkeypatched to 0 where a test needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from exporter import tailing
+from exporter.tailing import (
+    Event,
+    Follower,
+    LineChunk,
+    LongLine,
+    ParquetCorrupt,
+    ParquetReady,
+    Truncated,
+    ignored,
+)
+
+LIMIT = 1 << 20
+
+
+def record(i: int, **extra: object) -> bytes:
+    return json.dumps({"i": i, **extra}, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data)
+
+
+def set_mtime(path: Path, seconds_ago: float) -> None:
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
+def ids(events: list[Event]) -> list[int]:
+    """The ``i`` of every complete line in the LineChunks, in order."""
+    out: list[int] = []
+    for event in events:
+        if isinstance(event, LineChunk):
+            assert event.data.endswith(b"\n")
+            out.extend(json.loads(line)["i"] for line in event.data.splitlines() if line.strip())
+    return out
+
+
+def of_type(events: list[Event], kind: type) -> list[Event]:
+    return [e for e in events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def follow(tmp_path: Path) -> Iterator[Follower]:
+    follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+    yield follower
+    follower.close()
+
+
+def poll(follower: Follower) -> list[Event]:
+    return list(follower.poll())
+
+
+class TestPartialLine:
+    def test_partial_line_waits_for_its_newline_and_is_read_once(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + b'{"i": 1')
+        assert ids(poll(follow)) == [0]
+        assert poll(follow) == []
+        append(log, b', "late": true}')
+        assert poll(follow) == []
+        append(log, b"\n")
+        events = poll(follow)
+        assert ids(events) == [1]
+        assert isinstance(events[0], LineChunk)
+        assert events[0].first_line == 2
+        assert poll(follow) == []
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_appends_in_random_chunks_give_every_record_exactly_once(
+        self, tmp_path: Path, follow: Follower, seed: int
+    ) -> None:
+        rng = random.Random(seed)
+        n = 300
+        # multi-byte characters and CRLF endings, so cuts fall inside both
+        data = b"".join(record(i, text="é€😀"[i % 3] * (i % 7)).replace(b"\n", b"\r\n")
+                        for i in range(n))
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"")
+        got: list[int] = []
+        pos = 0
+        while pos < len(data):
+            step = rng.randint(1, 97)
+            append(log, data[pos:pos + step])
+            pos += step
+            for event in poll(follow):
+                assert isinstance(event, LineChunk)
+                assert event.data.endswith(b"\r\n")
+                event.data.decode("utf-8")  # never cut inside a character
+                got.extend(ids([event]))
+        assert got == list(range(n))
+
+    def test_line_numbers_continue_across_polls(self, tmp_path: Path, follow: Follower) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1))
+        first = poll(follow)
+        append(log, record(2) + b"\n" + record(3))
+        second = poll(follow)
+        assert [e.first_line for e in first + second if isinstance(e, LineChunk)] == [1, 3]
+
+
+class TestLogRotation:
+    def test_log_rotation_drains_the_old_file_and_reads_the_new_one_from_the_start(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1))
+        assert ids(poll(follow)) == [0, 1]
+        append(log, record(2) + record(3))
+        log.rename(tmp_path / "app.jsonl.1")  # out of the glob
+        (tmp_path / "app.jsonl").write_bytes(record(4))
+        events = poll(follow)
+        assert ids(events) == [2, 3, 4]
+        assert of_type(events, Truncated) == []
+        assert poll(follow) == []
+
+    def test_log_rotation_reads_what_the_writer_adds_before_it_reopens_its_log(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        with log.open("ab", buffering=0) as writer:
+            writer.write(record(0))
+            assert ids(poll(follow)) == [0]
+            log.rename(tmp_path / "app.jsonl.1")
+            assert poll(follow) == []
+            writer.write(record(1))  # the writer has not reopened app.jsonl yet
+            assert ids(poll(follow)) == [1]
+            assert follow.open_files == 1
+        (tmp_path / "app.jsonl").write_bytes(record(2))
+        assert ids(poll(follow)) == [2]
+        assert follow.open_files == 2  # the rotated file is held until it settles
+        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
+        assert poll(follow) == []
+        assert follow.open_files == 1
+
+    def test_log_rotation_twice_between_two_polls_loses_and_repeats_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        follower = Follower(str(tmp_path / "app*.jsonl"), "jsonl", LIMIT)
+        a = tmp_path / "app.jsonl"
+        a.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        append(a, record(1))
+        a.rename(tmp_path / "app-1.jsonl")
+        (tmp_path / "app.jsonl").write_bytes(record(2) + record(3))
+        (tmp_path / "app-1.jsonl").rename(tmp_path / "app-2.jsonl")
+        (tmp_path / "app.jsonl").rename(tmp_path / "app-1.jsonl")
+        (tmp_path / "app.jsonl").write_bytes(record(4))
+        got = ids(poll(follower))
+        assert sorted(got) == [1, 2, 3, 4]
+        assert got.index(2) < got.index(3)
+        append(tmp_path / "app.jsonl", record(5))
+        assert ids(poll(follower)) == [5]
+        follower.close()
+
+    def test_a_renamed_file_keeps_its_offset(self, tmp_path: Path) -> None:
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        log = tmp_path / "a.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        log.rename(tmp_path / "b.jsonl")
+        append(tmp_path / "b.jsonl", record(1))
+        assert ids(poll(follower)) == [1]
+        follower.close()
+
+    def test_a_rotated_file_whose_writer_finishes_its_last_line_is_read_completely(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        with log.open("ab", buffering=0) as writer:
+            writer.write(record(0) + b'{"i": 1')
+            assert ids(poll(follow)) == [0]
+            log.rename(tmp_path / "app.jsonl.1")
+            assert poll(follow) == []
+            assert follow.open_files == 1  # held: its writer may still finish the line
+            writer.write(b"}\n")
+        assert ids(poll(follow)) == [1]
+
+
+class TestLogTruncation:
+    def test_copy_truncate_below_the_offset_is_reported_and_read_again(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follow)) == list(range(10))
+        shutil.copy(log, tmp_path / "app.jsonl.1")
+        with log.open("r+b") as f:
+            f.truncate(0)
+        append(log, record(10) + record(11))
+        events = poll(follow)
+        assert isinstance(events[0], Truncated)
+        assert ids(events) == [10, 11]
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [1]
+
+    def test_truncate_and_refill_past_the_old_offset_is_detected_by_the_fingerprint(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follow)) == list(range(10))
+        with log.open("r+b") as f:
+            f.truncate(0)
+        append(log, b"".join(record(100 + i, pad="x" * 10) for i in range(20)))
+        events = poll(follow)
+        assert len(of_type(events, Truncated)) == 1
+        assert ids(events) == [100 + i for i in range(20)]
+
+    def test_refill_is_detected_after_short_lines_read_one_per_poll(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follow)) == [0]
+        append(log, record(1))  # a chunk shorter than the fingerprint
+        assert ids(poll(follow)) == [1]
+        with log.open("r+b") as f:
+            f.truncate(0)
+        append(log, b"".join(record(50 + i) for i in range(5)))
+        events = poll(follow)
+        assert of_type(events, Truncated) != []
+        assert ids(events) == [50, 51, 52, 53, 54]
+
+    def test_appending_is_never_mistaken_for_truncation(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"")
+        for i in range(50):
+            append(log, record(i, pad="y" * (i % 90)))
+            assert ids(evs := poll(follow)) == [i]
+            assert of_type(evs, Truncated) == []
+
+
+class TestDeletedFile:
+    def test_a_deleted_file_is_drained_then_its_descriptor_released(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follow)) == [0]
+        assert follow.open_files == 1
+        append(log, record(1) + record(2))
+        log.unlink()
+        assert ids(poll(follow)) == [1, 2]
+        assert follow.open_files == 0
+
+    def test_a_deleted_file_held_by_a_reader_elsewhere_is_drained_and_released(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follow)) == [0]
+        with log.open("ab", buffering=0) as writer:
+            log.unlink()
+            writer.write(record(1))
+            assert ids(poll(follow)) == [1]
+            assert follow.open_files == 0
+
+    def test_a_deleted_file_with_a_partial_line_is_released_after_the_grace_time(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + b'{"i": 1')
+        assert ids(poll(follow)) == [0]
+        log.unlink()
+        assert poll(follow) == []
+        assert follow.open_files == 1
+        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
+        assert poll(follow) == []
+        assert follow.open_files == 0
+
+
+def write_parquet(path: Path, rows: int = 3) -> None:
+    pq.write_table(pa.table({"x": list(range(rows))}), path)
+
+
+class TestParquetFiles:
+    @pytest.fixture
+    def follow_parquet(self, tmp_path: Path) -> Iterator[Follower]:
+        follower = Follower(str(tmp_path / "*.parquet*"), "parquet", LIMIT)
+        yield follower
+        follower.close()
+
+    def test_a_tmp_file_renamed_into_place_is_read_exactly_once(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        tmp = tmp_path / "a.parquet.tmp"
+        write_parquet(tmp)
+        assert poll(follow_parquet) == []
+        tmp.rename(tmp_path / "a.parquet")
+        assert poll(follow_parquet) == [ParquetReady(str(tmp_path / "a.parquet"))]
+        assert poll(follow_parquet) == []
+        os.utime(tmp_path / "a.parquet")  # touching it later does not re-read it
+        assert poll(follow_parquet) == []
+
+    def test_a_read_file_releases_its_descriptor(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        for i in range(5):
+            write_parquet(tmp_path / f"{i}.parquet")
+        assert len(poll(follow_parquet)) == 5
+        assert follow_parquet.open_files == 0
+        assert poll(follow_parquet) == []
+
+    def test_a_file_without_footer_is_corrupt_only_after_the_give_up_time(
+        self, tmp_path: Path, follow_parquet: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "a.parquet"
+        path.write_bytes(b"PAR1" + b"\x00" * 100)
+        assert poll(follow_parquet) == []
+        assert poll(follow_parquet) == []
+        monkeypatch.setattr(tailing, "PARQUET_GIVE_UP_SECONDS", 0.0)
+        assert poll(follow_parquet) == [ParquetCorrupt(str(path), "corrupt")]
+        assert poll(follow_parquet) == []  # counted once, never retried
+
+    def test_a_file_whose_footer_arrives_in_time_is_read(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        whole = tmp_path / "whole.bin"
+        write_parquet(whole)
+        data = whole.read_bytes()
+        whole.unlink()
+        path = tmp_path / "a.parquet"
+        path.write_bytes(data[: len(data) // 2])
+        assert poll(follow_parquet) == []
+        append(path, data[len(data) // 2:])
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+
+    def test_complete_magic_with_corrupt_content_is_left_to_the_reader(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        path = tmp_path / "a.parquet"
+        path.write_bytes(b"PAR1" + b"\x07" * 100 + b"PAR1")
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+
+    def test_another_file_in_a_released_inode_is_read(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        path = tmp_path / "a.parquet"
+        write_parquet(path, rows=3)
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        other = tmp_path / "other.bin"
+        write_parquet(other, rows=300)
+        with path.open("r+b") as f:  # same inode, other content and size
+            f.truncate(0)
+            f.write(other.read_bytes())
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+
+
+class TestIgnoredNames:
+    @pytest.mark.parametrize("name", [".x.jsonl", "_x.jsonl", "x.jsonl.tmp", ".x.parquet",
+                                      "x.parquet.tmp"])
+    def test_names_a_writer_uses_while_writing_are_ignored(self, name: str) -> None:
+        assert ignored(f"/logs/{name}")
+
+    @pytest.mark.parametrize("name", ["x.jsonl", "x_y.jsonl", "x.tmp.jsonl", "x.parquet"])
+    def test_ordinary_names_are_not_ignored(self, name: str) -> None:
+        assert not ignored(f"/logs/.hidden-dir/{name}")
+
+    def test_ignored_files_are_never_read(self, tmp_path: Path) -> None:
+        for name in (".x", "_x", "x.tmp", "ok"):
+            (tmp_path / name).write_bytes(record(0))
+        follower = Follower(str(tmp_path / ".*"), "jsonl", LIMIT)
+        assert poll(follower) == []
+        follower.close()
+        follower = Follower(str(tmp_path / "*"), "jsonl", LIMIT)
+        events = poll(follower)
+        assert [e.path for e in events] == [str(tmp_path / "ok")]
+        follower.close()
+
+
+class TestStartUp:
+    @pytest.fixture
+    def three_files(self, tmp_path: Path) -> list[Path]:
+        paths = []
+        for n, age in enumerate((300, 200, 100)):
+            path = tmp_path / f"app-{n}.jsonl"
+            path.write_bytes(b"".join(record(100 * n + i, pad="z" * 40) for i in range(100)))
+            set_mtime(path, age)
+            paths.append(path)
+        return paths
+
+    def test_rows_needed_reads_only_the_last_lines_across_files(
+        self, tmp_path: Path, three_files: list[Path], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        read: dict[int, int] = {}
+        real_pread = os.pread
+
+        def spy(fd: int, size: int, offset: int) -> bytes:
+            read[fd] = read.get(fd, 0) + size
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(tailing, "TAIL_STEP", 512)
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        monkeypatch.setattr(os, "pread", spy)
+        follower.start(150, None)
+        events = poll(follower)
+        assert ids(events) == list(range(150, 300))
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [51, 1]
+        sizes = [p.stat().st_size for p in three_files]
+        by_path = {t.path: read.get(t.fd, 0) for t in follower._files.values()}
+        assert by_path[str(three_files[0])] <= 1024  # the oldest: only its tail looked at
+        assert by_path[str(three_files[1])] < 2 * sizes[1]
+        follower.close()
+
+    def test_a_skipped_file_that_grows_is_read_with_its_line_numbers(
+        self, tmp_path: Path, three_files: list[Path]
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower.start(10, None)
+        assert ids(poll(follower)) == list(range(290, 300))
+        append(three_files[0], record(7))
+        events = poll(follower)
+        assert ids(events) == [7]
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [101]
+        follower.close()
+
+    def test_newer_than_skips_files_last_written_before_it(
+        self, tmp_path: Path, three_files: list[Path]
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower.start(None, time.time() - 150)
+        assert ids(poll(follower)) == list(range(200, 300))
+        follower.close()
+
+    def test_more_rows_needed_than_exist_reads_everything_in_file_order(
+        self, tmp_path: Path, three_files: list[Path]
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower.start(10_000, None)
+        assert ids(poll(follower)) == list(range(300))
+        follower.close()
+
+    def test_a_partial_last_line_at_start_up_is_read_when_completed(
+        self, tmp_path: Path
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1) + b'{"i": 2')
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower.start(1, None)
+        assert ids(poll(follower)) == [1]
+        append(log, b"}\n")
+        assert ids(poll(follower)) == [2]
+        follower.close()
+
+    def test_parquet_files_beyond_rows_needed_are_skipped(self, tmp_path: Path) -> None:
+        for n, age in enumerate((300, 200, 100)):
+            write_parquet(tmp_path / f"{n}.parquet", rows=10)
+            set_mtime(tmp_path / f"{n}.parquet", age)
+        follower = Follower(str(tmp_path / "*.parquet"), "parquet", LIMIT)
+        follower.start(15, None)
+        events = poll(follower)
+        assert events == [ParquetReady(str(tmp_path / "1.parquet")),
+                          ParquetReady(str(tmp_path / "2.parquet"))]
+        assert follower.open_files == 0
+        follower.close()
+
+
+class TestLongLine:
+    def test_a_50_mb_line_is_skipped_as_one_long_line_without_buffering_it(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        sizes: list[int] = []
+        real_pread = os.pread
+
+        def spy(fd: int, size: int, offset: int) -> bytes:
+            sizes.append(size)
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(os, "pread", spy)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        length = 50 << 20
+        with log.open("ab") as f:
+            for _ in range(50):
+                f.write(b"x" * (1 << 20))
+        events = poll(follow)
+        assert ids(events) == [0]
+        assert of_type(events, LongLine) == []  # still waiting for its end
+        with log.open("ab") as f:
+            f.write(b"y" * 1000)  # the writer goes on over several polls
+        assert poll(follow) == []  # not mistaken for a truncation
+        append(log, b"\n" + record(2))
+        events = poll(follow)
+        assert events[0] == LongLine(str(log), 2, length + 1000)
+        assert ids(events) == [2]
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [3]
+        assert max(sizes) <= tailing.READ_CHUNK
+
+    def test_a_line_longer_than_the_read_chunk_but_within_the_limit_is_read(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(tailing, "READ_CHUNK", 1024)
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 8192)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0, pad="p" * 5000) + record(1))
+        assert ids(poll(follower)) == [0, 1]
+        follower.close()
+
+    def test_a_deleted_file_ending_in_a_long_line_reports_it_when_released(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 1024)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + b"x" * 5000)
+        assert ids(poll(follower)) == [0]
+        log.unlink()
+        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
+        assert poll(follower) == [LongLine(str(log), 2, 5000)]
+        assert follower.open_files == 0
+
+
+class TestDiscovery:
+    def test_new_files_are_read_from_the_start_oldest_first(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        assert poll(follow) == []
+        now = time.time_ns()
+        for name, i, age in (("c", 3, 5), ("b", 1, 10), ("a", 2, 5)):
+            (tmp_path / f"{name}.jsonl").write_bytes(record(i))
+            when = now - age * 10**9
+            os.utime(tmp_path / f"{name}.jsonl", ns=(when, when))
+        assert ids(poll(follow)) == [1, 2, 3]  # by modification time, then name
+
+    def test_close_releases_every_descriptor(self, tmp_path: Path, follow: Follower) -> None:
+        for name in ("a", "b"):
+            (tmp_path / f"{name}.jsonl").write_bytes(record(0))
+        poll(follow)
+        assert follow.open_files == 2
+        follow.close()
+        assert follow.open_files == 0
