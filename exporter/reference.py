@@ -18,7 +18,14 @@ from numpy.typing import NDArray
 
 from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
-from exporter.parsing import CATEGORY, NUMBER, ColumnSpec, batch_from_table
+from exporter.parsing import (
+    CATEGORY,
+    NUMBER,
+    Batch,
+    ColumnSpec,
+    batch_from_records,
+    batch_from_table,
+)
 from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
@@ -124,12 +131,7 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
     """Read and profile the reference of one model (raises ReferenceDataError)."""
     frame = read_table(model.reference_path)
     specs = reference_columns(model)
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, ValueError, TypeError):
-        table = pa.table({c: pa.array(frame[c].astype(object).tolist(), pa.string())
-                          if frame[c].dtype == object else frame[c] for c in frame.columns})
-    batch = batch_from_table(table, specs)
+    batch = batch_from_frame(frame, specs)
     if batch.rows == 0:
         raise ReferenceDataError(f"reference {model.reference_path} has no rows")
     columns: dict[str, ColumnReference] = {}
@@ -141,6 +143,23 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)
     return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns))
+
+
+def batch_from_frame(frame: pd.DataFrame, specs: list[ColumnSpec]) -> Batch:
+    """Convert reference columns with the log's rules (SPEC 2: "in the log and the reference
+    alike"): typed columns through Arrow, mixed Python objects (JSONL) value by value."""
+    typed = [s for s in specs if s.name in frame.columns and frame[s.name].dtype != object]
+    mixed = [s for s in specs if s.name in frame.columns and frame[s.name].dtype == object]
+    absent = [s for s in specs if s.name not in frame.columns]
+    table = pa.Table.from_pandas(frame[[s.name for s in typed]], preserve_index=False)
+    parts = [batch_from_table(table, typed + absent)]
+    if mixed:
+        columns = {s.name: frame[s.name].tolist() for s in mixed}
+        records = [{k: v[i] for k, v in columns.items()} for i in range(len(frame))]
+        parts.append(batch_from_records(records, mixed))
+    numbers = {k: v for p in parts for k, v in p.numbers.items()}
+    categories = {k: v for p in parts for k, v in p.categories.items()}
+    return Batch(len(frame), numbers, categories)
 
 
 def reference_columns(model: ModelConfig) -> list[ColumnSpec]:
