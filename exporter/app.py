@@ -106,15 +106,16 @@ class App:
             now = time.time()
             for pipeline in self.pipelines:
                 if pipeline.due(now):
-                    self._recompute(pipeline)
+                    self._recompute(pipeline, force=False)
 
-    def _recompute(self, pipeline: ModelPipeline) -> None:
+    def _recompute(self, pipeline: ModelPipeline, *, force: bool = True) -> None:
         try:
-            snapshot = pipeline.recompute(time.time())
+            snapshots = pipeline.recompute(time.time(), force=force)
         except Exception:
             log.exception("recomputation failed", extra={"model": pipeline.config.name})
             return
-        self.update_duration.labels(pipeline.config.name).observe(snapshot.duration_seconds)
+        for snapshot in snapshots:
+            self.update_duration.labels(pipeline.config.name).observe(snapshot.duration_seconds)
 
     def stop(self) -> None:
         """Turn unready, stop the workers and the server, release files."""

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.counters import CounterValues
+from exporter.quality import QualitySnapshot
 from exporter.reference import (
     CategoricalReference,
     ColumnReference,
@@ -21,6 +22,14 @@ from exporter.snapshot import ColumnSnapshot, ModelSnapshot
 
 
 @dataclass(frozen=True)
+class VersionState:
+    """The latest snapshot of one model version ("" when the model is not versioned)."""
+
+    name: str
+    snapshot: ModelSnapshot | None
+
+
+@dataclass(frozen=True)
 class ModelState:
     """What one model offers the collector at scrape time (all immutable copies)."""
 
@@ -28,8 +37,14 @@ class ModelState:
     profile: ReferenceProfile
     feature_names: tuple[str, ...]
     prediction_column: str | None
-    snapshot: ModelSnapshot | None
+    versions: tuple[VersionState, ...]
     counters: CounterValues
+    versioned: bool = False
+
+    @property
+    def snapshot(self) -> ModelSnapshot | None:
+        """The snapshot of an unversioned model (first version otherwise)."""
+        return self.versions[0].snapshot if self.versions else None
 
 
 # Per-column gauges shared by features (drift_feature_*) and the prediction (drift_prediction_*):
@@ -110,19 +125,76 @@ class DriftCollector(Collector):
 
 
 def _render_model(fam: _Families, state: ModelState) -> None:
-    model = state.name
-    snap = state.snapshot
-    by_name = {c.name: c for c in snap.features} if snap else {}
-    for feature in state.feature_names:
-        ref = state.profile.columns[feature]
-        _render_column(fam, "feature", [model, feature], ["model", "feature"], ref,
-                       by_name.get(feature))
-    if state.prediction_column is not None:
-        ref = state.profile.columns[state.prediction_column]
-        _render_column(fam, "prediction", [model], ["model"], ref,
-                       snap.prediction if snap else None)
+    base_labels = ["model", "model_version"] if state.versioned else ["model"]
+    for version in state.versions:
+        base = [state.name, version.name] if state.versioned else [state.name]
+        snap = version.snapshot
+        by_name = {c.name: c for c in snap.features} if snap else {}
+        for feature in state.feature_names:
+            _render_column(fam, "feature", [*base, feature], [*base_labels, "feature"],
+                           state.profile.columns[feature], by_name.get(feature))
+        if state.prediction_column is not None:
+            _render_column(fam, "prediction", base, base_labels,
+                           state.profile.columns[state.prediction_column],
+                           snap.prediction if snap else None)
+        _render_window_gauges(fam, base, base_labels, state, snap)
+        detections = fam.counter("drift_detections", "Times a feature went from not drifted "
+                                 "to drifted.", [*base_labels, "feature"])
+        for feature in state.feature_names:
+            count = state.counters.detections.get((version.name, feature), 0)
+            detections.add_metric([*base, feature], count)
     _render_model_gauges(fam, state)
     _render_counters(fam, state)
+
+
+_QUALITY_GAUGES: tuple[tuple[str, str, Callable[[QualitySnapshot], float | None]], ...] = (
+    ("accuracy", "Accuracy over the labelled records.", lambda q: q.accuracy),
+    ("f1", "Macro-averaged F1 score over the labelled records.", lambda q: q.f1),
+    ("roc_auc", "ROC AUC of the score over the labelled records (binary).", lambda q: q.roc_auc),
+    ("mae", "Mean absolute error over the labelled records.", lambda q: q.mae),
+    ("rmse", "Root mean squared error over the labelled records.", lambda q: q.rmse),
+)
+
+
+def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
+                          state: ModelState, snap: ModelSnapshot | None) -> None:
+    fam.gauge("drift_reference_rows", "Records in the reference.", labels).add_metric(
+        base, state.profile.rows)
+    reference_quality = state.profile.quality
+    if reference_quality is not None:
+        for suffix, doc, get in _QUALITY_GAUGES:
+            value = get(reference_quality)
+            if value is not None:
+                fam.gauge(f"drift_reference_model_{suffix}", f"{doc} (reference)",
+                          labels).add_metric(base, value)
+    if snap is None:
+        return
+    fam.gauge("drift_window_rows", "Records in the window.", labels).add_metric(
+        base, snap.window_rows)
+    if snap.dataset_drift_share is not None:
+        fam.gauge("drift_dataset_drift_share",
+                  "Share of features with drift detected among those with a score.",
+                  labels).add_metric(base, snap.dataset_drift_share)
+        fam.gauge("drift_dataset_drift_detected",
+                  "1 when the dataset drift share reaches drift.dataset_share.",
+                  labels).add_metric(base, float(bool(snap.dataset_drift_detected)))
+    fam.gauge("drift_last_update_timestamp_seconds",
+              "When the statistics were last recomputed.", labels).add_metric(
+        base, snap.computed_at)
+    quality = snap.quality
+    if quality is None:
+        return
+    for suffix, doc, get in _QUALITY_GAUGES:
+        value = get(quality)
+        if value is not None:
+            fam.gauge(f"drift_model_{suffix}", doc, labels).add_metric(base, value)
+    if quality.labeled_ratio is not None:
+        fam.gauge("drift_model_labeled_ratio", "Share of window records that carry a label.",
+                  labels).add_metric(base, quality.labeled_ratio)
+    if quality.error_change_ratio is not None:
+        fam.gauge("drift_model_error_change_ratio",
+                  "Relative change of the error (1 - accuracy, or RMSE) against the reference.",
+                  labels).add_metric(base, quality.error_change_ratio)
 
 
 def _render_column(fam: _Families, kind: str, values: list[str], labels: list[str],
@@ -160,27 +232,10 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
 
 
 def _render_model_gauges(fam: _Families, state: ModelState) -> None:
-    model = [state.name]
-    fam.gauge("drift_reference_rows", "Records in the reference.", ["model"]).add_metric(
-        model, state.profile.rows)
-    snap = state.snapshot
-    if snap is not None:
-        fam.gauge("drift_window_rows", "Records in the window.", ["model"]).add_metric(
-            model, snap.window_rows)
-        if snap.dataset_drift_share is not None:
-            fam.gauge("drift_dataset_drift_share",
-                      "Share of features with drift detected among those with a score.",
-                      ["model"]).add_metric(model, snap.dataset_drift_share)
-            fam.gauge("drift_dataset_drift_detected",
-                      "1 when the dataset drift share reaches drift.dataset_share.",
-                      ["model"]).add_metric(model, float(bool(snap.dataset_drift_detected)))
-        fam.gauge("drift_last_update_timestamp_seconds",
-                  "When the statistics were last recomputed.", ["model"]).add_metric(
-            model, snap.computed_at)
     if state.counters.last_record_timestamp is not None:
         fam.gauge("drift_last_record_timestamp_seconds",
                   "Timestamp of the newest record (its own, else when it was read).",
-                  ["model"]).add_metric(model, state.counters.last_record_timestamp)
+                  ["model"]).add_metric([state.name], state.counters.last_record_timestamp)
 
 
 def _render_counters(fam: _Families, state: ModelState) -> None:
@@ -200,9 +255,12 @@ def _render_counters(fam: _Families, state: ModelState) -> None:
                         ["model", "reason"])
     for reason, count in sorted(c.files_rejected.items()):
         files.add_metric([model, reason], count)
-    detections = fam.counter("drift_detections", "Times a feature went from not drifted to "
-                             "drifted.", ["model", "feature"])
-    for feature in state.feature_names:
-        detections.add_metric([model, feature], c.detections.get(feature, 0))
+    if c.feedback_matched is not None:
+        fam.counter("drift_feedback_matched", "Feedback labels joined to a window record.",
+                    ["model"]).add_metric([model], c.feedback_matched)
+    if c.feedback_unmatched is not None:
+        fam.counter("drift_feedback_unmatched", "Feedback labels whose id never met a window "
+                    "record (dropped from the bounded buffer).", ["model"]).add_metric(
+            [model], c.feedback_unmatched)
     fam.counter("drift_log_truncations", "Followed files truncated or replaced in place.",
                 ["model"]).add_metric([model], c.truncations)

@@ -18,24 +18,34 @@ class CounterValues:
     rows_rejected: Mapping[str, int]
     values_invalid: Mapping[str, int]
     files_rejected: Mapping[str, int]
-    detections: Mapping[str, int]
+    detections: Mapping[tuple[str, str], int]  # (model_version, feature) -> transitions
     truncations: int
     last_record_timestamp: float | None
+    feedback_matched: int | None = None  # None when no feedback is configured
+    feedback_unmatched: int | None = None
 
 
 class ModelCounters:
     """Counters of one model; every known label is present at 0 from the start."""
 
-    def __init__(self, columns: Iterable[str], features: Iterable[str]) -> None:
+    def __init__(self, columns: Iterable[str], features: Iterable[str], *,
+                 versioned: bool = False, feedback: bool = False) -> None:
         self._lock = threading.Lock()
         self._ingested = 0
-        self._rejected = dict.fromkeys(KNOWN_ROW_REASONS, 0)
+        reasons = KNOWN_ROW_REASONS + (("old_version",) if versioned else ())
+        self._rejected = dict.fromkeys(reasons, 0)
         self._invalid = dict.fromkeys(columns, 0)
         self._files = dict.fromkeys(KNOWN_FILE_REASONS, 0)
-        self._detections = dict.fromkeys(features, 0)
-        self._detected: dict[str, bool] = {}
+        self._features = tuple(features)
+        self._detections: dict[tuple[str, str], int] = {}
+        if not versioned:
+            self._detections = {("", f): 0 for f in self._features}
+        self._detected: dict[tuple[str, str], bool] = {}
         self._truncations = 0
         self._last_record: float | None = None
+        self._feedback = feedback
+        self._matched = 0
+        self._unmatched = 0
 
     def add_batch(self, rows: int, rejected: Mapping[str, int], invalid: Mapping[str, int],
                   newest: float | None) -> None:
@@ -59,18 +69,32 @@ class ModelCounters:
         with self._lock:
             self._truncations += 1
 
-    def observe_detection(self, feature: str, detected: bool | None) -> None:
-        """Count not-drifted -> drifted transitions of a feature."""
-        if detected is None:
-            return
+    def add_feedback(self, matched: int) -> None:
+        """Count feedback labels joined to window records."""
         with self._lock:
-            if detected and not self._detected.get(feature, False):
-                self._detections[feature] = self._detections.get(feature, 0) + 1
-            self._detected[feature] = detected
+            self._matched += matched
+
+    def feedback_unmatched(self, count: int) -> None:
+        """Count feedback labels dropped without ever meeting their prediction."""
+        with self._lock:
+            self._unmatched += count
+
+    def observe_detection(self, feature: str, detected: bool | None, version: str = "") -> None:
+        """Count not-drifted -> drifted transitions of a feature (per model version)."""
+        key = (version, feature)
+        with self._lock:
+            self._detections.setdefault(key, 0)
+            if detected is None:
+                return
+            if detected and not self._detected.get(key, False):
+                self._detections[key] += 1
+            self._detected[key] = detected
 
     def values(self) -> CounterValues:
         """A consistent copy for rendering."""
         with self._lock:
             return CounterValues(self._ingested, dict(self._rejected), dict(self._invalid),
                                  dict(self._files), dict(self._detections), self._truncations,
-                                 self._last_record)
+                                 self._last_record,
+                                 self._matched if self._feedback else None,
+                                 self._unmatched if self._feedback else None)

@@ -1,4 +1,15 @@
-"""One model's pipeline: follower -> parser -> encoder -> window -> snapshot."""
+"""One model's pipeline: reader -> encoder -> window(s) -> snapshot(s).
+
+With ``version_column`` every model version gets its own window (SPEC 6.7): a new version is
+admitted when it first appears, evicting the version that first appeared longest ago beyond
+``max_versions``; later records of an evicted version are counted as rejected
+(``reason="old_version"``) and dropped, so a rollout never mixes versions in one window.
+
+With ``label.feedback``, labels that arrive later in other files are joined to window records by
+``id_column``; feedback for ids not (yet) in a window waits in a bounded buffer, where a later
+prediction with that id picks it up; what leaves the buffer unmatched is counted in
+``drift_feedback_unmatched_total``.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +17,42 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
 
-from exporter.collector import ModelState
+from exporter.collector import ModelState, VersionState
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
-from exporter.errors import ExporterError
-from exporter.parsing import (
-    CATEGORY,
-    NUMBER,
-    TIME,
-    Batch,
-    ColumnSpec,
-    Rejection,
-    parse_jsonl,
-    parse_parquet,
-)
+from exporter.parsing import CATEGORY, NUMBER, TIME, Batch, ColumnSpec
+from exporter.quality import PREDICTED_CLASS, label_is_number
+from exporter.reader import LogReader
 from exporter.reference import CategoricalReference, ReferenceProfile, reference_columns
 from exporter.snapshot import ModelSnapshot, compute
-from exporter.tailing import (
-    Follower,
-    LineChunk,
-    LongLine,
-    ParquetCorrupt,
-    ParquetReady,
-    Truncated,
-)
 from exporter.thresholds import Thresholds
 from exporter.watching import watch_root
 from exporter.window import Records, Window
 
 log = logging.getLogger(__name__)
 
-LOGGED_REJECTIONS_PER_POLL = 10  # bad lines named individually per poll; the rest are summed
+UNKNOWN_VERSION = "unknown"  # model_version of records whose version column is missing
+RETIRED_VERSIONS_KEPT = 1000  # names of evicted versions remembered (bounded)
+DURATION_FEEDBACK_BUFFER = 100_000  # pending feedback kept for a duration window
+
+
+@dataclass
+class _Version:
+    """The window and latest snapshot of one model version."""
+
+    name: str
+    window: Window
+    snapshot: ModelSnapshot | None = None
+    pending: int = 0
+    last_compute: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class ModelPipeline:
@@ -49,25 +62,90 @@ class ModelPipeline:
         self.config = config
         self.profile = profile
         self.monitored = reference_columns(config)
-        self.columns = list(self.monitored)
+        self.columns = self._log_columns()
+        self.counters = ModelCounters([c.name for c in self.columns],
+                                      [f.name for f in config.features],
+                                      versioned=config.version_column is not None,
+                                      feedback=config.label is not None
+                                      and config.label.feedback is not None)
+        self.reader = LogReader(config.name, config.logs.path, config.logs.format,
+                                config.logs.max_line_bytes, self.columns, self.counters)
+        self.feedback_reader = self._feedback_reader()
+        self.thresholds = Thresholds(config.name, profile.rows)
+        self._versions: OrderedDict[str, _Version] = OrderedDict()
+        self._retired: OrderedDict[str, None] = OrderedDict()
+        self._versions_lock = threading.Lock()
+        self._pending_ids = np.empty(0, dtype=object)
+        self._pending_labels: NDArray[np.generic] = np.empty(0, dtype=self._label_dtype())
+        self._said_missing = False
+        if config.version_column is None:
+            self._version("")
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def _log_columns(self) -> list[ColumnSpec]:
+        config = self.config
+        columns = list(self.monitored)
+        extra: list[ColumnSpec] = []
         if config.timestamp_column:
-            self.columns.append(ColumnSpec(config.timestamp_column, TIME))
+            extra.append(ColumnSpec(config.timestamp_column, TIME))
+        if config.label is not None:
+            extra.append(ColumnSpec(config.label.column,
+                                    NUMBER if label_is_number(config) else CATEGORY))
+        for name in (config.id_column, config.version_column):
+            if name:
+                extra.append(ColumnSpec(name, CATEGORY))
+        known = {c.name for c in columns}
+        return columns + [c for c in extra if c.name not in known]
+
+    def _label_dtype(self) -> type[np.generic]:
+        return np.float64 if label_is_number(self.config) else np.object_
+
+    def _feedback_reader(self) -> LogReader | None:
+        label = self.config.label
+        if label is None or label.feedback is None or self.config.id_column is None:
+            return None
+        columns = [ColumnSpec(self.config.id_column, CATEGORY),
+                   ColumnSpec(label.column, NUMBER if label_is_number(self.config) else CATEGORY)]
+        return LogReader(self.config.name, label.feedback.path, label.feedback.format,
+                         self.config.logs.max_line_bytes, columns, self.counters)
+
+    def _new_window(self) -> Window:
+        config = self.config
         numbers = [c.name for c in self.monitored if c.kind == NUMBER]
         codes = [c.name for c in self.monitored if c.kind == CATEGORY]
-        self.window = Window(numbers, codes, rows=config.window.rows,
-                             duration=config.window.duration)
-        self.follower = Follower(config.logs.path, config.logs.format, config.logs.max_line_bytes)
-        self.counters = ModelCounters([c.name for c in self.columns],
-                                      [f.name for f in config.features])
-        self.thresholds = Thresholds(config.name, profile.rows)
-        self.snapshot: ModelSnapshot | None = None
-        self._pending = 0
-        self._pending_lock = threading.Lock()
-        self._last_compute = 0.0
-        self._logged = 0
-        self._said_missing = False
+        objects: list[str] = []
+        if config.id_column:
+            objects.append(config.id_column)
+        if config.label is not None:
+            if label_is_number(config):
+                numbers.append(config.label.column)
+            else:
+                objects.append(config.label.column)
+            if config.prediction is not None and config.prediction.type == "categorical":
+                objects.append(PREDICTED_CLASS)
+        return Window(numbers, codes, rows=config.window.rows, duration=config.window.duration,
+                      objects=tuple(dict.fromkeys(objects)))
 
-    # -- ingestion (ingest thread) -------------------------------------------------------------
+    def _version(self, name: str) -> _Version | None:
+        """The state of a version, admitting a new one (None for an evicted version)."""
+        with self._versions_lock:
+            if name in self._versions:
+                return self._versions[name]
+            if name in self._retired:
+                return None
+            while len(self._versions) >= self.config.max_versions:
+                old, _ = self._versions.popitem(last=False)
+                self._retired[old] = None
+                while len(self._retired) > RETIRED_VERSIONS_KEPT:
+                    self._retired.popitem(last=False)
+                log.info("model version retired", extra={"model": self.config.name,
+                                                         "model_version": old})
+            state = _Version(name, self._new_window())
+            self._versions[name] = state
+            return state
+
+    # -- ingestion (ingest thread) ------------------------------------------------------------
 
     def log_directory_present(self) -> bool:
         """Whether the fixed directory part of the log glob exists (logged while it does not)."""
@@ -87,67 +165,48 @@ class ModelPipeline:
         newer = None
         if self.config.window.duration is not None:
             newer = time.time() - self.config.window.duration
-        self.follower.start(self.config.window.rows, newer)
+        rows = self.config.window.rows
+        if rows is not None and self.config.version_column is not None:
+            rows *= self.config.max_versions  # each version has a window of its own
+        self.reader.follower.start(rows, newer)
+        if self.feedback_reader is not None:
+            self.feedback_reader.follower.start(None, newer)
 
     def ingest(self) -> int:
-        """Read everything new; returns the number of records added."""
-        self._logged = 0
+        """Read everything new (predictions, then feedback); returns records added."""
         added = 0
-        for event in self.follower.poll():
-            if isinstance(event, LineChunk):
-                added += self._lines(event)
-            elif isinstance(event, LongLine):
-                self._reject(event.path, Rejection(event.line or 0, "too_long",
-                                                   f"{event.length} bytes"))
-                self.counters.add_batch(0, {"too_long": 1}, {}, None)
-            elif isinstance(event, ParquetReady):
-                added += self._parquet(event.path)
-            elif isinstance(event, ParquetCorrupt):
-                log.warning("parquet file rejected", extra={"file": event.path,
-                                                             "reason": event.reason})
-                self.counters.file_rejected(event.reason)
-            elif isinstance(event, Truncated):
-                self.counters.truncated()
-        if self._logged > LOGGED_REJECTIONS_PER_POLL:
-            log.warning("more records rejected", extra={
-                "model": self.config.name, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})
+        for batch in self.reader.batches():
+            added += self._add(batch)
+        if self.feedback_reader is not None:
+            for batch in self.feedback_reader.batches():
+                self._feedback(batch)
         return added
-
-    def _lines(self, chunk: LineChunk) -> int:
-        batch, rejections = parse_jsonl(chunk.data, self.columns,
-                                        first_line=chunk.first_line or 0,
-                                        max_line_bytes=self.config.logs.max_line_bytes)
-        for rejection in rejections:
-            self._reject(chunk.path, rejection, chunk.first_line is None)
-        return self._add(batch)
-
-    def _parquet(self, path: str) -> int:
-        try:
-            batch = parse_parquet(path, self.columns)
-        except (OSError, ExporterError, Exception) as exc:  # noqa: BLE001 - any read failure
-            log.warning("parquet file rejected", extra={"file": path, "reason": "corrupt",
-                                                         "error": str(exc)[:200]})
-            self.counters.file_rejected("corrupt")
-            return 0
-        return self._add(batch)
-
-    def _reject(self, path: str, rejection: Rejection, line_unknown: bool = False) -> None:
-        self._logged += 1
-        if self._logged <= LOGGED_REJECTIONS_PER_POLL:
-            where = {"file": path, "reason": rejection.reason, "detail": rejection.detail}
-            if not line_unknown and rejection.line:
-                where["line"] = str(rejection.line)
-            log.warning("record rejected", extra=where)
 
     def _add(self, batch: Batch) -> int:
         now = time.time()
         records = self._encode(batch, now)
-        self.window.append(records)
         newest = float(np.nanmax(records.times)) if records.rows else None
-        self.counters.add_batch(batch.rows, batch.rejected, batch.invalid, newest)
-        with self._pending_lock:
-            self._pending += batch.rows
-        return batch.rows
+        rejected = dict(batch.rejected)
+        for version, rows in self._split_by_version(batch):
+            state = self._version(version)
+            if state is None:
+                rejected["old_version"] = rejected.get("old_version", 0) + int(rows.sum())
+                continue
+            part = records if rows.all() else _select(records, rows)
+            state.window.append(part)
+            with state.lock:
+                state.pending += part.rows
+        ingested = batch.rows - (rejected.get("old_version", 0)
+                                 - batch.rejected.get("old_version", 0))
+        self.counters.add_batch(ingested, rejected, batch.invalid, newest)
+        return ingested
+
+    def _split_by_version(self, batch: Batch) -> list[tuple[str, NDArray[np.bool_]]]:
+        if self.config.version_column is None or batch.rows == 0:
+            return [("", np.ones(batch.rows, dtype=bool))]
+        series = pd.Series(batch.categories[self.config.version_column], dtype=object)
+        codes, names = pd.factorize(series.fillna(UNKNOWN_VERSION).to_numpy())
+        return [(str(name), codes == i) for i, name in enumerate(names)]
 
     def _encode(self, batch: Batch, now: float) -> Records:
         codes = {}
@@ -157,40 +216,142 @@ class ModelPipeline:
                 assert isinstance(ref, CategoricalReference)
                 codes[spec.name] = ref.encode(batch.categories[spec.name])
         numbers = {s.name: batch.numbers[s.name] for s in self.monitored if s.kind == NUMBER}
+        objects: dict[str, NDArray[np.object_]] = {}
+        config = self.config
+        if config.id_column:
+            objects[config.id_column] = batch.categories[config.id_column]
+        if config.label is not None:
+            self._encode_label(batch, numbers, objects)
         times = np.full(batch.rows, now)
-        if self.config.timestamp_column:
-            own = batch.numbers[self.config.timestamp_column]
+        if config.timestamp_column:
+            own = batch.numbers[config.timestamp_column]
             times = np.where(np.isnan(own), now, own)
-        return Records(batch.rows, numbers, codes, times)
+        return Records(batch.rows, numbers, codes, times, objects)
 
-    # -- statistics (compute thread) ------------------------------------------------------------
+    def _encode_label(self, batch: Batch, numbers: dict[str, NDArray[np.float64]],
+                      objects: dict[str, NDArray[np.object_]]) -> None:
+        config = self.config
+        assert config.label is not None
+        column = config.label.column
+        if label_is_number(config):
+            numbers[column] = batch.numbers[column].copy()
+            target: NDArray[np.generic] = numbers[column]
+            missing = np.isnan(numbers[column])
+        else:
+            objects[column] = batch.categories[column].copy()
+            target = objects[column]
+            missing = pd.isna(objects[column])
+        if config.prediction is not None and config.prediction.type == "categorical":
+            objects[PREDICTED_CLASS] = batch.categories[config.prediction.column]
+        if self._pending_ids.shape[0] and config.id_column and batch.rows:
+            self._take_pending(batch.categories[config.id_column], target, missing)
+
+    def _take_pending(self, ids: NDArray[np.object_], target: NDArray[np.generic],
+                      missing: NDArray[np.bool_]) -> None:
+        """Labels that arrived before their prediction fill the new records' labels."""
+        pending = pd.Index(self._pending_ids, dtype=object)
+        newest = ~pending.duplicated(keep="last")
+        where = pd.Index(self._pending_ids[newest], dtype=object).get_indexer(
+            pd.Index(ids, dtype=object))
+        fill = (where >= 0) & missing
+        target[fill] = self._pending_labels[newest][where[fill]]
+        used = np.isin(self._pending_ids, ids[where >= 0])
+        self._pending_ids = self._pending_ids[~used]
+        self._pending_labels = self._pending_labels[~used]
+
+    def _feedback(self, batch: Batch) -> None:
+        config = self.config
+        assert config.label is not None
+        assert config.id_column is not None
+        ids = batch.categories[config.id_column]
+        labels = (batch.numbers[config.label.column] if label_is_number(config)
+                  else batch.categories[config.label.column])
+        usable = ~pd.isna(ids) & ~pd.isna(labels)
+        ids, labels = ids[usable], labels[usable]
+        matched = np.zeros(ids.shape[0], dtype=bool)
+        with self._versions_lock:
+            states = list(self._versions.values())
+        for state in states:
+            found = state.window.assign(config.id_column, ids, config.label.column, labels)
+            if found.any():
+                with state.lock:
+                    state.pending += int(found.sum())
+            matched |= found
+        self.counters.add_feedback(int(matched.sum()))
+        self._keep_pending(ids[~matched], labels[~matched])
+
+    def _keep_pending(self, ids: NDArray[np.object_], labels: NDArray[np.generic]) -> None:
+        self._pending_ids = np.concatenate((self._pending_ids, ids))
+        self._pending_labels = np.concatenate((self._pending_labels, labels))
+        limit = self.config.window.rows or DURATION_FEEDBACK_BUFFER
+        overflow = self._pending_ids.shape[0] - limit
+        if overflow > 0:
+            self._pending_ids = self._pending_ids[overflow:]
+            self._pending_labels = self._pending_labels[overflow:]
+            self.counters.feedback_unmatched(overflow)
+
+    # -- statistics (compute thread) -----------------------------------------------------------
+
+    def _states(self) -> list[_Version]:
+        with self._versions_lock:
+            return list(self._versions.values())
 
     def due(self, now: float) -> bool:
-        """New records (or a duration window, whose content ages) and update_interval elapsed."""
-        if self.snapshot is None:
-            return True
-        if now - self._last_compute < self.config.update_interval:
-            return False
-        return self._pending > 0 or self.config.window.duration is not None
+        """Whether some version has new records (or ages) and its update_interval elapsed."""
+        return any(self._due(state, now) for state in self._states())
 
-    def recompute(self, now: float) -> ModelSnapshot:
-        """Compute a new snapshot from the window and publish it atomically."""
-        with self._pending_lock:
-            self._pending = 0
-        self._last_compute = now
-        snapshot = compute(self.window.view(now), self.profile, self.config, self.thresholds)
-        for feature in snapshot.features:
-            self.counters.observe_detection(feature.name, feature.detected)
-        self.snapshot = snapshot  # a single reference assignment: scrapes see old or new
-        return snapshot
+    def _due(self, state: _Version, now: float) -> bool:
+        if state.snapshot is None:
+            return True
+        if now - state.last_compute < self.config.update_interval:
+            return False
+        return state.pending > 0 or self.config.window.duration is not None
+
+    def recompute(self, now: float, *, force: bool = True) -> list[ModelSnapshot]:
+        """Compute new snapshots (every version, or only those due) and publish them."""
+        results = []
+        for state in self._states():
+            if not force and not self._due(state, now):
+                continue
+            with state.lock:
+                state.pending = 0
+            state.last_compute = now
+            snapshot = compute(state.window.view(now), self.profile, self.config,
+                               self.thresholds, version=state.name)
+            for feature in snapshot.features:
+                self.counters.observe_detection(feature.name, feature.detected, state.name)
+            state.snapshot = snapshot  # one reference assignment: scrapes see old or new
+            results.append(snapshot)
+        return results
+
+    @property
+    def window(self) -> Window:
+        """The window of an unversioned model."""
+        return self._states()[0].window
+
+    @property
+    def snapshot(self) -> ModelSnapshot | None:
+        """The latest snapshot of an unversioned model (of the first version otherwise)."""
+        states = self._states()
+        return states[0].snapshot if states else None
 
     def state(self) -> ModelState:
         """Immutable view for the collector."""
+        versions = tuple(VersionState(s.name, s.snapshot) for s in self._states())
         return ModelState(self.config.name, self.profile,
                           tuple(f.name for f in self.config.features),
                           self.config.prediction.column if self.config.prediction else None,
-                          self.snapshot, self.counters.values())
+                          versions, self.counters.values(),
+                          self.config.version_column is not None)
 
     def close(self) -> None:
         """Release file descriptors."""
-        self.follower.close()
+        self.reader.close()
+        if self.feedback_reader is not None:
+            self.feedback_reader.close()
+
+
+def _select(records: Records, rows: NDArray[np.bool_]) -> Records:
+    return Records(int(rows.sum()), {k: v[rows] for k, v in records.numbers.items()},
+                   {k: v[rows] for k, v in records.codes.items()}, records.times[rows],
+                   {k: v[rows] for k, v in records.objects.items()})

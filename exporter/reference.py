@@ -26,6 +26,7 @@ from exporter.parsing import (
     batch_from_records,
     batch_from_table,
 )
+from exporter.quality import PREDICTED_CLASS, QualitySnapshot, compute_quality, label_is_number
 from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
@@ -101,6 +102,7 @@ class ReferenceProfile:
     model: str
     rows: int
     columns: Mapping[str, ColumnReference]
+    quality: QualitySnapshot | None = None  # needs the label and the prediction in the reference
 
 
 def profile_numerical(name: str, values: FloatArray, bins: int) -> NumericalReference:
@@ -142,7 +144,23 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
         else:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)
-    return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns))
+    return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns),
+                            _reference_quality(model, frame))
+
+
+def _reference_quality(model: ModelConfig, frame: pd.DataFrame) -> QualitySnapshot | None:
+    """Quality of the model on its reference, when the reference has labels and predictions."""
+    if model.label is None or model.prediction is None or model.label.column not in frame:
+        return None
+    label_kind = NUMBER if label_is_number(model) else CATEGORY
+    prediction_kind = NUMBER if model.prediction.type == "numerical" else CATEGORY
+    specs = [ColumnSpec(model.label.column, label_kind),
+             ColumnSpec(model.prediction.column, prediction_kind)]
+    batch = batch_from_frame(frame, specs)
+    objects = dict(batch.categories)
+    if prediction_kind == CATEGORY:
+        objects[PREDICTED_CLASS] = batch.categories[model.prediction.column]
+    return compute_quality(batch.rows, batch.numbers, objects, model, None, min_rows=1)
 
 
 def batch_from_frame(frame: pd.DataFrame, specs: list[ColumnSpec]) -> Batch:

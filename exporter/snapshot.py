@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exporter.config import ModelConfig, StatisticConfig
+from exporter.quality import QualitySnapshot, compute_quality
 from exporter.reference import (
     CategoricalReference,
     ColumnReference,
@@ -63,10 +64,12 @@ class ModelSnapshot:
     dataset_drift_detected: bool | None
     computed_at: float
     duration_seconds: float
+    quality: QualitySnapshot | None = None
+    version: str = ""  # the model_version this window holds ("" without version_column)
 
 
 def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
-            thresholds: Thresholds, now: float | None = None) -> ModelSnapshot:
+            thresholds: Thresholds, now: float | None = None, version: str = "") -> ModelSnapshot:
     """All statistics of one model's window against its reference."""
     started = time.perf_counter()
     features = tuple(
@@ -80,8 +83,11 @@ def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
     scored = [f for f in features if f.detected is not None]
     share = sum(1 for f in scored if f.detected) / len(scored) if scored else None
     detected = None if share is None else share >= model.drift.dataset_share
+    quality = compute_quality(view.rows, view.numbers, view.objects, model, profile.quality,
+                              model.drift.min_rows)
     return ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
-                         time.time() if now is None else now, time.perf_counter() - started)
+                         time.time() if now is None else now, time.perf_counter() - started,
+                         quality, version)
 
 
 def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 DURATION_MAX_ROWS = 1_000_000
@@ -30,6 +31,7 @@ class Records:
     numbers: Mapping[str, NDArray[np.float64]]
     codes: Mapping[str, NDArray[np.int32]]
     times: NDArray[np.float64]  # the record's own timestamp, else when it was read
+    objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)  # ids, class labels
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class WindowView:
     numbers: Mapping[str, NDArray[np.float64]]
     codes: Mapping[str, NDArray[np.int32]]
     times: NDArray[np.float64]
+    objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)
 
 
 class _Ring:
@@ -72,7 +75,7 @@ class Window:
     """The sliding window of one model (thread-safe: ingest appends, statistics read)."""
 
     def __init__(self, numbers: list[str], codes: list[str], *, rows: int | None,
-                 duration: float | None) -> None:
+                 duration: float | None, objects: tuple[str, ...] = ()) -> None:
         if (rows is None) == (duration is None):
             raise ValueError("a window has either rows or a duration")
         self.max_rows = rows if rows is not None else DURATION_MAX_ROWS
@@ -80,6 +83,7 @@ class Window:
         capacity = self.max_rows if rows is not None else min(_INITIAL_CAPACITY, self.max_rows)
         self._numbers = {n: _Ring(capacity, np.float64) for n in numbers}
         self._codes = {c: _Ring(capacity, np.int32) for c in codes}
+        self._objects = {o: _Ring(capacity, np.object_) for o in objects}
         self._times = _Ring(capacity, np.float64)
         self._start = 0
         self._count = 0
@@ -91,7 +95,8 @@ class Window:
         return int(self._times.data.shape[0])
 
     def _rings(self) -> list[_Ring]:
-        return [*self._numbers.values(), *self._codes.values(), self._times]
+        return [*self._numbers.values(), *self._codes.values(), *self._objects.values(),
+                self._times]
 
     def append(self, records: Records) -> None:
         """Add records at the end, dropping the oldest beyond the window's bound."""
@@ -111,6 +116,8 @@ class Window:
                 ring.write(write_at, records.numbers[name][skip:])
             for name, ring in self._codes.items():
                 ring.write(write_at, records.codes[name][skip:])
+            for name, ring in self._objects.items():
+                ring.write(write_at, records.objects[name][skip:])
             self._times.write(write_at, records.times[skip:])
             overflow = max(self._count + n - cap, 0)
             self._start = (self._start + overflow) % cap
@@ -132,11 +139,31 @@ class Window:
                     keep = recent[old:]
             numbers = {k: r.read(self._start, self._count) for k, r in self._numbers.items()}
             codes = {k: r.read(self._start, self._count) for k, r in self._codes.items()}
+            objects = {k: r.read(self._start, self._count) for k, r in self._objects.items()}
         if keep is not None:
             numbers = {k: v[keep] for k, v in numbers.items()}
             codes = {k: v[keep] for k, v in codes.items()}
+            objects = {k: v[keep] for k, v in objects.items()}
             times = times[keep]
-        return WindowView(int(times.shape[0]), numbers, codes, times)
+        return WindowView(int(times.shape[0]), numbers, codes, times, objects)
+
+    def assign(self, key: str, keys: NDArray[np.object_], column: str,
+               values: NDArray[Any]) -> NDArray[np.bool_]:
+        """Set ``column`` on the window rows whose ``key`` equals ``keys`` (the newest row of
+        each key); returns which keys were found. Used to join late labels by id."""
+        if keys.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        with self._lock:
+            present = pd.Index(self._objects[key].read(self._start, self._count), dtype=object)
+            newest = ~present.duplicated(keep="last")
+            positions = np.flatnonzero(newest)
+            found = pd.Index(present[newest], dtype=object).get_indexer(
+                pd.Index(keys, dtype=object))
+            matched: NDArray[np.bool_] = found >= 0
+            slots = (self._start + positions[found[matched]]) % self.capacity
+            target = self._numbers.get(column) or self._codes.get(column) or self._objects[column]
+            target.data[slots] = values[matched]
+        return matched
 
     def __len__(self) -> int:
         with self._lock:

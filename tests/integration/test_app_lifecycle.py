@@ -60,7 +60,7 @@ class TestLifecycle:
         finally:
             app.stop()
         assert not app.ready.is_set()
-        assert all(p.follower.open_files == 0 for p in app.pipelines)
+        assert all(p.reader.follower.open_files == 0 for p in app.pipelines)
 
     def test_a_missing_log_directory_is_waited_for_and_readiness_follows_it(
             self, tmp_path: Path, no_leaked_threads: object) -> None:

@@ -67,7 +67,7 @@ def test_exactly_the_drifting_features_are_flagged_and_only_after_the_drift(
             out.flush()
             written += BATCH
             assert pipeline.ingest() == BATCH
-            snapshot = pipeline.recompute(0.0)
+            snapshot = pipeline.recompute(0.0)[0]
             for column in snapshot.features:
                 if column.detected and column.name not in first_flag:
                     first_flag[column.name] = written

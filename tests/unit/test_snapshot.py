@@ -174,7 +174,7 @@ class TestCollector:
         codes = {"c": profile.columns["c"].encode(win["c"])}  # type: ignore[union-attr]
         pipeline.window.append(Records(WIN_N, {k: win[k] for k in ("x", "y", "k", "p")},
                                        codes, np.zeros(WIN_N)))
-        snap = pipeline.recompute(0.0)
+        snap = pipeline.recompute(0.0)[0]
         registry = CollectorRegistry()
         registry.register(DriftCollector(lambda: [pipeline.state()]))
         get = registry.get_sample_value
@@ -214,4 +214,4 @@ class TestDetectionCounter:
         counters = ModelCounters(["x"], ["x"])
         for state in (None, False, True, True, False, True, None, True):
             counters.observe_detection("x", state)
-        assert counters.values().detections["x"] == 2
+        assert counters.values().detections[("", "x")] == 2

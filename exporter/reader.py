@@ -1,0 +1,85 @@
+"""Reading one glob of logs into parsed batches, counting and logging what is rejected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from exporter.counters import ModelCounters
+from exporter.parsing import Batch, ColumnSpec, Rejection, parse_jsonl, parse_parquet
+from exporter.tailing import (
+    Follower,
+    LineChunk,
+    LongLine,
+    ParquetCorrupt,
+    ParquetReady,
+    Truncated,
+)
+
+log = logging.getLogger(__name__)
+
+LOGGED_REJECTIONS_PER_POLL = 10  # bad lines named individually per poll; the rest are summed
+
+
+class LogReader:
+    """Follows a glob and turns what is new into batches; faults go to the model's counters."""
+
+    def __init__(self, model: str, pattern: str, fmt: str, max_line_bytes: int,
+                 columns: Sequence[ColumnSpec], counters: ModelCounters) -> None:
+        self.model = model
+        self.columns = list(columns)
+        self.counters = counters
+        self.max_line_bytes = max_line_bytes
+        self.follower = Follower(pattern, fmt, max_line_bytes)
+        self._logged = 0
+
+    def batches(self) -> Iterator[Batch]:
+        """Parsed batches of everything new (rejections are counted in the batches)."""
+        self._logged = 0
+        for event in self.follower.poll():
+            if isinstance(event, LineChunk):
+                batch, rejections = parse_jsonl(event.data, self.columns,
+                                                first_line=event.first_line or 0,
+                                                max_line_bytes=self.max_line_bytes)
+                for rejection in rejections:
+                    self._log(event.path, rejection, event.first_line is None)
+                yield batch
+            elif isinstance(event, LongLine):
+                self._log(event.path, Rejection(event.line or 0, "too_long",
+                                                f"{event.length} bytes"), event.line is None)
+                self.counters.add_batch(0, {"too_long": 1}, {}, None)
+            elif isinstance(event, ParquetReady):
+                batch_or_none = self._parquet(event.path)
+                if batch_or_none is not None:
+                    yield batch_or_none
+            elif isinstance(event, ParquetCorrupt):
+                log.warning("parquet file rejected", extra={"file": event.path,
+                                                             "reason": event.reason})
+                self.counters.file_rejected(event.reason)
+            elif isinstance(event, Truncated):
+                self.counters.truncated()
+        if self._logged > LOGGED_REJECTIONS_PER_POLL:
+            log.warning("more records rejected", extra={
+                "model": self.model, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})
+
+    def _parquet(self, path: str) -> Batch | None:
+        try:
+            return parse_parquet(path, self.columns)
+        except Exception as exc:  # noqa: BLE001 - any read failure means a corrupt file
+            log.warning("parquet file rejected", extra={"file": path, "reason": "corrupt",
+                                                         "error": str(exc)[:200]})
+            self.counters.file_rejected("corrupt")
+            return None
+
+    def _log(self, path: str, rejection: Rejection, line_unknown: bool) -> None:
+        self._logged += 1
+        if self._logged <= LOGGED_REJECTIONS_PER_POLL:
+            where = {"model": self.model, "file": path, "reason": rejection.reason,
+                     "detail": rejection.detail}
+            if not line_unknown and rejection.line:
+                where["line"] = str(rejection.line)
+            log.warning("record rejected", extra=where)
+
+    def close(self) -> None:
+        """Release the follower's descriptors."""
+        self.follower.close()
