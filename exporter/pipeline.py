@@ -78,6 +78,7 @@ class ModelPipeline:
         self._pending_ids = np.empty(0, dtype=object)
         self._pending_labels: NDArray[np.generic] = np.empty(0, dtype=self._label_dtype())
         self._said_missing = False
+        self.catching_up = False
         if config.version_column is None:
             self._version("")
 
@@ -173,10 +174,18 @@ class ModelPipeline:
             self.feedback_reader.follower.start(None, newer)
 
     def ingest(self) -> int:
-        """Read everything new (predictions, then feedback); returns records added."""
+        """Read everything new (predictions, then feedback); returns records added.
+
+        While more than one read-sized block is pending the model counts as catching up, and
+        statistics wait: recomputing a window that is about to be replaced only takes CPU
+        from ingestion."""
         added = 0
-        for batch in self.reader.batches():
-            added += self._add(batch)
+        try:
+            for index, batch in enumerate(self.reader.batches()):
+                self.catching_up = index >= 1
+                added += self._add(batch)
+        finally:
+            self.catching_up = False
         if self.feedback_reader is not None:
             for batch in self.feedback_reader.batches():
                 self._feedback(batch)
@@ -298,6 +307,8 @@ class ModelPipeline:
 
     def due(self, now: float) -> bool:
         """Whether some version has new records (or ages) and its update_interval elapsed."""
+        if self.catching_up:
+            return False
         return any(self._due(state, now) for state in self._states())
 
     def _due(self, state: _Version, now: float) -> bool:
