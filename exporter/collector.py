@@ -124,6 +124,14 @@ class DriftCollector(Collector):
         yield from fam
 
 
+EMPTY_CATEGORY = "__empty__"
+
+
+def label_value(category: str) -> str:
+    """A category as a label value: Prometheus reads an empty value as no label at all."""
+    return category if category else EMPTY_CATEGORY
+
+
 def _render_model(fam: _Families, state: ModelState) -> None:
     base_labels = ["model", "model_version"] if state.versioned else ["model"]
     for version in state.versions:
@@ -210,7 +218,7 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
                            f"Share of each {ratio_label} in the reference.",
                            [*labels, ratio_label])
         for category, share in ref.label_ratios(ref.counts):
-            family.add_metric([*values, category], share)
+            family.add_metric([*values, label_value(category)], share)
     if col is None:
         return
     for suffix, doc, get in _WINDOW_GAUGES:
@@ -223,7 +231,7 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
         family = fam.gauge(f"drift_{kind}_{ratio_name}",
                            f"Share of each {ratio_label} in the window.", [*labels, ratio_label])
         for category, share in col.category_ratios:
-            family.add_metric([*values, category], share)
+            family.add_metric([*values, label_value(category)], share)
     if col.quantiles:
         family = fam.gauge("drift_prediction_quantile", "Quantiles of the window's predictions.",
                            [*labels, "q"])

@@ -84,10 +84,12 @@ class CategoricalReference:
         total = int(counts.sum())
         if total == 0:
             return ()
-        exposed = self.categories[: self.exposed]
-        shares = [(c, float(counts[i]) / total) for i, c in enumerate(exposed)]
-        rest = int(counts[self.exposed:].sum())
-        if len(self.categories) > self.exposed or rest:
+        # A data category literally named __other__ is never exposed under its own name (it
+        # would collide with the bucket); it is summed into the bucket like the rest.
+        exposed = [(i, c) for i, c in enumerate(self.categories) if c != OTHER][: self.exposed]
+        shares = [(c, float(counts[i]) / total) for i, c in exposed]
+        rest = total - int(sum(counts[i] for i, _ in exposed))
+        if len(self.categories) > len(exposed) or rest:
             shares.append((OTHER, rest / total))
         return tuple(shares)
 
