@@ -35,4 +35,5 @@ def proportions(counts: IntArray) -> FloatArray:
     total = counts.sum()
     if total == 0:
         return np.zeros(counts.shape[0], dtype=np.float64)
-    return counts / total
+    result: FloatArray = counts / total
+    return result

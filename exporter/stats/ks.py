@@ -47,7 +47,10 @@ def ks_pvalue(statistic: float, n1: int, n2: int) -> float:
     prob = float("nan")
     exact = max(n1, n2) <= _MAX_AUTO_N
     if exact:
-        ok, _, prob = _stats_py._attempt_exact_2kssamp(n1, n2, g, statistic, "two-sided")
+        # scipy rounds d to a multiple of 1/lcm(n1, n2) here and keeps that d if it falls
+        # back to the asymptotic distribution.
+        ok, statistic, prob = _stats_py._attempt_exact_2kssamp(n1, n2, g, statistic,
+                                                                "two-sided")
         exact = bool(ok)
     if not exact:
         m, n = sorted([float(n1), float(n2)], reverse=True)
