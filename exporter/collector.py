@@ -47,40 +47,58 @@ class ModelState:
         return self.versions[0].snapshot if self.versions else None
 
 
-# Per-column gauges shared by features (drift_feature_*) and the prediction (drift_prediction_*):
-# (suffix, help, getter on the window snapshot).
-_WINDOW_GAUGES: tuple[tuple[str, str, Callable[[ColumnSnapshot], float | None]], ...] = (
-    ("mean", "Mean of the window's usable values.", lambda c: c.mean),
-    ("stddev", "Sample standard deviation (ddof=1) of the window's usable values.",
-     lambda c: c.stddev),
-    ("missing_ratio", "Share of window rows whose value is missing or invalid.",
-     lambda c: c.missing_ratio),
-    ("ks_statistic", "Two-sample KS statistic, reference vs window.", lambda c: c.ks_statistic),
-    ("ks_pvalue", "Two-sample KS p-value, reference vs window.", lambda c: c.ks_pvalue),
-    ("wasserstein_normed", "Wasserstein distance divided by max(reference stddev, 0.001).",
+# Per-column gauges: (feature metric, prediction metric or None, help, getter on the snapshot).
+_WINDOW_GAUGES: tuple[tuple[str, str | None, str, Callable[[ColumnSnapshot], float | None]],
+                      ...] = (
+    ("drift_feature_mean", "drift_prediction_mean", "Mean of the window's usable values.",
+     lambda c: c.mean),
+    ("drift_feature_stddev", "drift_prediction_stddev",
+     "Sample standard deviation (ddof=1) of the window's usable values.", lambda c: c.stddev),
+    ("drift_feature_missing_ratio", "drift_prediction_missing_ratio",
+     "Share of window rows whose value is missing or invalid.", lambda c: c.missing_ratio),
+    ("drift_feature_ks_statistic", "drift_prediction_ks_statistic",
+     "Two-sample KS statistic, reference vs window.", lambda c: c.ks_statistic),
+    ("drift_feature_ks_pvalue", "drift_prediction_ks_pvalue",
+     "Two-sample KS p-value, reference vs window.", lambda c: c.ks_pvalue),
+    ("drift_feature_wasserstein_normed", "drift_prediction_wasserstein_normed",
+     "Wasserstein distance divided by max(reference stddev, 0.001).",
      lambda c: c.wasserstein_normed),
-    ("psi", "Population stability index over the reference bins.", lambda c: c.psi),
-    ("jensen_shannon_distance", "Jensen-Shannon distance (base 2) over the reference bins.",
-     lambda c: c.jensen_shannon),
-    ("chi2_pvalue", "Chi-square test p-value over the categories, reference vs window.",
+    ("drift_feature_psi", "drift_prediction_psi",
+     "Population stability index over the reference bins.", lambda c: c.psi),
+    ("drift_feature_jensen_shannon_distance", "drift_prediction_jensen_shannon_distance",
+     "Jensen-Shannon distance (base 2) over the reference bins.", lambda c: c.jensen_shannon),
+    ("drift_feature_chi2_pvalue", None,
+     "Chi-square test p-value over the categories, reference vs window.",
      lambda c: c.chi2_pvalue),
-    ("unseen_ratio", "Share of the window's usable values never seen in the reference.",
+    ("drift_feature_unseen_ratio", None,
+     "Share of the window's usable values never seen in the reference.",
      lambda c: c.unseen_ratio),
-    ("drift_score", "Value of the configured drift statistic.", lambda c: c.score),
-    ("drift_threshold", "Drift threshold in force (configured, or calibrated for auto).",
-     lambda c: c.threshold),
-    ("drift_detected", "1 when the drift score crosses its threshold, else 0.",
+    ("drift_feature_drift_score", "drift_prediction_drift_score",
+     "Value of the configured drift statistic.", lambda c: c.score),
+    ("drift_feature_drift_threshold", "drift_prediction_drift_threshold",
+     "Drift threshold in force (configured, or calibrated for auto).", lambda c: c.threshold),
+    ("drift_feature_drift_detected", "drift_prediction_drift_detected",
+     "1 when the drift score crosses its threshold, else 0.",
      lambda c: None if c.detected is None else float(c.detected)),
 )
-_PREDICTION_SKIP = ("chi2_pvalue", "unseen_ratio")
-_REFERENCE_GAUGES: tuple[tuple[str, str, Callable[[ColumnReference], float | None]], ...] = (
-    ("mean", "Mean of the reference's usable values.",
+_REFERENCE_GAUGES: tuple[tuple[str, str, str, Callable[[ColumnReference], float | None]],
+                         ...] = (
+    ("drift_reference_feature_mean", "drift_reference_prediction_mean",
+     "Mean of the reference's usable values.",
      lambda r: r.mean if isinstance(r, NumericalReference) else None),
-    ("stddev", "Sample standard deviation (ddof=1) of the reference's usable values.",
+    ("drift_reference_feature_stddev", "drift_reference_prediction_stddev",
+     "Sample standard deviation (ddof=1) of the reference's usable values.",
      lambda r: r.stddev if isinstance(r, NumericalReference) else None),
-    ("missing_ratio", "Share of reference rows whose value is missing or invalid.",
-     lambda r: r.missing_ratio),
+    ("drift_reference_feature_missing_ratio", "drift_reference_prediction_missing_ratio",
+     "Share of reference rows whose value is missing or invalid.", lambda r: r.missing_ratio),
 )
+# (window ratio metric, reference ratio metric, label) for features and the prediction
+_RATIOS = {
+    "feature": ("drift_feature_category_ratio", "drift_reference_feature_category_ratio",
+                "category"),
+    "prediction": ("drift_prediction_class_ratio", "drift_reference_prediction_class_ratio",
+                   "class"),
+}
 
 
 class _Families:
@@ -146,7 +164,7 @@ def _render_model(fam: _Families, state: ModelState) -> None:
                            state.profile.columns[state.prediction_column],
                            snap.prediction if snap else None)
         _render_window_gauges(fam, base, base_labels, state, snap)
-        detections = fam.counter("drift_detections", "Times a feature went from not drifted "
+        detections = fam.counter("drift_detections_total", "Times a feature went from not drifted "
                                  "to drifted.", [*base_labels, "feature"])
         for feature in state.feature_names:
             count = state.counters.detections.get((version.name, feature), 0)
@@ -155,12 +173,18 @@ def _render_model(fam: _Families, state: ModelState) -> None:
     _render_counters(fam, state)
 
 
-_QUALITY_GAUGES: tuple[tuple[str, str, Callable[[QualitySnapshot], float | None]], ...] = (
-    ("accuracy", "Accuracy over the labelled records.", lambda q: q.accuracy),
-    ("f1", "Macro-averaged F1 score over the labelled records.", lambda q: q.f1),
-    ("roc_auc", "ROC AUC of the score over the labelled records (binary).", lambda q: q.roc_auc),
-    ("mae", "Mean absolute error over the labelled records.", lambda q: q.mae),
-    ("rmse", "Root mean squared error over the labelled records.", lambda q: q.rmse),
+# (window metric, reference twin, help, getter)
+_QUALITY_GAUGES: tuple[tuple[str, str, str, Callable[[QualitySnapshot], float | None]], ...] = (
+    ("drift_model_accuracy", "drift_reference_model_accuracy",
+     "Accuracy over the labelled records.", lambda q: q.accuracy),
+    ("drift_model_f1", "drift_reference_model_f1",
+     "Macro-averaged F1 score over the labelled records.", lambda q: q.f1),
+    ("drift_model_roc_auc", "drift_reference_model_roc_auc",
+     "ROC AUC of the score over the labelled records (binary).", lambda q: q.roc_auc),
+    ("drift_model_mae", "drift_reference_model_mae",
+     "Mean absolute error over the labelled records.", lambda q: q.mae),
+    ("drift_model_rmse", "drift_reference_model_rmse",
+     "Root mean squared error over the labelled records.", lambda q: q.rmse),
 )
 
 
@@ -170,11 +194,10 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
         base, state.profile.rows)
     reference_quality = state.profile.quality
     if reference_quality is not None:
-        for suffix, doc, get in _QUALITY_GAUGES:
+        for _, twin, doc, get in _QUALITY_GAUGES:
             value = get(reference_quality)
             if value is not None:
-                fam.gauge(f"drift_reference_model_{suffix}", f"{doc} (reference)",
-                          labels).add_metric(base, value)
+                fam.gauge(twin, f"{doc} (reference)", labels).add_metric(base, value)
     if snap is None:
         return
     fam.gauge("drift_window_rows", "Records in the window.", labels).add_metric(
@@ -192,10 +215,10 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
     quality = snap.quality
     if quality is None:
         return
-    for suffix, doc, get in _QUALITY_GAUGES:
+    for name, _, doc, get in _QUALITY_GAUGES:
         value = get(quality)
         if value is not None:
-            fam.gauge(f"drift_model_{suffix}", doc, labels).add_metric(base, value)
+            fam.gauge(name, doc, labels).add_metric(base, value)
     if quality.labeled_ratio is not None:
         fam.gauge("drift_model_labeled_ratio", "Share of window records that carry a label.",
                   labels).add_metric(base, quality.labeled_ratio)
@@ -207,29 +230,30 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
 
 def _render_column(fam: _Families, kind: str, values: list[str], labels: list[str],
                    ref: ColumnReference, col: ColumnSnapshot | None) -> None:
-    for suffix, doc, get_ref in _REFERENCE_GAUGES:
+    """Gauges of one feature (kind "feature") or of the prediction (kind "prediction")."""
+    prediction = kind == "prediction"
+    for feature_name, prediction_name, doc, get_ref in _REFERENCE_GAUGES:
         value = get_ref(ref)
         if value is not None:
-            fam.gauge(f"drift_reference_{kind}_{suffix}", doc, labels).add_metric(values, value)
-    ratio_label = "category" if kind == "feature" else "class"
-    ratio_name = "category_ratio" if kind == "feature" else "class_ratio"
+            reference_name = prediction_name if prediction else feature_name
+            fam.gauge(reference_name, doc, labels).add_metric(values, value)
+    ratio_name, reference_ratio_name, ratio_label = _RATIOS[kind]
     if isinstance(ref, CategoricalReference):
-        family = fam.gauge(f"drift_reference_{kind}_{ratio_name}",
+        family = fam.gauge(reference_ratio_name,
                            f"Share of each {ratio_label} in the reference.",
                            [*labels, ratio_label])
         for category, share in ref.label_ratios(ref.counts):
             family.add_metric([*values, label_value(category)], share)
     if col is None:
         return
-    for suffix, doc, get in _WINDOW_GAUGES:
-        if kind == "prediction" and suffix in _PREDICTION_SKIP:
-            continue
+    for feature_name, prediction_name, doc, get in _WINDOW_GAUGES:
+        metric = prediction_name if prediction else feature_name
         value = get(col)
-        if value is not None:
-            fam.gauge(f"drift_{kind}_{suffix}", doc, labels).add_metric(values, value)
+        if metric is not None and value is not None:
+            fam.gauge(metric, doc, labels).add_metric(values, value)
     if col.category_ratios:
-        family = fam.gauge(f"drift_{kind}_{ratio_name}",
-                           f"Share of each {ratio_label} in the window.", [*labels, ratio_label])
+        family = fam.gauge(ratio_name, f"Share of each {ratio_label} in the window.",
+                           [*labels, ratio_label])
         for category, share in col.category_ratios:
             family.add_metric([*values, label_value(category)], share)
     if col.quantiles:
@@ -249,26 +273,26 @@ def _render_model_gauges(fam: _Families, state: ModelState) -> None:
 def _render_counters(fam: _Families, state: ModelState) -> None:
     model = state.name
     c = state.counters
-    fam.counter("drift_rows_ingested", "Records read from the logs.", ["model"]).add_metric(
+    fam.counter("drift_rows_ingested_total", "Records read from the logs.", ["model"]).add_metric(
         [model], c.rows_ingested)
-    rejected = fam.counter("drift_rows_rejected", "Records not read, by reason.",
+    rejected = fam.counter("drift_rows_rejected_total", "Records not read, by reason.",
                            ["model", "reason"])
     for reason, count in sorted(c.rows_rejected.items()):
         rejected.add_metric([model, reason], count)
-    invalid = fam.counter("drift_values_invalid", "Values of the wrong type, by column.",
+    invalid = fam.counter("drift_values_invalid_total", "Values of the wrong type, by column.",
                           ["model", "feature"])
     for column, count in sorted(c.values_invalid.items()):
         invalid.add_metric([model, column], count)
-    files = fam.counter("drift_files_rejected", "Parquet files that could not be read.",
+    files = fam.counter("drift_files_rejected_total", "Parquet files that could not be read.",
                         ["model", "reason"])
     for reason, count in sorted(c.files_rejected.items()):
         files.add_metric([model, reason], count)
     if c.feedback_matched is not None:
-        fam.counter("drift_feedback_matched", "Feedback labels joined to a window record.",
+        fam.counter("drift_feedback_matched_total", "Feedback labels joined to a window record.",
                     ["model"]).add_metric([model], c.feedback_matched)
     if c.feedback_unmatched is not None:
-        fam.counter("drift_feedback_unmatched", "Feedback labels whose id never met a window "
+        fam.counter("drift_feedback_unmatched_total", "Feedback labels whose id never met a window "
                     "record (dropped from the bounded buffer).", ["model"]).add_metric(
             [model], c.feedback_unmatched)
-    fam.counter("drift_log_truncations", "Followed files truncated or replaced in place.",
+    fam.counter("drift_log_truncations_total", "Followed files truncated or replaced in place.",
                 ["model"]).add_metric([model], c.truncations)
