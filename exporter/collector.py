@@ -232,10 +232,10 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
                    ref: ColumnReference, col: ColumnSnapshot | None) -> None:
     """Gauges of one feature (kind "feature") or of the prediction (kind "prediction")."""
     prediction = kind == "prediction"
-    for feature_name, prediction_name, doc, get_ref in _REFERENCE_GAUGES:
+    for feature_ref, prediction_ref, doc, get_ref in _REFERENCE_GAUGES:
         value = get_ref(ref)
         if value is not None:
-            reference_name = prediction_name if prediction else feature_name
+            reference_name = prediction_ref if prediction else feature_ref
             fam.gauge(reference_name, doc, labels).add_metric(values, value)
     ratio_name, reference_ratio_name, ratio_label = _RATIOS[kind]
     if isinstance(ref, CategoricalReference):
