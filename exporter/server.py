@@ -132,7 +132,7 @@ def landing_page(states: list[ModelState]) -> str:
         window = "not computed yet" if snap is None else f"{snap.window_rows} rows"
         drifting = [c.name for c in snap.features if c.detected] if snap else []
         if snap and snap.prediction is not None and snap.prediction.detected:
-            drifting.append(f"{snap.prediction.name} (prediction)")
+            drifting.append(f"the prediction ({snap.prediction.name})")
         drift_text = ", ".join(drifting) if drifting else "none"
         rows.append(f"<tr><td>{html.escape(state.name)}</td><td>{html.escape(window)}</td>"
                     f"<td>{html.escape(drift_text)}</td></tr>")
