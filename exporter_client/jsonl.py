@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from exporter_client.naming import LogFileNamer
+from exporter_client.naming import LogFileNamer, check_rollover
 from exporter_client.records import encode_record
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -37,12 +37,7 @@ class JsonlLogWriter:
         if max_bytes < 1:
             msg = f"max_bytes: expected a positive number of bytes, got {max_bytes!r}"
             raise ValueError(msg)
-        if max_age <= 0:
-            msg = f"max_age: expected a positive number of seconds, got {max_age!r}"
-            raise ValueError(msg)
-        if keep_files is not None and keep_files < 1:
-            msg = f"keep_files: expected None or at least 1, got {keep_files!r}"
-            raise ValueError(msg)
+        check_rollover(max_age, keep_files)
         self.max_bytes = max_bytes
         self.max_age = max_age
         self.keep_files = keep_files

@@ -55,3 +55,13 @@ class LogFileNamer:
             except FileNotFoundError:
                 continue  # someone else removed it: the goal is reached anyway
         return doomed
+
+
+def check_rollover(max_age: float, keep_files: int | None) -> None:
+    """Validate the roll-over arguments every writer takes (raises ValueError)."""
+    if max_age <= 0:
+        msg = f"max_age: expected a positive number of seconds, got {max_age!r}"
+        raise ValueError(msg)
+    if keep_files is not None and keep_files < 1:
+        msg = f"keep_files: expected None or at least 1, got {keep_files!r}"
+        raise ValueError(msg)

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from exporter_client.naming import LogFileNamer
+from exporter_client.naming import LogFileNamer, check_rollover
 from exporter_client.records import check_record, normalize_value
 
 if TYPE_CHECKING:
@@ -46,12 +46,7 @@ class ParquetLogWriter:
         if batch_rows < 1:
             msg = f"batch_rows: expected at least 1, got {batch_rows!r}"
             raise ValueError(msg)
-        if max_age <= 0:
-            msg = f"max_age: expected a positive number of seconds, got {max_age!r}"
-            raise ValueError(msg)
-        if keep_files is not None and keep_files < 1:
-            msg = f"keep_files: expected None or at least 1, got {keep_files!r}"
-            raise ValueError(msg)
+        check_rollover(max_age, keep_files)
         self.batch_rows = batch_rows
         self.max_age = max_age
         self.keep_files = keep_files
