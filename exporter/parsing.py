@@ -133,6 +133,31 @@ def parse_jsonl(data: bytes, columns: Sequence[ColumnSpec], *, first_line: int =
     return builder.build(), builder.rejections
 
 
+# A column no log has: parsing with it alone only tells which lines are records.
+_PROBE = (ColumnSpec("\x00record-probe", CATEGORY),)
+
+
+def record_lines(data: bytes, *, max_line_bytes: int = 1 << 20) -> NDArray[np.bool_]:
+    """For each complete line of ``data``, whether ``parse_jsonl`` reads a record from it.
+
+    Blank, malformed and too long lines hold none. Start-up uses this to read back exactly the
+    newest N records of a log, so a rebuilt window equals one filled while following.
+    """
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    flags = np.ones(newlines.shape[0], dtype=bool)
+    if not flags.shape[0]:
+        return flags
+    blank = [m.start() for m in _BLANK_LINE.finditer(data)]
+    if blank:
+        flags[np.searchsorted(newlines, np.asarray(blank), side="left")] = False
+    _, rejections = parse_jsonl(data, _PROBE, first_line=0, max_line_bytes=max_line_bytes)
+    if rejections:
+        flags[np.asarray([r.line for r in rejections])] = False
+    return flags
+
+
 def _split_too_long(data: bytes, first_line: int,
                     limit: int) -> list[tuple[int, int, int, bool]]:
     """Segments (start, end, first line number, is_too_long) covering ``data``."""

@@ -15,11 +15,15 @@ files does not exhaust descriptors (the file stays known by inode and size).
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,8 @@ PARQUET_MAGIC = b"PAR1"
 PARQUET_GIVE_UP_SECONDS = 60.0  # a Parquet file without footer, unchanged this long, is corrupt
 COUNT_LINES_LIMIT = 256 << 20  # count lines of a skipped prefix only up to this size
 RELEASE_AFTER_SECONDS = 30.0  # a file renamed out of the glob is held until unchanged this long
+FOOTER_PROBE = 4096  # bytes compared at the end of a Parquet file without a valid footer
+MAX_FOOTER = 16 << 20  # a footer is compared up to this size
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class _Tracked:
     done: bool = False  # Parquet: read or rejected
     fingerprint: bytes = b""  # the bytes just before ``offset`` when it was last advanced
     last_size: int = -1
+    stamp: tuple[int, int] = (0, 0)  # Parquet, once done: (mtime_ns, ctime_ns) when last checked
+    footer: bytes = b""  # Parquet, once done: digest of its footer (the file's identity)
     last_change: float = field(default_factory=time.monotonic)
 
     def advance(self, data: bytes) -> None:
@@ -163,7 +171,8 @@ class Follower:
             except Exception:  # noqa: BLE001 - unreadable now; poll() decides
                 return remaining
             return remaining - rows
-        offset, found = _tail_offset(tracked.fd, self._complete_end(tracked, size), remaining)
+        end = self._complete_end(tracked, size)
+        offset, found = _tail_records(tracked.fd, end, remaining, self.max_line_bytes)
         self._skip_to(tracked, offset)
         return remaining - found
 
@@ -184,17 +193,48 @@ class Follower:
         tracked.fingerprint = os.pread(tracked.fd, offset - start, start)
 
     def _finish_parquet(self, tracked: _Tracked, size: int) -> None:
-        """A Parquet file is read (or given up): release its descriptor, remember its size."""
+        """A Parquet file is read (or given up): release its descriptor, remember its identity.
+
+        Size, times and a digest of the footer identify it: a file deleted and created again
+        may get the same inode (and even the same size), and must then be read as a new file.
+        """
         tracked.done, tracked.last_size = True, size
         if tracked.fd >= 0:
+            st = os.fstat(tracked.fd)
+            tracked.stamp = (st.st_mtime_ns, st.st_ctime_ns)
+            tracked.footer = _footer_digest(tracked.fd, size)
             os.close(tracked.fd)
             tracked.fd = -1
+
+    def _replaced(self, existing: _Tracked, path: str, st: os.stat_result) -> bool:
+        """Whether a released Parquet file's inode now holds another file.
+
+        Touching or renaming a file changes its times but not its footer; a new file in a
+        reused inode has another footer (its row groups, offsets and statistics), and most
+        often another size.
+        """
+        if existing.last_size != st.st_size:
+            return True
+        stamp = (st.st_mtime_ns, st.st_ctime_ns)
+        if stamp == existing.stamp:
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False  # gone again: the next listing decides
+        try:
+            digest = _footer_digest(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if digest != existing.footer:
+            return True
+        existing.stamp = stamp
+        return False
 
     def _track(self, path: str, st: os.stat_result) -> _Tracked | None:
         key = (st.st_dev, st.st_ino)
         existing = self._files.get(key)
-        if existing is not None and existing.fd < 0 and existing.last_size != st.st_size:
-            # a released Parquet file's inode now holds another file (touching keeps the size)
+        if existing is not None and existing.fd < 0 and self._replaced(existing, path, st):
             del self._files[key]
             existing = None
         if existing is not None:
@@ -333,6 +373,18 @@ class Follower:
             yield ParquetCorrupt(tracked.path, "corrupt")
 
 
+def _footer_digest(fd: int, size: int) -> bytes:
+    """A digest of a Parquet file's footer (its metadata), or of its last bytes when it has
+    none (a corrupt file)."""
+    length = FOOTER_PROBE
+    if size >= 12:
+        tail = os.pread(fd, 8, size - 8)
+        if len(tail) == 8 and tail[4:] == PARQUET_MAGIC:
+            length = int.from_bytes(tail[:4], "little") + 8
+    start = max(size - min(length, MAX_FOOTER), 0)
+    return hashlib.blake2b(os.pread(fd, size - start, start), digest_size=16).digest()
+
+
 def _count_lines(fd: int, end: int) -> int:
     """1 + the number of newlines before ``end``."""
     count, pos = 1, 0
@@ -354,17 +406,50 @@ def _backward_blocks(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
         end, step = start, min(step * 2, READ_CHUNK)
 
 
-def _tail_offset(fd: int, end: int, lines: int) -> tuple[int, int]:
-    """Offset where the last ``lines`` complete lines before ``end`` start, and how many exist."""
+def _tail_records(fd: int, end: int, records: int, limit: int) -> tuple[int, int]:
+    """Offset where the last ``records`` records before ``end`` start, and how many exist.
+
+    Blank, malformed and too long lines are no records: counting lines instead would leave a
+    window rebuilt at start-up short of the records a following exporter holds. The file is
+    read backwards once, each block's whole lines classified by the parser; a line longer than
+    ``limit`` is not kept in memory.
+    """
     found = 0
-    # The byte at end-1 is the newline of the last complete line; skip it.
-    for start, block in _backward_blocks(fd, end - 1):
-        cut = len(block)
-        while True:
-            cut = block.rfind(b"\n", 0, cut)
-            if cut < 0:
-                break
-            found += 1
-            if found == lines:
-                return start + cut + 1, found
-    return 0, found + (1 if end > 0 else 0)
+    tail = b""  # the end of a line that starts before the bytes classified so far
+    tail_long = False  # that line is longer than ``limit`` (its bytes were dropped)
+    for start, block in _backward_blocks(fd, end):
+        cut = -1 if start == 0 else block.find(b"\n")  # block[:cut + 1] ends an older line
+        if cut < 0 and start > 0:  # the whole block lies inside one line
+            tail, tail_long = _grow_tail(block, tail, tail_long, limit)
+            continue
+        whole, base = block[cut + 1:], start + cut + 1
+        if tail_long:  # the last line of ``whole`` goes on into the dropped bytes: no record
+            whole = whole[: whole.rfind(b"\n") + 1]
+        else:
+            whole += tail
+        starts = _record_starts(whole, base, limit)
+        need = records - found
+        if starts.shape[0] >= need:
+            return int(starts[-need]), records
+        found += starts.shape[0]
+        tail, tail_long = _grow_tail(block[: cut + 1], b"", False, limit)
+    return 0, found
+
+
+def _grow_tail(older: bytes, tail: bytes, long: bool, limit: int) -> tuple[bytes, bool]:
+    """Prepend ``older`` to a partial line; drop its bytes once it is longer than ``limit``."""
+    if long or len(older) + len(tail) > limit + 1:
+        return b"", True
+    return older + tail, False
+
+
+def _record_starts(whole: bytes, base: int, limit: int) -> NDArray[np.int64]:
+    """Offsets of the lines of ``whole`` (whole lines, starting at ``base``) holding a record."""
+    if not whole:
+        return np.empty(0, dtype=np.int64)
+    from exporter.parsing import record_lines
+
+    newlines = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10)
+    starts = base + np.concatenate(([0], newlines[:-1] + 1)).astype(np.int64)
+    result: NDArray[np.int64] = starts[record_lines(whole, max_line_bytes=limit)]
+    return result

@@ -324,6 +324,40 @@ class TestParseJsonl:
         assert batch.categories["c"].shape == (0,)
 
 
+class TestRecordLines:
+    """``record_lines`` says which lines ``parse_jsonl`` reads a record from (start-up uses it
+    to read back exactly the last N records)."""
+
+    BAD = (b"", b"  \t", b"[1, 2]", b'{"x": ', b'"text"', b'{"x": 1}{"x": 2}', b"NaN",
+           b'{"x": 1, "s": "\xff\xfe"}', b'{"x": "\\ud800"}', b"\xef\xbb\xbf")
+    GOOD = (b'{"x": 1}', b"\xef\xbb\xbf" + b'{"x": 2}', b'{"x": NaN, "c": [1]}', b"{}",
+            b'  {"x": "abc"}  ', b'{"x": 1, "x": 2}')
+
+    @pytest.mark.parametrize("size", [40, 3000])  # the line-by-line and the columnar path
+    def test_flags_match_the_records_parse_jsonl_reads(self, size: int) -> None:
+        rng = np.random.default_rng(size)
+        chosen, expected = [], []
+        for _ in range(size):
+            good = bool(rng.random() < 0.7)
+            pool = self.GOOD if good else self.BAD
+            chosen.append(pool[int(rng.integers(len(pool)))])
+            expected.append(good)
+        data = b"\n".join(chosen) + b"\n"
+        flags = parsing.record_lines(data)
+        assert flags.tolist() == expected
+        batch, rejections = parse_jsonl(data, COLUMNS)
+        assert batch.rows == int(flags.sum())
+        assert len(rejections) == sum(1 for c, g in zip(chosen, expected, strict=True)
+                                      if not g and c.strip(b" \t"))
+
+    def test_lines_over_the_limit_hold_no_record(self) -> None:
+        data = lines({"x": 1, "pad": "p" * 100}, {"x": 2})
+        assert parsing.record_lines(data, max_line_bytes=50).tolist() == [False, True]
+
+    def test_nothing_holds_nothing(self) -> None:
+        assert parsing.record_lines(b"").tolist() == []
+
+
 class TestTimestamps:
     @pytest.mark.parametrize(
         ("value", "expected"),

@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -298,6 +299,13 @@ def write_parquet(path: Path, rows: int = 3) -> None:
     pq.write_table(pa.table({"x": list(range(rows))}), path)
 
 
+def fixed_width_parquet(path: Path, seed: int, rows: int = 50) -> None:
+    """Float columns, uncompressed, no dictionary: the size depends on the row count only."""
+    values = random.Random(seed)
+    table = pa.table({"x": [values.random() for _ in range(rows)]})
+    pq.write_table(table, path, compression="none", use_dictionary=False)
+
+
 class TestParquetFiles:
     @pytest.fixture
     def follow_parquet(self, tmp_path: Path) -> Iterator[Follower]:
@@ -369,6 +377,45 @@ class TestParquetFiles:
             f.truncate(0)
             f.write(other.read_bytes())
         assert poll(follow_parquet) == [ParquetReady(str(path))]
+
+    def test_another_file_of_the_same_size_in_a_released_inode_is_read(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        # A file deleted and written again often gets the freed inode back, and fixed-width
+        # columns give it the same size: only its footer tells it apart.
+        path = tmp_path / "a.parquet"
+        fixed_width_parquet(path, seed=1)
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        other = tmp_path / "other.bin"
+        fixed_width_parquet(other, seed=2)
+        assert other.stat().st_size == path.stat().st_size
+        with path.open("r+b") as f:
+            f.truncate(0)
+            f.write(other.read_bytes())
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == []
+
+    def test_a_read_file_renamed_or_touched_is_not_read_again(
+        self, tmp_path: Path, follow_parquet: Follower
+    ) -> None:
+        path = tmp_path / "a.parquet"
+        fixed_width_parquet(path, seed=1)
+        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        path.rename(tmp_path / "b.parquet")
+        assert poll(follow_parquet) == []
+        os.utime(tmp_path / "b.parquet", ns=(1, 1))
+        (tmp_path / "b.parquet").chmod(0o600)
+        assert poll(follow_parquet) == []
+
+    def test_a_corrupt_file_touched_later_is_not_retried(
+        self, tmp_path: Path, follow_parquet: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(tailing, "PARQUET_GIVE_UP_SECONDS", 0.0)
+        path = tmp_path / "a.parquet"
+        path.write_bytes(b"PAR1" + b"\x00" * 100)
+        assert poll(follow_parquet) == [ParquetCorrupt(str(path), "corrupt")]
+        os.utime(path)
+        assert poll(follow_parquet) == []
 
 
 class TestIgnoredNames:
@@ -477,6 +524,91 @@ class TestStartUp:
         assert events == [ParquetReady(str(tmp_path / "1.parquet")),
                           ParquetReady(str(tmp_path / "2.parquet"))]
         assert follower.open_files == 0
+        follower.close()
+
+
+def record_ids(events: list[Event], limit: int) -> list[int]:
+    """The ``i`` of every line the parser would read as a record, in order."""
+    out: list[int] = []
+    for event in events:
+        if not isinstance(event, LineChunk):
+            continue
+        for line in event.data.splitlines():
+            try:
+                obj = json.loads(line.decode("utf-8").lstrip("\ufeff"))
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and len(line) <= limit:
+                out.append(obj["i"])
+    return out
+
+
+class TestStartUpCountsRecords:
+    """Start-up reads back the last N *records*: bad lines among them do not count, so the
+    window rebuilt after a restart holds what a following exporter holds."""
+
+    def test_blank_malformed_and_too_long_lines_are_no_records(self, tmp_path: Path) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1) + b"\n" + b"[1]\n" + record(2) + b'{"i": 9\n'
+                        + b"  \n" + record(3) + record(8, pad="x" * 3000) + record(4)
+                        + b'{"i": 7, "s": "\xff"}\n' + b"\xef\xbb\xbf" + record(5))
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 1024)
+        follower.start(4, None)
+        assert record_ids(poll(follower), 1024) == [2, 3, 4, 5]
+        follower.close()
+
+    @pytest.mark.parametrize("seed", range(10))
+    def test_the_last_n_records_are_found_among_any_mix_of_lines_and_files(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+    ) -> None:
+        # Small blocks: lines, and too long lines, span several of them.
+        monkeypatch.setattr(tailing, "TAIL_STEP", 128)
+        monkeypatch.setattr(tailing, "READ_CHUNK", 1024)
+        rng = random.Random(seed)
+        limit = 600
+        data, wanted = [], []
+        for i in range(300):
+            roll = rng.random()
+            if roll < 0.55:
+                data.append(record(i))
+                wanted.append(i)
+            elif roll < 0.65:
+                data.append(record(i, pad="p" * rng.randint(100, 500)))
+                wanted.append(i)
+            elif roll < 0.72:
+                data.append(record(i, pad="z" * rng.randint(600, 4000)))  # too long
+            else:
+                data.append(rng.choice([b"\n", b" \t\n", b"[1, 2]\n", b'{"i": \n', b'"x"\n',
+                                        b'{"i": 1}{"i": 2}\n', b'{"i": 3, "s": "\xc3("}\n']))
+        cuts = sorted(rng.sample(range(1, len(data)), 2))
+        for n, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(data)], strict=True)):
+            path = tmp_path / f"app-{n}.jsonl"
+            path.write_bytes(b"".join(data[a:b]))
+            set_mtime(path, 100 - n)
+        needed = rng.randint(1, len(wanted) + 5)
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", limit)
+        follower.start(needed, None)
+        assert record_ids(poll(follower), limit) == wanted[-needed:]
+        follower.close()
+
+    def test_a_50_mb_line_near_the_end_is_not_held_in_memory(self, tmp_path: Path) -> None:
+        log = tmp_path / "app.jsonl"
+        with log.open("wb") as f:
+            f.write(record(0) + b'{"i": 1, "pad": "')
+            for _ in range(50):
+                f.write(b"x" * (1 << 20))
+            f.write(b'"}\n' + record(2))
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        tracemalloc.start()
+        try:
+            follower.start(2, None)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 2 * tailing.READ_CHUNK + 2 * LIMIT
+        events = poll(follower)
+        assert record_ids(events, LIMIT) == [0, 2]
+        assert of_type(events, LongLine) == [LongLine(str(log), 2, (50 << 20) + 19)]
         follower.close()
 
 
