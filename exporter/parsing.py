@@ -472,7 +472,12 @@ def arrow_categories(array: pa.ChunkedArray) -> tuple[ObjectArray, int]:
         encoded = pc.dictionary_encode(array).combine_chunks()
     except pa.ArrowNotImplementedError:  # nested values (lists, structs) are never categories
         return np.full(len(array), None, dtype=object), len(array) - array.null_count
-    dictionary = encoded.dictionary.to_pylist()
+    values = encoded.dictionary
+    if pa.types.is_float16(values.type) or pa.types.is_float32(values.type):
+        # keep the stored precision: to_pylist() would widen float32 0.1 to 0.10000000149...
+        dictionary: list[object] = list(values.to_numpy(zero_copy_only=False))
+    else:
+        dictionary = values.to_pylist()
     canonical = [to_category(v) for v in dictionary]
     bad = [c is INVALID for c in canonical]
     lookup = np.array([None if c is INVALID else c for c in canonical] + [None], dtype=object)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -58,8 +58,9 @@ def to_number(value: object) -> float | Invalid | None:
     return None if math.isnan(number) else number
 
 
-def format_float(value: float) -> str:
-    """Canonical category text of a finite float."""
+def format_float(value: float | np.floating[Any]) -> str:
+    """Canonical category text of a finite float: the shortest round-trip positional text in
+    the value's own precision (a float32 0.1 is "0.1", not its float64 widening)."""
     if value == 0:
         return "0"  # -0.0 and 0.0 are one number, so one category
     return np.format_float_positional(value, trim="-")
@@ -73,7 +74,17 @@ def to_category(value: object) -> str | Invalid | None:
         return "true" if value else "false"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    number = _float_of(value) if isinstance(value, (float, Decimal, np.floating)) else None
-    if number is None or math.isinf(number):
+    return _float_category(value)
+
+
+def _float_category(value: object) -> str | Invalid | None:
+    number: float | np.floating[Any] | None
+    if isinstance(value, (np.float16, np.float32)):
+        number = value  # formatted in its own precision
+    elif isinstance(value, (float, Decimal, np.floating)):
+        number = _float_of(value)
+    else:
+        number = None
+    if number is None or np.isinf(number):
         return INVALID
-    return None if math.isnan(number) else format_float(number)
+    return None if np.isnan(number) else format_float(number)
