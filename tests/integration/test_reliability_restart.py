@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +179,9 @@ def test_a_killed_exporter_restarts_with_the_window_and_gauges_of_an_uninterrupt
 
 def test_start_up_on_a_2_gb_log_is_ready_within_10_s_with_the_newest_records(
         tmp_path: Path, exporter: ExporterFactory, big_files: list[Path]) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    if free < 4 * 2**30:  # the log itself is 2 GiB; keep room for everything else
+        pytest.skip(f"needs 4 GiB free under {tmp_path}, has {free / 2**30:.1f} GiB")
     ref = reference(tmp_path)
     logs = tmp_path / "logs"
     logs.mkdir()
