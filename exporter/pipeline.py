@@ -272,6 +272,9 @@ class ModelPipeline:
         config = self.config
         assert config.label is not None
         assert config.id_column is not None
+        # Feedback lines that could not be read are counted apart from prediction records.
+        rejected = {f"feedback_{reason}": count for reason, count in batch.rejected.items()}
+        self.counters.add_batch(0, rejected, {}, None)
         ids = batch.categories[config.id_column]
         labels = (batch.numbers[config.label.column] if label_is_number(config)
                   else batch.categories[config.label.column])
