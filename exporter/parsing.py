@@ -13,11 +13,14 @@ both build the same batch (tests/property/test_parsing_properties.py checks this
 
 from __future__ import annotations
 
-import io
+import itertools
 import json
 import logging
+import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from exporter.values import INVALID, Invalid, to_category, to_number
+from exporter.values import INVALID, Invalid, coded_categories, to_category, to_number
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +122,23 @@ def concat_batches(columns: Sequence[ColumnSpec], pieces: Sequence[Batch],
 
 
 def parse_jsonl(data: bytes, columns: Sequence[ColumnSpec], *, first_line: int = 1,
-                max_line_bytes: int = 1 << 20) -> tuple[Batch, list[Rejection]]:
-    """Parse complete ``\\n``-terminated lines; returns the batch and the rejected lines."""
+                max_line_bytes: int = 1 << 20,
+                newlines: int | None = None) -> tuple[Batch, list[Rejection]]:
+    """Parse complete ``\\n``-terminated lines; returns the batch and the rejected lines.
+
+    ``newlines``, when the caller already counted them, is ``data.count(b"\\n")``: it saves
+    a scan of the whole block."""
     if data and not data.endswith(b"\n"):
         data += b"\n"  # callers pass complete lines; an unterminated tail still is one line
+        newlines = None
     builder = _Builder(columns)
     for start, end, line_no, too_long in _split_too_long(data, first_line, max_line_bytes):
         if too_long:
             builder.rejections.append(Rejection(line_no, "too_long", f"{end - start} bytes"))
         else:
-            _parse_block(data if (start, end) == (0, len(data)) else data[start:end],
-                         line_no, builder)
+            whole = (start, end) == (0, len(data))
+            _parse_block(data if whole else data[start:end], line_no, builder,
+                         newlines if whole else None)
     return builder.build(), builder.rejections
 
 
@@ -184,19 +193,21 @@ def _split_too_long(data: bytes, first_line: int,
     return segments
 
 
-def _parse_block(block: bytes, first_line: int, builder: _Builder) -> None:
+def _parse_block(block: bytes, first_line: int, builder: _Builder,
+                 newlines: int | None = None) -> None:
     """Fast path over a block; on failure bisect, and go line by line for small pieces."""
     if len(block) < SLOW_PATH_BYTES and block.count(b"\n") <= SLOW_PATH_LINES:
         _parse_lines_slowly(block, first_line, builder)
         return
-    piece = _parse_fast(block, builder.columns)
+    piece = _parse_fast(block, builder.columns, newlines)
     if piece is None:
         _bisect(block, first_line, builder)
     else:
         builder.pieces.append(piece)
 
 
-def _parse_fast(block: bytes, columns: Sequence[ColumnSpec]) -> Batch | None:
+def _parse_fast(block: bytes, columns: Sequence[ColumnSpec],
+                newlines: int | None = None) -> Batch | None:
     """The block through polars, or None when only the line-by-line path can read it exactly.
 
     Numbers are read as Float64; when polars refuses (a numeric string, a boolean, a nested
@@ -205,20 +216,57 @@ def _parse_fast(block: bytes, columns: Sequence[ColumnSpec]) -> Batch | None:
     """
     numbers_as_text = False
     try:
-        frame = pl.read_ndjson(io.BytesIO(block), schema=_polars_schema(columns, False))
+        frame = _read_ndjson(block, _polars_schema(columns, False))
     except Exception:  # noqa: BLE001 - any polars failure means "try as text, then smaller"
         if not any(c.kind == NUMBER for c in columns):
             return None
         try:
-            frame = pl.read_ndjson(io.BytesIO(block), schema=_polars_schema(columns, True))
+            frame = _read_ndjson(block, _polars_schema(columns, True))
         except Exception:  # noqa: BLE001 - a syntax error: bisect
             return None
         numbers_as_text = True
-    if frame.height != block.count(b"\n") and frame.height != _record_lines(block):
+    if newlines is None:
+        newlines = block.count(b"\n")
+    if frame.height != newlines and frame.height != _record_lines(block, newlines):
         return None  # polars read a line differently from json.loads; let json.loads decide
-    if _stringified_values(block, frame, columns) or _LONE_SURROGATE.search(block):
+    if _stringified_values(block, frame, columns) or _lone_surrogate(block):
         return None
     return _from_frame(frame, columns, numbers_as_text)
+
+
+PARALLEL_PIECE_BYTES = 1 << 20  # blocks of at least two such pieces are read by threads
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _read_ndjson(block: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``pl.read_ndjson`` over the block, split at newlines into pieces read in parallel.
+
+    Given ``bytes`` (not a file object) polars reads without holding the GIL, but a block of a
+    few MiB on one thread only; pieces on a thread each use every core. Any piece failing
+    fails the whole read, as one read would."""
+    pieces = min(os.cpu_count() or 1, 4, len(block) // PARALLEL_PIECE_BYTES)
+    if pieces < 2:
+        return pl.read_ndjson(block, schema=schema)
+    bounds = [0]
+    for k in range(1, pieces):
+        cut = block.find(b"\n", max(len(block) * k // pieces, bounds[-1]))
+        if cut < 0 or cut + 1 >= len(block):
+            break
+        bounds.append(cut + 1)
+    bounds.append(len(block))
+    parts = [block[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    frames = list(_executor().map(lambda part: pl.read_ndjson(part, schema=schema), parts))
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool  # noqa: PLW0603 - one pool per process, made on first use
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 4),
+                                       thread_name_prefix="parse")
+        return _pool
 
 
 def _polars_schema(columns: Sequence[ColumnSpec], numbers_as_text: bool) -> dict[str, pl.DataType]:
@@ -233,29 +281,49 @@ _LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _record_lines(block: bytes) -> int:
+def _record_lines(block: bytes, newlines: int) -> int:
     """Lines that are not blank (JSON whitespace only), as polars and json.loads both skip."""
-    return block.count(b"\n") - len(_BLANK_LINE.findall(block))
+    return newlines - len(_BLANK_LINE.findall(block))
+
+
+def _lone_surrogate(block: bytes) -> bool:
+    # a one-byte search (memchr: backslashes are rare in logs) before the regex
+    return block.find(b"\\") >= 0 and bool(_LONE_SURROGATE.search(block))
 
 
 def _stringified_values(block: bytes, frame: pl.DataFrame, columns: Sequence[ColumnSpec]) -> bool:
     """Whether polars may have turned a nested value or ``-0.0`` into category text.
 
     Polars reads ``[1, 2]`` into a String column as the text ``"[1, 2]"`` and ``-0.0`` as
-    ``"-0"``; json.loads makes them an invalid value and the category ``0``. Only when such text
-    occurs, the raw bytes are searched for the key followed by ``[``, ``{`` or ``-``.
+    ``"-0"``; json.loads makes them an invalid value and the category ``0``. A float with 16 or
+    more significant digits may be a tie between two shortest round-trip texts, which polars
+    and Python break differently (562949953421312.25: ``...312.3`` and ``...312.2``). Only when
+    such text occurs, the raw bytes are searched for the key followed by ``[``, ``{``, ``-`` or
+    a digit (a JSON number, not a string).
     """
-    for col in columns:
-        if col.kind != CATEGORY:
+    names = [col.name for col in columns if col.kind == CATEGORY]
+    if not names:
+        return False
+    # one query over every categorical column (per-series calls cost ~0.1 ms each)
+    flags = frame.select([
+        (pl.col(n).str.starts_with("[") | pl.col(n).str.starts_with("{")
+         | (pl.col(n) == "-0")
+         | ((pl.col(n).str.len_bytes() >= LONG_FLOAT_TEXT)
+            & pl.col(n).str.contains(_FLOAT_TEXT))).any().alias(str(i))
+        for i, n in enumerate(names)]).row(0)
+    for name, flagged in zip(names, flags, strict=True):
+        if not flagged:
             continue
-        series = frame.get_column(col.name)
-        if not bool((series.str.starts_with("[") | series.str.starts_with("{")
-                     | (series == "-0")).any()):
-            continue
-        key = re.escape(json.dumps(col.name, ensure_ascii=False).encode("utf-8"))
-        if re.search(key + rb"\s*:\s*[-\[{]", block):
+        key = re.escape(json.dumps(name, ensure_ascii=False).encode("utf-8"))
+        if re.search(key + rb"\s*:\s*[-\[{0-9]", block):
             return True
     return False
+
+
+LONG_FLOAT_TEXT = 17  # 16 significant digits and a point: where round-trip ties can occur
+# Positional text with a fraction (polars writes floats so); anchored: other text fails at its
+# first character, and long integers (snowflake ids) have no ties and stay on the fast path.
+_FLOAT_TEXT = r"^-?[0-9]+\.[0-9]+$"
 
 
 def _bisect(block: bytes, first_line: int, builder: _Builder) -> None:
@@ -276,18 +344,42 @@ def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec],
     numbers: dict[str, FloatArray] = {}
     categories: dict[str, ObjectArray] = {}
     invalid: dict[str, int] = {}
+    names = [col.name for col in columns if col.kind == CATEGORY]
+    # every categorical column to Arrow at once (positional names: a column name may hold NUL)
+    texts = (frame.select([pl.col(n).alias(str(i)) for i, n in enumerate(names)]).to_arrow()
+             if names else None)
+    plain = [] if numbers_as_text else [col.name for col in columns if col.kind == NUMBER]
+    # every Float64 column in one call: a Fortran-ordered matrix has contiguous columns
+    matrix = (frame.select([pl.col(n).alias(str(i)) for i, n in enumerate(plain)])
+              .to_numpy(order="fortran").astype(np.float64, copy=False) if plain else None)
     for col in columns:
         series = frame.get_column(col.name)
         if col.kind == NUMBER and numbers_as_text:
             numbers[col.name], invalid[col.name] = numbers_from_text(series)
         elif col.kind == NUMBER:
-            numbers[col.name] = series.to_numpy(allow_copy=True).astype(np.float64, copy=False)
+            assert matrix is not None
+            numbers[col.name] = matrix[:, plain.index(col.name)]
         elif col.kind == TIME:
             numbers[col.name], invalid[col.name] = parse_timestamps(series.to_arrow())
         else:
-            categories[col.name] = series.to_numpy(allow_copy=True).astype(object, copy=False)
+            assert texts is not None
+            categories[col.name] = _coded_strings(texts.column(names.index(col.name)))
     return Batch(frame.height, numbers, categories,
                  {k: v for k, v in invalid.items() if v})
+
+
+def _coded_strings(text: pa.ChunkedArray) -> ObjectArray:
+    """A String column as an object array that keeps its dictionary codes: each distinct
+    string becomes one Python object, and encoding against the reference maps only those."""
+    if text.num_chunks > 1:  # one dictionary for the whole column (pieces read in parallel)
+        text = pa.chunked_array([text.combine_chunks()])
+    encoded = pc.dictionary_encode(text)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = (encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0))
+    indices = encoded.indices
+    codes = np.asarray((indices.fill_null(-1) if indices.null_count else indices)
+                       .to_numpy(zero_copy_only=False), dtype=np.int32)
+    return coded_categories(codes, encoded.dictionary.to_pylist())
 
 
 def numbers_from_text(series: pl.Series) -> tuple[FloatArray, int]:

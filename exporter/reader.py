@@ -40,7 +40,8 @@ class LogReader:
             if isinstance(event, LineChunk):
                 batch, rejections = parse_jsonl(event.data, self.columns,
                                                 first_line=event.first_line or 0,
-                                                max_line_bytes=self.max_line_bytes)
+                                                max_line_bytes=self.max_line_bytes,
+                                                newlines=event.newlines)
                 for rejection in rejections:
                     self._log(event.path, rejection, event.first_line is None)
                 yield batch

@@ -31,6 +31,7 @@ from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
 from exporter.tables import read_table
+from exporter.values import coded_parts
 
 OTHER = "__other__"
 MIN_WASSERSTEIN_NORM = 0.001
@@ -71,6 +72,20 @@ class CategoricalReference:
 
     def encode(self, values: NDArray[np.object_]) -> NDArray[np.int32]:
         """Codes: category index, len(categories) for unseen values, -1 for missing."""
+        coded = coded_parts(values)
+        if coded is not None:  # parsed by the fast path: map its few distinct values once
+            codes_in, dictionary = coded
+            unseen = len(self.categories)
+            lookup = np.full(len(dictionary) + 1, -1, dtype=np.int32)  # last slot: missing
+            if 0 < len(dictionary) <= 4096:  # a dict beats pandas' set-up for a few values
+                position = {c: i for i, c in enumerate(self.categories)}
+                lookup[:-1] = [position.get(v, unseen) for v in dictionary]
+            elif dictionary:
+                found = pd.Index(self.categories, dtype=object).get_indexer(
+                    pd.Index(list(dictionary), dtype=object))
+                lookup[:-1] = np.where(found < 0, unseen, found)
+            mapped: NDArray[np.int32] = lookup[codes_in]  # code -1 (missing) -> the last slot
+            return mapped
         missing = pd.isna(values)
         index = pd.Index(self.categories, dtype=object)
         codes: NDArray[np.int32] = index.get_indexer(pd.Index(values, dtype=object)).astype(

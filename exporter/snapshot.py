@@ -18,11 +18,12 @@ from exporter.reference import (
     ReferenceProfile,
 )
 from exporter.stats import moments
-from exporter.stats.binning import bin_counts, code_counts, proportions
+from exporter.stats.allocator import keep_heap_pad
+from exporter.stats.binning import code_counts, proportions, sorted_bin_counts
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.divergence import jensen_shannon, psi
-from exporter.stats.ks import ks_pvalue, ks_statistic
-from exporter.stats.wasserstein import wasserstein
+from exporter.stats.ks import ks_pvalue
+from exporter.stats.merged import ks_and_wasserstein
 from exporter.thresholds import Thresholds, crosses
 from exporter.window import WindowView
 
@@ -72,6 +73,7 @@ def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
             thresholds: Thresholds, now: float | None = None, version: str = "") -> ModelSnapshot:
     """All statistics of one model's window against its reference."""
     started = time.perf_counter()
+    keep_heap_pad()
     features = tuple(
         column_snapshot(view, profile.columns[f.name], f.type, f.statistic, model, thresholds)
         for f in model.features)
@@ -104,8 +106,9 @@ def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,
 def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
                statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
                with_quantiles: bool) -> ColumnSnapshot:
-    usable = np.sort(values[~np.isnan(values)])
-    n = int(usable.shape[0])
+    ordered = np.sort(values)  # NaN sorts last: the usable values are the sorted prefix
+    n = int(np.searchsorted(ordered, np.nan, side="left"))
+    usable = ordered[:n]
     base = ColumnSnapshot(
         name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
         missing_ratio=(1.0 - n / rows) if rows else None,
@@ -115,11 +118,11 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
         if with_quantiles and n else ())
     if n < model.drift.min_rows or ref.sample.size == 0:
         return base
-    d = ks_statistic(ref.sample, usable)
-    p_win = proportions(bin_counts(ref.edges, usable))
+    d, distance = ks_and_wasserstein(ref.sample, usable)
+    p_win = proportions(sorted_bin_counts(ref.edges, usable))
     scores = {
         "ks": ks_pvalue(d, ref.sample.size, n),
-        "wasserstein": wasserstein(ref.sample, usable) / ref.wasserstein_norm,
+        "wasserstein": distance / ref.wasserstein_norm,
         "psi": psi(ref.bin_proportions, p_win),
         "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
     }

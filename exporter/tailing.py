@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 16 << 20
+READ_CHUNK = 8 << 20  # 16 MiB blocks parse ~5% faster but hold ~50 MiB more at peak
 TAIL_STEP = 64 << 10  # backward reads at start-up begin this small and double up to READ_CHUNK
 FINGERPRINT = 64  # bytes before the offset that must not change while a file is followed
 PARQUET_MAGIC = b"PAR1"
@@ -46,6 +46,7 @@ class LineChunk:
     data: bytes
     first_line: int | None
     offset: int
+    newlines: int | None = None  # data.count(b"\\n"), when counted already
 
 
 @dataclass(frozen=True)
@@ -349,11 +350,12 @@ class Follower:
                     tracked.advance(block)
                     continue
                 break  # a partial last line waits for its newline
-            data = block[: cut + 1]
-            yield LineChunk(tracked.path, data, tracked.line, tracked.offset)
+            data = block if cut == len(block) - 1 else block[: cut + 1]
+            newlines = data.count(b"\n")
+            yield LineChunk(tracked.path, data, tracked.line, tracked.offset, newlines)
             tracked.advance(data)
             if tracked.line is not None:
-                tracked.line += data.count(b"\n")
+                tracked.line += newlines
 
     def _check_parquet(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
         if tracked.done:

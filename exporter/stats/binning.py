@@ -24,6 +24,14 @@ def bin_counts(edges: FloatArray, values: FloatArray) -> IntArray:
     return np.bincount(index, minlength=edges.shape[0] + 1).astype(np.int64)
 
 
+def sorted_bin_counts(edges: FloatArray, values_sorted: FloatArray) -> IntArray:
+    """``bin_counts`` of an already sorted sample: one binary search per edge, not per value."""
+    below = np.searchsorted(values_sorted, edges, side="right")  # values <= each edge
+    bounds = np.concatenate(([0], below, [values_sorted.shape[0]])).astype(np.int64)
+    result: IntArray = np.diff(bounds)
+    return result
+
+
 def code_counts(codes: NDArray[np.int32], categories: int) -> IntArray:
     """Counts of category codes 0..categories (the last one is 'unseen'); negatives ignored."""
     valid = codes[codes >= 0]

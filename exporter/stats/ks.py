@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 from scipy import stats as sps
 from scipy.special import gammaln, logsumexp
-from scipy.stats import _stats_py
+from scipy.stats import _ksstats, _stats_py
 
 from exporter.stats.ecdf import FloatArray, SortedSample
 
@@ -67,6 +67,8 @@ def _kstwo_sf(x: float, n: int) -> float:
     smirnov_branch = n > 140 and 1.0 < t < n - 1 and (x >= 0.5 or 2.2 <= t * x < 370.0)
     if smirnov_branch:
         return float(np.clip(2.0 * _smirnov(n, x), 0.0, 1.0))
+    if 0.0 < x < 1.0:  # kstwo.sf is kolmogn inside its support, without the frozen-rv overhead
+        return float(np.clip(_ksstats.kolmogn(n, x, cdf=False), 0.0, 1.0))
     return float(sps.kstwo.sf(x, n))
 
 

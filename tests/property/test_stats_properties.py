@@ -17,11 +17,12 @@ from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
-from exporter.stats.binning import bin_counts, proportions, quantile_edges
+from exporter.stats.binning import bin_counts, proportions, quantile_edges, sorted_bin_counts
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.divergence import jensen_shannon, psi
 from exporter.stats.ecdf import FloatArray, sorted_sample
 from exporter.stats.ks import ks_pvalue, ks_statistic
+from exporter.stats.merged import ks_and_wasserstein
 from exporter.stats.moments import mean, quantiles, stddev
 from exporter.stats.wasserstein import wasserstein
 
@@ -125,7 +126,52 @@ class TestWassersteinProperties:
         assert wasserstein(sorted_sample(a), np.sort(a)) == 0.0
 
 
+class TestMergedKsAndWassersteinProperties:
+    """The one-merge path the snapshot uses, against scipy (SPEC 6.1 tolerances)."""
+
+    @PROPERTY
+    @given(samples(), samples())
+    def test_both_equal_scipy_both_ways(self, a: FloatArray, b: FloatArray) -> None:
+        expected_w = sps.wasserstein_distance(a, b)
+        for ref, win in ((a, b), (b, a)):
+            d, w = ks_and_wasserstein(sorted_sample(ref), np.sort(win))
+            expected_d, expected_p = _scipy_ks(ref, win)
+            assert d == pytest.approx(expected_d, abs=1e-9)
+            assert ks_pvalue(d, ref.shape[0], win.shape[0]) == pytest.approx(expected_p, abs=1e-6)
+            assert w >= 0.0
+            assert w == pytest.approx(expected_w, rel=1e-9, abs=1e-12)
+
+    @PROPERTY
+    @given(samples())
+    def test_identical_samples_give_zero_for_both(self, a: FloatArray) -> None:
+        assert ks_and_wasserstein(sorted_sample(a), np.sort(a)) == (0.0, 0.0)
+
+    @FEW
+    @given(st.integers(0, 2**32 - 1), st.integers(1, 3000), st.integers(1, 3000),
+           st.sampled_from(["normal", "rounded", "integers"]))
+    def test_large_samples_equal_scipy(self, seed: int, n1: int, n2: int, shape: str) -> None:
+        rng = np.random.default_rng(seed)
+        a, b = rng.normal(0.0, 1.0, n1), rng.normal(0.1, 1.2, n2)
+        if shape == "rounded":
+            a, b = np.round(a, 1), np.round(b, 1)
+        elif shape == "integers":
+            a, b = np.round(a * 2), np.round(b * 2)
+        d, w = ks_and_wasserstein(sorted_sample(a), np.sort(b))
+        expected_d, expected_p = _scipy_ks(a, b)
+        assert d == pytest.approx(expected_d, abs=1e-9)
+        assert ks_pvalue(d, n1, n2) == pytest.approx(expected_p, abs=1e-6)
+        assert w == pytest.approx(sps.wasserstein_distance(a, b), rel=1e-9, abs=1e-12)
+
+
 class TestBinningProperties:
+    @PROPERTY
+    @given(samples(), samples(), st.integers(1, 12))
+    def test_sorted_bin_counts_equal_bin_counts(
+            self, reference: FloatArray, values: FloatArray, bins: int) -> None:
+        edges = quantile_edges(reference, bins)
+        assert (sorted_bin_counts(edges, np.sort(values)).tolist()
+                == bin_counts(edges, values).tolist())
+
     @PROPERTY
     @given(samples(), st.integers(1, 20))
     def test_quantile_edges_are_numpys_and_strictly_increasing(

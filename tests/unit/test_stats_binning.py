@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporter.stats.binning import bin_counts, code_counts, proportions, quantile_edges
+from exporter.stats.binning import (
+    bin_counts,
+    code_counts,
+    proportions,
+    quantile_edges,
+    sorted_bin_counts,
+)
 
 
 def _naive_bins(edges: np.ndarray, values: np.ndarray) -> list[int]:
@@ -98,3 +104,20 @@ class TestProportions:
 
     def test_a_zero_total_gives_zero_proportions(self) -> None:
         assert proportions(np.zeros(3, dtype=np.int64)).tolist() == [0.0, 0.0, 0.0]
+
+
+class TestSortedBinCounts:
+    def test_a_sorted_sample_gets_the_same_counts_one_search_per_edge(self) -> None:
+        rng = np.random.default_rng(2)
+        reference = np.round(rng.normal(size=500), 1)
+        values = np.sort(np.round(rng.normal(size=700), 1))
+        edges = quantile_edges(reference, 10)
+        assert sorted_bin_counts(edges, values).tolist() == _naive_bins(edges, values)
+
+    def test_values_on_an_edge_fall_in_the_bin_the_edge_closes(self) -> None:
+        edges = np.array([1.0, 2.0])
+        assert sorted_bin_counts(edges, np.array([1.0, 1.0, 2.0, 2.5])).tolist() == [2, 1, 1]
+
+    def test_no_edges_and_no_values(self) -> None:
+        assert sorted_bin_counts(np.empty(0), np.array([1.0, 2.0])).tolist() == [2]
+        assert sorted_bin_counts(np.array([1.0]), np.empty(0)).tolist() == [0, 0]
