@@ -20,8 +20,11 @@ Steps:
    moment. As a check that the published statistics really cover the file's end, the published
    ``drift_feature_mean`` of a few features must equal the mean of the file's last 100,000 rows.
 5. Peak RSS of the exporter: ``VmHWM`` from ``/proc/PID/status``.
+6. The naive pipeline, once: ``pandas.read_json(lines=True)`` and scipy per column on the last
+   window (``--no-naive`` skips it); the exporter should be at least 5x faster.
 
     python bench/catch_up.py [--interval 0.2] [--deadline 600] [--json OUT] [--py-spy OUT.txt]
+                             [--no-naive]
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate
 
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.25
+TARGET_NAIVE_SPEEDUP = 5.0  # at least this much faster than pandas read_json + scipy
 CHECKED_FEATURES = ("norm_1", "lognorm_3", "int_pois_1", "unif_3")  # means compared at the end
 REL_TOLERANCE = 1e-9
 CONTENT_GRACE_S = 30.0  # how long published means may disagree with the file before failing
@@ -76,6 +81,10 @@ class CatchUpResult:
     content_checked: bool
     load_before: float
     load_after: float
+    naive_s: float = math.nan
+    naive_speedup: float = math.nan
+    naive_target: float = TARGET_NAIVE_SPEEDUP
+    naive_passed: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -110,6 +119,34 @@ def baseline(path: Path, runs: int = 3) -> tuple[tuple[float, float], tuple[floa
     del tail
     gc.collect()
     return t_arrow, t_polars, means
+
+
+def naive_pipeline(path: Path, reference_path: Path) -> float:
+    """Seconds of the naive pipeline: ``pandas.read_json(lines=True)``, then scipy per column
+    on the last window against the reference (KS for numbers, chi-squared for categories).
+    Run once: it takes about a minute."""
+    import pandas as pd
+    from scipy import stats
+
+    gc.collect()
+    started = time.perf_counter()
+    frame = pd.read_json(path, lines=True)
+    reference = pd.read_parquet(reference_path)
+    window = frame.tail(generate.WINDOW_ROWS)
+    for name in window.columns:
+        if name in ("request_id", "timestamp") or name not in reference.columns:
+            continue
+        if pd.api.types.is_numeric_dtype(window[name]):
+            stats.ks_2samp(reference[name].dropna().to_numpy(float),
+                           window[name].dropna().to_numpy(float))
+        else:
+            table = pd.crosstab(pd.concat([reference[name], window[name]]),
+                                np.repeat([0, 1], [len(reference), len(window)]))
+            stats.chi2_contingency(table.to_numpy())
+    elapsed = time.perf_counter() - started
+    del frame, window, reference
+    gc.collect()
+    return elapsed
 
 
 def free_port() -> int:
@@ -290,7 +327,8 @@ def config_for(data_dir: Path, update_interval: str | None) -> Path:
 
 
 def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = None,
-        data_dir: Path = generate.DATA_DIR, update_interval: str | None = None) -> CatchUpResult:
+        data_dir: Path = generate.DATA_DIR, update_interval: str | None = None,
+        naive: bool = True) -> CatchUpResult:
     """Run the whole catch-up measurement and return its figures."""
     generate.generate(data_dir)
     source = data_dir / generate.LOG_NAME
@@ -305,6 +343,11 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
     base_name, base_s, base_cpu = (
         ("pyarrow.json.read_json", t_arrow, cpu_arrow) if t_arrow <= t_polars
         else ("polars.read_ndjson", t_polars, cpu_polars))
+    naive_s = math.nan
+    if naive:
+        print("naive baseline: pandas.read_json(lines=True) + scipy per column (once)...",
+              file=sys.stderr)
+        naive_s = naive_pipeline(source, data_dir / generate.REFERENCE_NAME)
 
     for directory in (log_dir, staging):
         shutil.rmtree(directory, ignore_errors=True)
@@ -350,7 +393,8 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
         passed=ratio <= TARGET_RATIO, peak_rss_bytes=rss, scrapes=progress.scrapes,
         mean_scrape_s=progress.scrape_time / max(progress.scrapes, 1),
         content_checked=progress.content_ok, load_before=load_before,
-        load_after=os.getloadavg()[0], notes=progress.notes)
+        load_after=os.getloadavg()[0], naive_s=naive_s, naive_speedup=naive_s / published_s,
+        naive_passed=naive_s / published_s >= TARGET_NAIVE_SPEEDUP, notes=progress.notes)
 
 
 def report(r: CatchUpResult) -> str:
@@ -368,6 +412,9 @@ def report(r: CatchUpResult) -> str:
         f"  CPU seconds, all threads: exporter rename -> published {r.exporter_cpu_s:.2f} s, "
         f"baseline parse {r.baseline_cpu_s:.2f} s "
         f"(ratio {r.exporter_cpu_s / r.baseline_cpu_s:.2f} x; less sensitive to other load)",
+        f"  naive pandas.read_json + scipy: {r.naive_s:8.2f} s; speed-up naive / published "
+        f"{r.naive_speedup:.2f} x (target >= {r.naive_target} x: "
+        f"{'PASS' if r.naive_passed else 'FAIL'})",
         f"  exporter peak RSS (VmHWM):   {r.peak_rss_bytes / 2**20:8.0f} MiB",
         f"  /metrics scrapes: {r.scrapes}, mean {r.mean_scrape_s * 1000:.1f} ms each",
         f"  published means match the file's last window: {r.content_checked}",
@@ -385,10 +432,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=600.0, help="give up after (s)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--py-spy", type=Path, help="record the exporter with py-spy (raw)")
+    parser.add_argument("--no-naive", action="store_true",
+                        help="skip the naive pandas + scipy baseline (about a minute)")
     parser.add_argument("--update-interval",
                         help="diagnostic: run with this update_interval instead of 1s")
     args = parser.parse_args(argv)
-    result = run(args.interval, args.deadline, args.py_spy, update_interval=args.update_interval)
+    result = run(args.interval, args.deadline, args.py_spy, update_interval=args.update_interval,
+                 naive=not args.no_naive)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
