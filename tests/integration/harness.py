@@ -9,6 +9,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -37,9 +38,36 @@ HTTP_TIMEOUT = 5.0
 STARTED = pytest.StashKey[list["Exporter"]]()
 
 
+_GIVEN_PORTS: set[int] = set()
+_PORTS = random.Random(os.getpid())
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Chosen below the kernel's ephemeral range: a port the kernel hands out with bind(0) can be
+    taken, before our server binds it, by any process's outgoing connection (seen in CI:
+    Prometheus failing with "address already in use" on such a port)."""
+    floor = min(_ephemeral_floor(), 60000)
+    for _ in range(200):
+        port = _PORTS.randrange(max(floor - 12000, 1024), floor)
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN_PORTS.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # fall back to the kernel
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
