@@ -6,11 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.counters import CounterValues
+from exporter.fleet import FleetValues
 from exporter.quality import QualitySnapshot
 from exporter.reference import (
     CategoricalReference,
@@ -40,6 +47,7 @@ class ModelState:
     versions: tuple[VersionState, ...]
     counters: CounterValues
     versioned: bool = False
+    fleet: FleetValues | None = None
 
     @property
     def snapshot(self) -> ModelSnapshot | None:
@@ -121,6 +129,20 @@ class _Families:
         assert isinstance(family, CounterMetricFamily)
         return family
 
+    def histogram(self, name: str, doc: str, labels: Sequence[str]) -> HistogramMetricFamily:
+        if name not in self._by_name:
+            self._by_name[name] = HistogramMetricFamily(name, doc, labels=list(labels))
+        family = self._by_name[name]
+        assert isinstance(family, HistogramMetricFamily)
+        return family
+
+    def untyped(self, name: str, doc: str, labels: Sequence[str]) -> UnknownMetricFamily:
+        if name not in self._by_name:
+            self._by_name[name] = UnknownMetricFamily(name, doc, labels=list(labels))
+        family = self._by_name[name]
+        assert isinstance(family, UnknownMetricFamily)
+        return family
+
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._by_name.values())
 
@@ -171,6 +193,8 @@ def _render_model(fam: _Families, state: ModelState) -> None:
             detections.add_metric([*base, feature], count)
     _render_model_gauges(fam, state)
     _render_counters(fam, state)
+    if state.fleet is not None:
+        _render_fleet(fam, state, state.fleet)
 
 
 # (window metric, reference twin, help, getter)
@@ -296,3 +320,40 @@ def _render_counters(fam: _Families, state: ModelState) -> None:
             [model], c.feedback_unmatched)
     fam.counter("drift_log_truncations_total", "Followed files truncated or replaced in place.",
                 ["model"]).add_metric([model], c.truncations)
+
+
+def _render_fleet(fam: _Families, state: ModelState, fleet: FleetValues) -> None:
+    """Mergeable counts of every record read and the reference side (SPEC 6.8), per model."""
+    model = state.name
+    for name, counts in fleet.numerical.items():
+        prediction = name == state.prediction_column and name not in state.feature_names
+        what, labels, values = (("prediction", ["model"], [model]) if prediction
+                                else ("feature", ["model", "feature"], [model, name]))
+        histogram = fam.histogram(f"drift_{what}_values",
+                                  f"Every usable {what} value read, in buckets at the "
+                                  "reference's quantiles.", labels)
+        histogram.add_metric(values, list(zip(counts.labels, counts.cumulative, strict=True)),
+                             counts.total)
+        ref = state.profile.columns[name]
+        assert isinstance(ref, NumericalReference)
+        # Gauges by meaning, untyped on the wire: an ``le`` label on a gauge fails promtool's
+        # lint ("non-histogram metrics should not have le label"), which exempts untyped.
+        cdf = fam.untyped(f"drift_reference_{what}_cdf",
+                        "Share of the reference's usable values <= le.", [*labels, "le"])
+        for le, share in zip(ref.fleet.labels, [*ref.fleet.cdf, 1.0], strict=True):
+            cdf.add_metric([*values, le], float(share))
+        buckets = fam.untyped(f"drift_reference_{what}_bucket_ratio",
+                            "Share of the reference's usable values in (lower, le].",
+                            [*labels, "le", "lower"])
+        lowers = ("-Inf", *ref.fleet.labels[:-1])
+        for le, lower, share in zip(ref.fleet.labels, lowers, ref.fleet.bucket_ratios,
+                                    strict=True):
+            buckets.add_metric([*values, le, lower], float(share))
+    if fleet.categorical:
+        family = fam.counter("drift_feature_category_values_total",
+                             "Every usable categorical feature value read, per category.",
+                             ["model", "feature", "category"])
+        for name, category_counts in fleet.categorical.items():
+            for category, count in zip(category_counts.labels, category_counts.counts,
+                                       strict=True):
+                family.add_metric([model, name, label_value(category)], count)

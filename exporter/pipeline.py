@@ -27,10 +27,16 @@ from numpy.typing import NDArray
 from exporter.collector import ModelState, VersionState
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
+from exporter.fleet import FleetCounts
 from exporter.parsing import CATEGORY, NUMBER, TIME, Batch, ColumnSpec
 from exporter.quality import PREDICTED_CLASS, label_is_number
 from exporter.reader import LogReader
-from exporter.reference import CategoricalReference, ReferenceProfile, reference_columns
+from exporter.reference import (
+    CategoricalReference,
+    NumericalReference,
+    ReferenceProfile,
+    reference_columns,
+)
 from exporter.snapshot import ModelSnapshot, compute
 from exporter.thresholds import Thresholds
 from exporter.watching import watch_root
@@ -72,6 +78,7 @@ class ModelPipeline:
                                 config.logs.max_line_bytes, self.columns, self.counters)
         self.feedback_reader = self._feedback_reader()
         self.thresholds = Thresholds(config.name, profile.rows)
+        self.fleet = fleet_counts(profile, self.monitored, config)
         self._versions: OrderedDict[str, _Version] = OrderedDict()
         self._retired: OrderedDict[str, None] = OrderedDict()
         self._versions_lock = threading.Lock()
@@ -203,6 +210,7 @@ class ModelPipeline:
                 continue
             part = records if rows.all() else _select(records, rows)
             state.window.append(part)
+            self.fleet.add(part.numbers, part.codes)
             with state.lock:
                 state.pending += part.rows
         ingested = batch.rows - (rejected.get("old_version", 0)
@@ -356,13 +364,28 @@ class ModelPipeline:
                           tuple(f.name for f in self.config.features),
                           self.config.prediction.column if self.config.prediction else None,
                           versions, self.counters.values(),
-                          self.config.version_column is not None)
+                          self.config.version_column is not None, self.fleet.values())
 
     def close(self) -> None:
         """Release file descriptors."""
         self.reader.close()
         if self.feedback_reader is not None:
             self.feedback_reader.close()
+
+
+def fleet_counts(profile: ReferenceProfile, monitored: list[ColumnSpec],
+                 config: ModelConfig) -> FleetCounts:
+    """Mergeable counts of the numerical features and prediction, and categorical features."""
+    numerical = {}
+    categorical = {}
+    features = {f.name for f in config.features}
+    for spec in monitored:
+        ref = profile.columns[spec.name]
+        if isinstance(ref, NumericalReference):
+            numerical[spec.name] = ref.fleet
+        elif spec.name in features:  # SPEC 6.8 counts categorical features, not the prediction
+            categorical[spec.name] = ref.fleet_slots()
+    return FleetCounts(numerical, categorical)
 
 
 def _select(records: Records, rows: NDArray[np.bool_]) -> Records:

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
+from exporter.fleet import CategorySlots, FleetReference, category_slots, fleet_reference
 from exporter.parsing import (
     CATEGORY,
     NUMBER,
@@ -48,6 +49,7 @@ class NumericalReference:
     missing_ratio: float
     edges: FloatArray
     bin_proportions: FloatArray
+    fleet: FleetReference  # bucket bounds of the mergeable histogram (SPEC 6.8)
 
     @property
     def wasserstein_norm(self) -> float:
@@ -94,14 +96,25 @@ class CategoricalReference:
         codes[missing] = -1
         return codes
 
+    def _exposed(self) -> list[tuple[int, str]]:
+        # A data category literally named __other__ is never exposed under its own name (it
+        # would collide with the bucket); it is summed into the bucket like the rest.
+        return [(i, c) for i, c in enumerate(self.categories) if c != OTHER][: self.exposed]
+
+    def fleet_slots(self) -> CategorySlots:
+        """Exposed categories then __other__ (always: unseen values may come any time)."""
+        exposed = self._exposed()
+        slot = [len(exposed)] * (len(self.categories) + 1)  # default: __other__
+        for position, (code, _) in enumerate(exposed):
+            slot[code] = position
+        return category_slots([c for _, c in exposed] + [OTHER], slot)
+
     def label_ratios(self, counts: IntArray) -> tuple[tuple[str, float], ...]:
         """Shares per exposed category plus __other__ (the rest and unseen), from bin counts."""
         total = int(counts.sum())
         if total == 0:
             return ()
-        # A data category literally named __other__ is never exposed under its own name (it
-        # would collide with the bucket); it is summed into the bucket like the rest.
-        exposed = [(i, c) for i, c in enumerate(self.categories) if c != OTHER][: self.exposed]
+        exposed = self._exposed()
         shares = [(c, float(counts[i]) / total) for i, c in exposed]
         rest = total - int(sum(counts[i] for i, _ in exposed))
         if len(self.categories) > len(exposed) or rest:
@@ -122,7 +135,8 @@ class ReferenceProfile:
     quality: QualitySnapshot | None = None  # needs the label and the prediction in the reference
 
 
-def profile_numerical(name: str, values: FloatArray, bins: int) -> NumericalReference:
+def profile_numerical(name: str, values: FloatArray, bins: int,
+                      fleet_buckets: int = 20) -> NumericalReference:
     """Profile one numerical reference column (NaN = missing or invalid)."""
     usable = values[~np.isnan(values)]
     sample = sorted_sample(usable)
@@ -130,7 +144,7 @@ def profile_numerical(name: str, values: FloatArray, bins: int) -> NumericalRefe
     props = proportions(bin_counts(edges, sample.values))
     missing = 1.0 - usable.shape[0] / values.shape[0] if values.shape[0] else 0.0
     return NumericalReference(name, sample, moments.mean(usable), moments.stddev(usable),
-                              missing, edges, props)
+                              missing, edges, props, fleet_reference(sample.values, fleet_buckets))
 
 
 def profile_categorical(name: str, values: NDArray[np.object_],
@@ -157,7 +171,7 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
     for spec in specs:
         if spec.kind == NUMBER:
             columns[spec.name] = profile_numerical(spec.name, batch.numbers[spec.name],
-                                                   model.drift.bins)
+                                                   model.drift.bins, model.fleet.buckets)
         else:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)

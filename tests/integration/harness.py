@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -297,9 +297,12 @@ class Prometheus:
         """Prometheus' own log so far."""
         return self.log_path.read_text(errors="replace")
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """Instant query through the HTTP API; returns the result vector."""
-        response = requests.get(self.url("/api/v1/query"), params={"query": expr},
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query through the HTTP API (at a Unix time, else now); the result vector."""
+        params: dict[str, str] = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        response = requests.get(self.url("/api/v1/query"), params=params,
                                 timeout=HTTP_TIMEOUT)
         body = response.json()
         assert body["status"] == "success", body
@@ -327,18 +330,23 @@ class Prometheus:
                 self.proc.wait(5)
 
 
-def start_prometheus(directory: Path, targets: Mapping[str, str], port: int) -> Prometheus:
-    """Start Prometheus scraping each ``job: host:port`` every second; wait until ready."""
+def start_prometheus(directory: Path, targets: Mapping[str, str | Sequence[str]], port: int,
+                     *, rule_files: Sequence[Path] = ()) -> Prometheus:
+    """Start Prometheus scraping each ``job: host:port`` (or list of them) every second and
+    evaluating ``rule_files`` every second; wait until ready."""
     binary = shutil.which("prometheus")
     assert binary is not None, "the prometheus binary is not on PATH"
     directory.mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, Any] = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
                    "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": job, "scrape_interval": "1s", "scrape_timeout": "1s",
-                            "static_configs": [{"targets": [target]}]}
+                            "static_configs": [{"targets": [target] if isinstance(target, str)
+                                                else list(target)}]}
                            for job, target in targets.items()],
     }
+    if rule_files:
+        config["rule_files"] = [str(path) for path in rule_files]
     config_path = write_config(directory, config, "prometheus.yml")
     log_path = directory / "prometheus.log"
     with log_path.open("wb") as log:

@@ -1,0 +1,147 @@
+"""Mergeable counts for fleet-wide drift (SPEC 6.8).
+
+Per-replica gauges cannot be combined (an average of KS statistics is not the fleet's KS), but
+counts can: every replica counts every record it reads into a cumulative histogram whose bucket
+bounds are a pure function of the reference (its quantiles at ``1/B, ..., (B-1)/B``), and per
+category for categorical features. Prometheus sums them across replicas and the recording rules
+of ``deploy/prometheus/drift-fleet-rules.yml`` compute the fleet's CDF, KS, PSI and
+Jensen-Shannon distance from the sums (docs/fleet.md).
+
+The reference side (the bounds, the reference's CDF and bucket shares) is profiled once at
+start-up (``FleetReference``); ingestion only bins each batch (one binary search per value).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from prometheus_client.utils import floatToGoString
+
+from exporter.stats.binning import IntArray, quantile_edges
+from exporter.stats.ecdf import FloatArray
+
+
+@dataclass(frozen=True)
+class FleetReference:
+    """Bucket bounds of one numerical column and the reference's share at and below each."""
+
+    bounds: FloatArray  # finite upper bounds, increasing; +Inf is implied last
+    cdf: FloatArray  # share of usable reference values <= each bound
+    labels: tuple[str, ...]  # the ``le`` label of each bound, then "+Inf"
+
+    @property
+    def bucket_ratios(self) -> FloatArray:
+        """Share of reference values in each bucket (lower, le], +Inf bucket last."""
+        result: FloatArray = np.diff(np.concatenate(([0.0], self.cdf, [1.0])))
+        return result
+
+
+def fleet_reference(sorted_values: FloatArray, buckets: int) -> FleetReference:
+    """Bounds numpy.quantile(reference, [1/B, ..., (B-1)/B]) (duplicates dropped) and the CDF."""
+    bounds = quantile_edges(sorted_values, buckets)
+    n = sorted_values.shape[0]
+    at_or_below = np.searchsorted(sorted_values, bounds, side="right")
+    cdf = at_or_below / n if n else np.zeros(bounds.shape[0])
+    labels = (*(le_label(b) for b in bounds), "+Inf")
+    return FleetReference(bounds, cdf.astype(np.float64), labels)
+
+
+def le_label(bound: float) -> str:
+    """The ``le`` label text of a bound, as prometheus_client writes histogram buckets."""
+    return str(floatToGoString(bound))  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+@dataclass(frozen=True)
+class NumericalCounts:
+    """Cumulative bucket counts (``le`` order, +Inf last) and the sum of one column's values."""
+
+    name: str
+    labels: tuple[str, ...]
+    cumulative: tuple[int, ...]
+    total: float
+
+
+@dataclass(frozen=True)
+class CategoricalCounts:
+    """Counts per category label (exposed reference categories, then __other__)."""
+
+    name: str
+    labels: tuple[str, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FleetValues:
+    """A consistent copy of one model's fleet counts, for rendering."""
+
+    numerical: Mapping[str, NumericalCounts]
+    categorical: Mapping[str, CategoricalCounts]
+
+
+@dataclass(frozen=True)
+class CategorySlots:
+    """How category codes map to the exported category labels."""
+
+    labels: tuple[str, ...]  # exposed categories, then "__other__"
+    slot_of_code: NDArray[np.intp]  # code (0..categories, the last is unseen) -> label index
+
+
+class FleetCounts:
+    """Every record read, binned per column; updated by ingestion, copied by scrapes."""
+
+    def __init__(self, numerical: Mapping[str, FleetReference],
+                 categorical: Mapping[str, CategorySlots]) -> None:
+        self._lock = threading.Lock()
+        self._numerical = dict(numerical)
+        self._categorical = dict(categorical)
+        self._bins = {name: np.zeros(ref.bounds.shape[0] + 1, dtype=np.int64)
+                      for name, ref in numerical.items()}
+        self._sums = dict.fromkeys(numerical, 0.0)
+        self._categories = {name: np.zeros(len(slots.labels), dtype=np.int64)
+                            for name, slots in categorical.items()}
+
+    def add(self, numbers: Mapping[str, FloatArray],
+            codes: Mapping[str, NDArray[np.int32]]) -> None:
+        """Count one batch: usable numerical values into buckets, category codes into labels."""
+        binned: dict[str, tuple[IntArray, float]] = {}
+        for name, ref in self._numerical.items():
+            values = numbers[name]
+            usable = values[~np.isnan(values)]
+            index = np.searchsorted(ref.bounds, usable, side="left")  # v <= bound[index]
+            binned[name] = (np.bincount(index, minlength=ref.bounds.shape[0] + 1),
+                            float(np.sum(usable)))
+        counted: dict[str, IntArray] = {}
+        for name, slots in self._categorical.items():
+            column = codes[name]
+            present = column[column >= 0]
+            counted[name] = np.bincount(slots.slot_of_code[present],
+                                        minlength=len(slots.labels))
+        with self._lock:
+            for name, (bins, total) in binned.items():
+                self._bins[name] += bins
+                self._sums[name] += total
+            for name, counts in counted.items():
+                self._categories[name] += counts
+
+    def values(self) -> FleetValues:
+        """A consistent copy for rendering."""
+        with self._lock:
+            bins = {name: np.cumsum(b) for name, b in self._bins.items()}
+            sums = dict(self._sums)
+            categories = {name: c.copy() for name, c in self._categories.items()}
+        numerical = {name: NumericalCounts(name, self._numerical[name].labels,
+                                           tuple(int(v) for v in bins[name]), sums[name])
+                     for name in bins}
+        categorical = {name: CategoricalCounts(name, self._categorical[name].labels,
+                                               tuple(int(v) for v in categories[name]))
+                       for name in categories}
+        return FleetValues(numerical, categorical)
+
+
+def category_slots(labels: Sequence[str], label_of_code: Sequence[int]) -> CategorySlots:
+    """Slots from the exported labels and, per code, the index of its label."""
+    return CategorySlots(tuple(labels), np.asarray(label_of_code, dtype=np.intp))
