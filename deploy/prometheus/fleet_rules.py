@@ -176,7 +176,8 @@ def _alerts(min_records: int, psi_threshold: float) -> str:
         labels:
           severity: warning
         annotations:
-          summary: "{{{{ $labels.model }}}}: feature {{{{ $labels.feature }}}} drifted across the fleet"
+          summary: >-
+            {{{{ $labels.model }}}}: feature {{{{ $labels.feature }}}} drifted across the fleet
           description: >-
             Over every replica's records of the range, the PSI of {{{{ $labels.feature }}}}
             against the reference is {{{{ $value | printf "%.3g" }}}} (above {psi}).
@@ -191,7 +192,9 @@ def _alerts(min_records: int, psi_threshold: float) -> str:
         labels:
           severity: warning
         annotations:
-          summary: "{{{{ $labels.model }}}}: {{{{ $labels.feature }}}} distribution shifted across the fleet"
+          summary: >-
+            {{{{ $labels.model }}}}: {{{{ $labels.feature }}}} distribution shifted across the
+            fleet
           description: >-
             The fleet's KS statistic of {{{{ $labels.feature }}}} at the reference quantiles is
             {{{{ $value | printf "%.3g" }}}}, past its critical value at alpha = 0.001.

@@ -64,7 +64,8 @@ def fleet_rules() -> ModuleType:
     """deploy/prometheus/fleet_rules.py as a module."""
     path = ROOT / "deploy" / "prometheus" / "fleet_rules.py"
     spec = importlib.util.spec_from_file_location("fleet_rules", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
@@ -293,4 +294,5 @@ def test_fleet_rules_over_three_replicas_equal_the_statistics_of_the_pooled_reco
     own_ks = value(samples["c"], "drift_feature_ks_statistic", model=MODEL, feature="gauss")
     fleet_ks = scalar(server, f'drift:feature_ks_statistic:sum{{model="{MODEL}",'
                               'feature="gauss"}', at)
-    assert own_ks is not None and 0.05 < fleet_ks < own_ks
+    assert own_ks is not None
+    assert 0.05 < fleet_ks < own_ks

@@ -135,8 +135,10 @@ class TestValuesAgreeWithPolars:
         ours = to_category(value)
         if ours != ("0" if written == "-0" else written):
             # A tie between two shortest round-trip texts, broken differently: the fast path
-            # sees such long text and lets json.loads read the block (parsing._stringified_values).
-            assert isinstance(ours, str) and float(ours) == float(written) == value
+            # sees such long text and lets json.loads read the block
+            # (parsing._stringified_values).
+            assert isinstance(ours, str)
+            assert float(ours) == float(written) == value
             assert len(written) >= LONG_FLOAT_TEXT
 
     def test_a_float_whose_shortest_texts_tie_gets_pythons_text_on_the_fast_path(self) -> None:
