@@ -14,6 +14,7 @@ from prometheus_client.core import (
     UnknownMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from exporter import __version__
 from exporter.counters import CounterValues
@@ -332,8 +333,8 @@ def _render_fleet(fam: _Families, state: ModelState, fleet: FleetValues) -> None
         histogram = fam.histogram(f"drift_{what}_values",
                                   f"Every usable {what} value read, in buckets at the "
                                   "reference's quantiles.", labels)
-        histogram.add_metric(values, list(zip(counts.labels, counts.cumulative, strict=True)),
-                             counts.total)
+        _add_histogram(histogram, labels, values, counts.labels, counts.cumulative,
+                       counts.total)
         ref = state.profile.columns[name]
         assert isinstance(ref, NumericalReference)
         # Gauges by meaning, untyped on the wire: an ``le`` label on a gauge fails promtool's
@@ -357,3 +358,47 @@ def _render_fleet(fam: _Families, state: ModelState, fleet: FleetValues) -> None
             for category, count in zip(category_counts.labels, category_counts.counts,
                                        strict=True):
                 family.add_metric([model, name, label_value(category)], count)
+
+
+def _add_histogram(family: HistogramMetricFamily, names: Sequence[str], values: Sequence[str],
+                   bounds: Sequence[str], cumulative: Sequence[int], total: float) -> None:
+    """Buckets, ``_count`` and ``_sum`` of one histogram.
+
+    ``HistogramMetricFamily.add_metric`` leaves out ``_count`` and ``_sum`` when a bucket bound
+    is negative (OpenMetrics: the sum is then no counter). SPEC 6.8 asks for both, and
+    ``_count`` stays a counter whatever the values, so they are written here for every feature
+    (docs/fleet.md: do not ``rate()`` the ``_sum`` of a feature with negative values)."""
+    base = dict(zip(names, values, strict=True))
+    for le, count in zip(bounds, cumulative, strict=True):
+        family.samples.append(Sample(f"{family.name}_bucket", {**base, "le": le}, count))
+    family.samples.append(Sample(f"{family.name}_count", dict(base), cumulative[-1]))
+    family.samples.append(Sample(f"{family.name}_sum", dict(base), total))
+
+
+class OpenMetricsView:
+    """A registry as OpenMetrics allows it: a histogram with a negative bucket bound has no
+    ``_count`` and ``_sum`` there (its sum is no counter), so they are left out of that format
+    only; the Prometheus text format carries them (SPEC 6.8)."""
+
+    def __init__(self, registry: Collector) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        """The registry's metrics, negative-bucket histograms without ``_count``/``_sum``."""
+        for metric in self._registry.collect():
+            if metric.type != "histogram":
+                yield metric
+                continue
+            negative = {_series(s) for s in metric.samples
+                        if s.name.endswith("_bucket") and float(s.labels["le"]) < 0}
+            if not negative:
+                yield metric
+                continue
+            trimmed = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            trimmed.samples = [s for s in metric.samples
+                               if s.name.endswith("_bucket") or _series(s) not in negative]
+            yield trimmed
+
+
+def _series(sample: Sample) -> frozenset[tuple[str, str]]:
+    return frozenset((k, v) for k, v in sample.labels.items() if k != "le")

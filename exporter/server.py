@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
-from exporter.collector import ModelState
+from exporter.collector import ModelState, OpenMetricsView
 from exporter.webconfig import TlsContext, WebConfig, check_basic_auth
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,10 @@ class Web:
                 path = urlsplit(self.path).path
                 if path == "/metrics":
                     encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                    self._send(200, encoder(web.registry), content_type)
+                    source: CollectorRegistry | OpenMetricsView = web.registry
+                    if content_type.startswith("application/openmetrics-text"):
+                        source = OpenMetricsView(web.registry)
+                    self._send(200, encoder(source), content_type)  # type: ignore[arg-type]
                 elif path == "/-/healthy":
                     self._send(200, b"Healthy\n", "text/plain; charset=utf-8")
                 elif path == "/-/ready":

@@ -51,10 +51,6 @@ class _Kind:
         return f"drift_{self.what}_values_bucket"
 
     @property
-    def count(self) -> str:
-        return f"drift_{self.what}_values_count"
-
-    @property
     def ref_cdf(self) -> str:
         return f"drift_reference_{self.what}_cdf"
 
@@ -108,7 +104,9 @@ def _numerical_rules(kind: _Kind, window: str) -> list[tuple[str, str, str]]:
         ("", ref_share, f"max by ({on}) ({kind.ref_bucket})"),
         ("Counts per bucket and in all, summed over the replicas, over the range.",
          buckets, f"sum by ({on}) (increase({kind.bucket}[{window}]))"),
-        ("", count, f"sum by ({by}) (increase({kind.count}[{window}]))"),
+        ("Records: the +Inf bucket, not _count, which OpenMetrics leaves out of a histogram\n"
+         "with negative bounds (the exporter serves that format to Prometheus).",
+         count, f"sum by ({by}) (increase({kind.bucket}{{le=\"+Inf\"}}[{window}]))"),
         ("The fleet's CDF at the bucket bounds (absent without records).",
          cdf, f"{buckets}\n/ on ({by}) group_left ()\n({count} > 0)"),
         ("The share of each bucket: the CDF minus the CDF at the bucket below (its `lower`\n"

@@ -49,7 +49,7 @@ MODEL = "fleet"
 JOB = "drift-exporter"
 RANGE_SECONDS = 30
 BUCKETS = 20
-NUMERICAL = ("gauss", "skewed")
+NUMERICAL = ("gauss", "skewed", "centered")  # centered: negative bounds
 PREDICTION = "score"
 CATEGORICAL = "plan"
 PLANS = ("basic", "plus", "pro", "team")
@@ -74,7 +74,8 @@ def fleet_rules() -> ModuleType:
 
 def reference(rows: int = 3000) -> pd.DataFrame:
     """Numerical features, the score and a categorical plan with a rare class."""
-    frame = reference_frame(seed=5, rows=rows)[[*NUMERICAL, PREDICTION]]
+    frame = reference_frame(seed=5, rows=rows)[["gauss", "skewed", PREDICTION]]
+    frame["centered"] = frame["skewed"] - 2.0
     rng = np.random.default_rng(6)
     plans = rng.choice(PLANS, rows, p=[0.5, 0.3, 0.15, 0.05]).astype(object)
     plans[rng.choice(rows, 30, replace=False)] = None
@@ -89,6 +90,7 @@ def live(rng: np.random.Generator, n: int, *, drifted: bool) -> dict[str, NDArra
     columns: dict[str, NDArray[Any]] = {
         "gauss": rng.normal(65.0 if drifted else 50.0, 10.0, n),
         "skewed": rng.exponential(2.0, n),
+        "centered": rng.exponential(2.0, n) - 2.0,
         PREDICTION: rng.beta(3.5 if drifted else 2.0, 5.0, n),
         CATEGORICAL: rng.choice(plans, n, p=probs).astype(object),
     }
@@ -207,8 +209,9 @@ def test_fleet_rules_over_three_replicas_equal_the_statistics_of_the_pooled_reco
     server = prometheus_with_rules(replicas.targets())
 
     # Every replica scraped at least once: its counters exist (at 0) from here on.
-    wait_until(lambda: len(server.query(f'drift_feature_values_count{{model="{MODEL}"}}'))
-               == len(SHARES) * len(NUMERICAL), 30.0, what="every replica scraped")
+    totals = f'drift_feature_values_bucket{{model="{MODEL}",le="+Inf"}}'
+    wait_until(lambda: len(server.query(totals)) == len(SHARES) * len(NUMERICAL), 30.0,
+               what="every replica scraped")
     scraped_all = time.time()
     wait_until(lambda: time.time() >= scraped_all + 10.0, 15.0, what="10 s of zero counts")
 
