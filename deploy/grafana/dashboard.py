@@ -353,6 +353,50 @@ def ingestion(lay: Layout) -> None:
                              "find changes."), 4, 7)
 
 
+def fleet(lay: Layout) -> None:
+    """Every replica's records pooled (deploy/prometheus/drift-fleet-rules.yml, SPEC 6.8)."""
+    lay.row("Fleet (all replicas)")
+    over = ("Over the fleet rules' range (the last hour as shipped), from every replica's "
+            "counts summed in Prometheus: ")
+    lay.add(timeseries("Fleet KS per feature vs critical value at alpha = 0.001 (dashed)",
+                       targets(
+        (f"drift:feature_ks_statistic:sum{{{M}}}", "{{feature}}"),
+        (f"drift:feature_ks_threshold:sum{{{M}}}", "{{feature}} critical")),
+        overrides=[dashed("B")],
+        description=over + "the KS statistic at the reference's quantiles (a lower bound of "
+                           "the exact one) and its critical value for these counts. "
+                           "FleetFeatureDistributionShift fires above it."), 8, 8)
+    lay.add(timeseries("Fleet PSI per feature (red line: 0.2)", targets(
+        (f"drift:feature_psi:sum{{{M}}}", "{{feature}}"),
+        (f"drift:feature_category_psi:sum{{{M}}}", "{{feature}}")),
+        threshold_line=0.2,
+        description=over + "PSI over the reference-quantile buckets (numerical features) or "
+                           "the categories. FleetFeatureDrift fires above 0.2."), 8, 8)
+    lay.add(timeseries("Fleet Jensen-Shannon distance per feature", targets(
+        (f"drift:feature_jensen_shannon_distance:sum{{{M}}}", "{{feature}}"),
+        (f"drift:feature_category_jensen_shannon_distance:sum{{{M}}}", "{{feature}}")),
+        description=over + "base 2, between 0 and 1."), 8, 8)
+    lay.add(timeseries("Fleet category shares vs reference (dashed)", targets(
+        (f"drift:feature_category_ratio:sum{{{M}}}", "{{feature}}={{category}}"),
+        (f"drift:reference_feature_category_ratio:max{{{M}}}", "{{feature}}={{category}} ref")),
+        unit="percentunit", overrides=[dashed("B", "gray")], no_value="no categorical feature",
+        description=over + "each category's share (the top max_categories reference "
+                           "categories, the rest as __other__)."), 8, 8)
+    lay.add(timeseries("Fleet prediction PSI (red line: 0.2) and KS vs critical value (dashed)",
+                       targets(
+        (f"drift:prediction_psi:sum{{{M}}}", "psi"),
+        (f"drift:prediction_ks_statistic:sum{{{M}}}", "ks"),
+        (f"drift:prediction_ks_threshold:sum{{{M}}}", "ks critical")),
+        threshold_line=0.2, overrides=[dashed("C")], no_value="no numerical prediction",
+        description=over + "FleetPredictionDrift fires when the PSI passes 0.2."), 8, 8)
+    lay.add(timeseries("Fleet records per range", targets(
+        (f"drift:feature_values_count_increase:sum{{{M}}}", "{{feature}}"),
+        (f"drift:feature_category_count_increase:sum{{{M}}}", "{{feature}}"),
+        (f"drift:prediction_values_count_increase:sum{{{M}}}", "prediction")),
+        description=over + "usable values per column. The fleet alerts wait for 1000."),
+        8, 8)
+
+
 def templating() -> Panel:
     """Variables: the data source, the model, and the features (for the repeated rows)."""
     def query(name: str, expr: str, label: str, **extra: Any) -> Panel:
@@ -379,6 +423,7 @@ def build() -> Panel:
     prediction(lay)
     quality(lay)
     ingestion(lay)
+    fleet(lay)
     return {
         "uid": UID, "title": "drift-exporter: model drift",
         "description": "Data and prediction drift of one model, from drift-exporter "

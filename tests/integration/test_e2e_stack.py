@@ -4,17 +4,20 @@ app and its load generator, ``drift-exporter run``, Debian's ``prometheus`` and
 
 The configuration files are the ones in deploy/, with only addresses and paths rewritten to
 loopback and a temporary directory, and intervals shortened (scrape and evaluation 1s, alert
-``for:`` 2s, Alertmanager grouping 1s, exporter update 1s). The test asserts that the target is
-up; that every PromQL expression of the dashboard and the rules is valid, that every metric
-it names has data, and that each returns data at some point of the run (except the ones listed
-in MAY_BE_EMPTY, each with its reason); that the FeatureDrift alert reaches the webhook through
-Alertmanager once the load generator shifts the inputs, and is resolved after the shift ends;
-and that the exporter read every record the app wrote (with log roll-over on the way).
+``for:`` 2s, Alertmanager grouping 1s, exporter update 1s); the fleet rules are
+deploy/prometheus/fleet_rules.py's for a 10s range sampled every 1s (FLEET_RANGE), instead of
+the shipped hour. The test asserts that the target is up; that every PromQL expression of the
+dashboard and the rules (the fleet rules too) is valid, that every metric it names has data,
+and that each returns data at some point of the run (except the ones listed in MAY_BE_EMPTY,
+each with its reason); that the FeatureDrift alert reaches the webhook through Alertmanager
+once the load generator shifts the inputs, and is resolved after the shift ends; and that the
+exporter read every record the app wrote (with log roll-over on the way).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import re
 import shutil
@@ -27,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -54,6 +58,9 @@ SHIFTED = {"age", "sex", "bmi", "bp", "s3", "s5"}  # deploy/example-app/diabetes
 RATE = 250  # predictions per second: the 1000-row window turns over in 4 s
 BATCH = 25
 ALERT_FOR = "2s"
+# The fleet rules' range and subquery step: 2500 records at RATE (the alerts want 1000), ten
+# samples of every counter, and a range that holds only shifted records 10s into the shift.
+FLEET_RANGE = ("10s", "1s")
 GRAFANA_INTERVALS = {"$__rate_interval": "10s", "$__interval": "1s", "$__range": "5m"}
 
 START_TIMEOUT = 120.0  # scikit-learn's first import can be slow on a cold disk
@@ -115,23 +122,47 @@ def exporter_config(data: Path) -> dict[str, Any]:
     return config
 
 
-def rules_file(directory: Path) -> Path:
-    """deploy/prometheus/drift-rules.yml with every alert's ``for:`` shortened."""
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "drift-rules.yml").read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if "for" in rule:
-                rule["for"] = ALERT_FOR
-    path = directory / "drift-rules.yml"
-    path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    return path
+def fleet_rules_module() -> ModuleType:
+    """deploy/prometheus/fleet_rules.py as a module."""
+    spec = importlib.util.spec_from_file_location("fleet_rules",
+                                                  DEPLOY / "prometheus" / "fleet_rules.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def rule_groups() -> dict[str, list[dict[str, Any]]]:
+    """file name -> groups: deploy/prometheus/drift-rules.yml as shipped, and the fleet rules
+    generated for FLEET_RANGE (the shipped drift-fleet-rules.yml but for the range)."""
+    fleet = fleet_rules_module().render(*FLEET_RANGE)
+    return {"drift-rules.yml":
+            yaml.safe_load((DEPLOY / "prometheus" / "drift-rules.yml").read_text())["groups"],
+            "drift-fleet-rules.yml": yaml.safe_load(fleet)["groups"]}
+
+
+def rules_files(directory: Path) -> list[Path]:
+    """The rules files of rule_groups() with every alert's ``for:`` shortened."""
+    paths = []
+    for name, groups in rule_groups().items():
+        for group in groups:
+            for rule in group["rules"]:
+                if "for" in rule:
+                    rule["for"] = ALERT_FOR
+        path = directory / name
+        path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        paths.append(path)
+    return paths
 
 
 def prometheus_config(directory: Path, addresses: dict[str, str]) -> Path:
     """deploy/prometheus/prometheus.yml with loopback addresses and 1s intervals."""
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
-    config["rule_files"] = [str(rules_file(directory))]
+    assert config["rule_files"] == list(rule_groups()), "rules files the test does not load"
+    config["rule_files"] = [str(p) for p in rules_files(directory)]
     groups = [*config["scrape_configs"], *config["alerting"]["alertmanagers"]]
     for group in groups:
         for static in group["static_configs"]:
@@ -160,9 +191,10 @@ def alertmanager_config(directory: Path, webhook: str) -> Path:
 
 
 def rule_expressions() -> list[str]:
-    """Every rule's expression, as written in deploy/prometheus/drift-rules.yml."""
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "drift-rules.yml").read_text())
-    return [" ".join(r["expr"].split()) for g in rules["groups"] for r in g["rules"]]
+    """Every rule's expression, as written in deploy/prometheus/drift-rules.yml and the fleet
+    rules for FLEET_RANGE."""
+    return [" ".join(r["expr"].split()) for groups in rule_groups().values()
+            for g in groups for r in g["rules"]]
 
 
 def dashboard_expressions() -> list[str]:
@@ -184,7 +216,8 @@ def instances(expr: str) -> list[str]:
         expr = expr.replace(name, interval)
     expr = expr.replace("$model", MODEL)
     filled = [expr.replace("$feature", f) for f in FEATURES] if "$feature" in expr else [expr]
-    assert all("$" not in e for e in filled), f"unknown variable in {expr}"
+    # (not label_replace's "$1")
+    assert not any(re.search(r"\$[A-Za-z_{]", e) for e in filled), f"unknown variable in {expr}"
     return filled
 
 

@@ -125,6 +125,17 @@ class TestAddresses:
             assert host in SERVICES, target
             assert port in published(host), target
 
+    def test_prometheus_finds_every_rule_file_it_loads_in_its_mounted_directory(self) -> None:
+        config_file = Path(flag(service("prometheus")["command"], "--config.file"))
+        mounted = {Path(target): COMPOSE_DIR / source
+                   for target, (source, _) in mounts("prometheus").items()}
+        config = yaml.safe_load((mounted[config_file.parent] / config_file.name).read_text())
+        assert {"drift-rules.yml", "drift-fleet-rules.yml"} <= set(config["rule_files"])
+        for rule_file in config["rule_files"]:
+            path = config_file.parent / rule_file  # relative to the config file
+            assert path.parent in mounted, f"{rule_file}: {path.parent} is not mounted"
+            assert (mounted[path.parent] / path.name).exists(), rule_file
+
     def test_the_load_generator_targets_the_app(self) -> None:
         url = flag(service("loadgen")["command"], "--url")
         match = re.fullmatch(r"http://([a-z-]+):(\d+)", url)

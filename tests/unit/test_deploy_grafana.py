@@ -37,6 +37,23 @@ REQUIRED_METRICS = {
                          "drift_last_record_timestamp_seconds"},
 }
 
+# What the fleet row shows (SPEC 6.8), as the fleet recording rules that show it.
+FLEET_ROW = "Fleet (all replicas)"
+REQUIRED_FLEET_RECORDS = {
+    "KS vs its critical value": {"drift:feature_ks_statistic:sum",
+                                 "drift:feature_ks_threshold:sum"},
+    "PSI, numerical and categorical": {"drift:feature_psi:sum", "drift:feature_category_psi:sum"},
+    "Jensen-Shannon distance": {"drift:feature_jensen_shannon_distance:sum",
+                                "drift:feature_category_jensen_shannon_distance:sum"},
+    "category shares vs reference": {"drift:feature_category_ratio:sum",
+                                     "drift:reference_feature_category_ratio:max"},
+    "prediction PSI and KS": {"drift:prediction_psi:sum", "drift:prediction_ks_statistic:sum"},
+    "records per range": {"drift:feature_values_count_increase:sum"},
+}
+RULE_FILES = (ROOT / "deploy/prometheus/drift-rules.yml",
+              ROOT / "deploy/prometheus/drift-fleet-rules.yml")
+RECORD = r"\bdrift:[a-z_]+:[a-z0-9_]+"
+
 
 def _load_generator() -> Any:
     spec = importlib.util.spec_from_file_location("grafana_dashboard", GRAFANA / "dashboard.py")
@@ -65,6 +82,18 @@ def panels() -> list[dict[str, Any]]:
 def expressions() -> list[str]:
     """Every PromQL expression of every panel."""
     return [t["expr"] for p in panels() for t in p["targets"]]
+
+
+def row_panels(title: str) -> list[dict[str, Any]]:
+    """The panels below a row's header, up to the next row."""
+    every = dashboard()["panels"]
+    (start,) = [i for i, p in enumerate(every) if p["type"] == "row" and p["title"] == title]
+    found = []
+    for panel in every[start + 1:]:
+        if panel["type"] == "row":
+            break
+        found.append(panel)
+    return found
 
 
 class TestDashboardFile:
@@ -120,11 +149,32 @@ class TestDashboardFile:
         assert not missing
 
     def test_recording_rules_the_dashboard_uses_exist(self) -> None:
-        groups = yaml.safe_load((ROOT / "deploy/prometheus/drift-rules.yml").read_text())
-        records = {r["record"] for g in groups["groups"] for r in g["rules"] if "record" in r}
-        used = {m for e in expressions() for m in re.findall(r"\bdrift:[a-z_]+:[a-z0-9_]+", e)}
+        records = {r["record"] for path in RULE_FILES
+                   for g in yaml.safe_load(path.read_text())["groups"]
+                   for r in g["rules"] if "record" in r}
+        used = {m for e in expressions() for m in re.findall(RECORD, e)}
         assert used
         assert used <= records
+
+    def test_the_fleet_row_shows_the_pooled_statistics_of_every_replica(self) -> None:
+        fleet = row_panels(FLEET_ROW)
+        used = {m for p in fleet for t in p["targets"] for m in re.findall(RECORD, t["expr"])}
+        missing = {what: names - used for what, names in REQUIRED_FLEET_RECORDS.items()
+                   if names - used}
+        assert not missing
+        fleet_records = {r["record"] for g in yaml.safe_load(RULE_FILES[1].read_text())["groups"]
+                         for r in g["rules"] if "record" in r}
+        assert used <= fleet_records, "the fleet row shows only fleet records"
+
+    def test_fleet_psi_panels_draw_the_alerts_0_2_threshold(self) -> None:
+        psi_panels = [p for p in row_panels(FLEET_ROW)
+                      if any("_psi:sum" in t["expr"] for t in p["targets"])]
+        assert len(psi_panels) == 2  # features (numerical and categorical), the prediction
+        for panel in psi_panels:
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert steps[-1] == {"color": "red", "value": 0.2}, panel["title"]
+            assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] == {
+                "mode": "line"}, panel["title"]
 
 
 class TestProvisioning:

@@ -172,10 +172,23 @@ class TestGenerated:
             assert path.read_text() == text, (
                 f"{path.relative_to(ROOT)} is stale: run python deploy/kubernetes/generate.py")
 
-    def test_the_prometheus_rule_holds_exactly_the_rules_file(self) -> None:
-        rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "drift-rules.yml").read_text())
+    def test_the_prometheus_rule_holds_exactly_both_rules_files(self) -> None:
+        groups = []
+        for name in ("drift-rules.yml", "drift-fleet-rules.yml"):
+            groups += yaml.safe_load((ROOT / "deploy" / "prometheus" / name).read_text())["groups"]
         rule = one("PrometheusRule", "drift-exporter-rules")
-        assert rule["spec"]["groups"] == rules["groups"]
+        assert rule["spec"]["groups"] == groups
+
+    def test_the_prometheus_rule_carries_the_fleet_recording_rules_and_alerts(self) -> None:
+        rules = [r for g in one("PrometheusRule", "drift-exporter-rules")["spec"]["groups"]
+                 for r in g["rules"]]
+        alerts = {r["alert"] for r in rules if "alert" in r}
+        records = {r["record"] for r in rules if "record" in r}
+        assert {"FeatureDrift", "FleetFeatureDrift", "FleetFeatureDistributionShift",
+                "FleetPredictionDrift"} <= alerts
+        assert {"drift:features_drifted:sum", "drift:feature_ks_statistic:sum",
+                "drift:feature_psi:sum", "drift:feature_category_psi:sum"} <= records
+        assert [r for r in rules if "[1h:1m]" in r["expr"]], "not the shipped fleet range"
 
     @pytest.mark.skipif(promtool is None, reason="promtool not installed (bash .ci/run)")
     def test_the_prometheus_rule_passes_promtool(self, tmp_path: Path) -> None:
