@@ -24,6 +24,7 @@ from exporter.config import Config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
 from exporter.server import Web
+from exporter.stats.allocator import limit_arenas, release_free_memory
 from exporter.watching import Watcher
 from exporter.webconfig import WebConfig
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 1.0  # rescan the globs at least this often (SPEC: at most every 2 s)
 COMPUTE_TICK_SECONDS = 0.05
+INGEST_COALESCE_SECONDS = 0.1  # read new lines at most this often
 DEFAULT_LISTEN = ":9847"
 
 
@@ -40,7 +42,9 @@ class App:
     def __init__(self, config: Config, listen: str = DEFAULT_LISTEN,
                  web_config: WebConfig | None = None) -> None:
         self.config = config
+        limit_arenas()  # before any thread of ours allocates
         self.pipelines = [ModelPipeline(m, load_reference(m)) for m in config.models]
+        release_free_memory()  # what reading the references left behind
         self.stop_event = threading.Event()
         self.wake = threading.Event()
         self.ready = threading.Event()
@@ -96,7 +100,13 @@ class App:
                 log.info("existing logs read; ready")
             self.watcher.refresh()
             self.polling_only.set(1 if self.watcher.failed else 0)
+            started = time.monotonic()
             self.wake.wait(RESCAN_SECONDS)
+            # Coalesce: a writer appending every few milliseconds sends an event per write;
+            # reading at most every INGEST_COALESCE_SECONDS turns them into fewer, larger
+            # batches (per-batch costs dominate small ones) at that much latency.
+            self.stop_event.wait(max(0.0, INGEST_COALESCE_SECONDS
+                                     - (time.monotonic() - started)))
             self.wake.clear()
 
     def _compute_loop(self) -> None:

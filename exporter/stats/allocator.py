@@ -16,7 +16,26 @@ import sys
 
 PAD_BYTES = 32 * 1024 * 1024
 _M_TOP_PAD = -2
+_M_ARENA_MAX = -8
+ARENAS = 2
 _state = {"done": False}
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """Cap glibc's malloc arenas (call before starting threads); True when it was set.
+
+    Each thread that allocates gets an arena of its own by default, and each keeps its freed
+    memory (and the heap pad): with the ingest, compute, statistics, parse and HTTP threads the
+    benchmark's steady state peaked at 521 MiB, against 408 MiB with one arena."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 def keep_heap_pad(pad: int = PAD_BYTES) -> bool:
@@ -34,3 +53,24 @@ def keep_heap_pad(pad: int = PAD_BYTES) -> bool:
     mallopt.restype = ctypes.c_int
     _state["done"] = bool(mallopt(_M_TOP_PAD, pad))
     return _state["done"]
+
+
+def release_free_memory() -> None:
+    """Hand memory freed after a large one-off job (profiling the references) back to the OS.
+
+    Reading a reference through pandas and Arrow leaves tens of MB free but mapped: in Arrow's
+    memory pool (mimalloc or jemalloc) and in glibc's heap. Measured on the benchmark's
+    100,000-row, 26-column reference: RSS 393 MiB after profiling, 290 MiB after this."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):  # pragma: no cover - pyarrow is a dependency
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None)
+            libc.malloc_trim.argtypes = [ctypes.c_size_t]
+            libc.malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
