@@ -100,11 +100,18 @@ class ModelPipeline:
         if config.label is not None:
             extra.append(ColumnSpec(config.label.column,
                                     NUMBER if label_is_number(config) else CATEGORY))
-        for name in (config.id_column, config.version_column):
+        for name in (self._join_id, config.version_column):
             if name:
                 extra.append(ColumnSpec(name, CATEGORY))
         known = {c.name for c in columns}
         return columns + [c for c in extra if c.name not in known]
+
+    @property
+    def _join_id(self) -> str | None:
+        """The id column, when feedback labels are joined by it (else ids are not even read:
+        a unique string per record is the costliest column to parse)."""
+        label = self.config.label
+        return self.config.id_column if label is not None and label.feedback else None
 
     def _label_dtype(self) -> type[np.generic]:
         return np.float64 if label_is_number(self.config) else np.object_
@@ -123,8 +130,8 @@ class ModelPipeline:
         numbers = [c.name for c in self.monitored if c.kind == NUMBER]
         codes = [c.name for c in self.monitored if c.kind == CATEGORY]
         objects: list[str] = []
-        if config.id_column:
-            objects.append(config.id_column)
+        if self._join_id:
+            objects.append(self._join_id)
         if config.label is not None:
             if label_is_number(config):
                 numbers.append(config.label.column)
@@ -235,8 +242,8 @@ class ModelPipeline:
         numbers = {s.name: batch.numbers[s.name] for s in self.monitored if s.kind == NUMBER}
         objects: dict[str, NDArray[np.object_]] = {}
         config = self.config
-        if config.id_column:
-            objects[config.id_column] = batch.categories[config.id_column]
+        if self._join_id:
+            objects[self._join_id] = batch.categories[self._join_id]
         if config.label is not None:
             self._encode_label(batch, numbers, objects)
         times = np.full(batch.rows, now)
@@ -260,8 +267,8 @@ class ModelPipeline:
             missing = pd.isna(objects[column])
         if config.prediction is not None and config.prediction.type == "categorical":
             objects[PREDICTED_CLASS] = batch.categories[config.prediction.column]
-        if self._pending_ids.shape[0] and config.id_column and batch.rows:
-            self._take_pending(batch.categories[config.id_column], target, missing)
+        if self._pending_ids.shape[0] and self._join_id and batch.rows:
+            self._take_pending(batch.categories[self._join_id], target, missing)
 
     def _take_pending(self, ids: NDArray[np.object_], target: NDArray[np.generic],
                       missing: NDArray[np.bool_]) -> None:
