@@ -85,6 +85,21 @@ class SteadyResult:
     load_after: float
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) per thread name of a process, from /proc/PID/task."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
 def write_config(base: Path, update_interval: str) -> Path:
     """The benchmark config, pointed at ``base/logs`` and the generated reference."""
     text = (generate.DATA_DIR / generate.CONFIG_NAME).read_text()
@@ -204,12 +219,17 @@ def run(rate: int = 5000, batch: int = 50, seconds: float = 60.0, interval: floa
             spy = start_py_spy(proc.pid, py_spy)
         scraper = Scraper(base, interval)
         cpu0 = cpu_seconds(proc.pid)
+        threads0 = thread_cpu(proc.pid)
         scraper.start()
         start = time.monotonic()
         writes = append(log_path, feed, batch, rate, total)
         written = writes[-1][1]
         elapsed = time.monotonic() - start
         cpu = cpu_seconds(proc.pid) - cpu0
+        by_thread = thread_cpu(proc.pid)
+        print("  CPU by thread while appending (s):", ", ".join(
+            f"{name} {by_thread[name] - threads0.get(name, 0.0):.2f}"
+            for name in sorted(by_thread, key=lambda n: threads0.get(n, 0.0) - by_thread[n])[:8]))
         settle = time.monotonic() + 10
         while (not scraper.samples or scraper.samples[-1][1] < PREFILL + written) and (
                 time.monotonic() < settle):
