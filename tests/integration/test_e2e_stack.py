@@ -496,6 +496,10 @@ def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
         code, took = exporter.stop()
         assert code == 0, f"the exporter exited with {code} {took:.1f}s after SIGTERM"
     finally:
+        for started in request.node.stash.get(STARTED, []):
+            if started.proc.poll() is None:  # setup failed before the exporter was stopped
+                started.proc.kill()
+                started.proc.wait(10)
         processes.stop_all()
         webhook.close()
 
