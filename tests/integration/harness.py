@@ -6,6 +6,7 @@ Nothing here sleeps to synchronise: every wait polls a condition against a deadl
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -14,9 +15,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -419,3 +422,15 @@ class Mismatches:
         """Fail listing every problem found."""
         assert not self.problems, (f"{len(self.problems)} problem(s):\n  "
                                    + "\n  ".join(self.problems))
+
+
+def load_fleet_rules() -> ModuleType:
+    """deploy/prometheus/fleet_rules.py (the fleet rules generator) as a module."""
+    path = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "fleet_rules.py"
+    spec = importlib.util.spec_from_file_location("fleet_rules", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module

@@ -17,7 +17,6 @@ exporter read every record the app wrote (with log roll-over on the way).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import re
 import shutil
@@ -30,7 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -42,6 +40,7 @@ from harness import (
     Exporter,
     Prometheus,
     free_port,
+    load_fleet_rules,
     start_exporter,
     value,
     wait_until,
@@ -122,22 +121,10 @@ def exporter_config(data: Path) -> dict[str, Any]:
     return config
 
 
-def fleet_rules_module() -> ModuleType:
-    """deploy/prometheus/fleet_rules.py as a module."""
-    spec = importlib.util.spec_from_file_location("fleet_rules",
-                                                  DEPLOY / "prometheus" / "fleet_rules.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
 def rule_groups() -> dict[str, list[dict[str, Any]]]:
     """file name -> groups: deploy/prometheus/drift-rules.yml as shipped, and the fleet rules
     generated for FLEET_RANGE (the shipped drift-fleet-rules.yml but for the range)."""
-    fleet = fleet_rules_module().render(*FLEET_RANGE)
+    fleet = load_fleet_rules().render(*FLEET_RANGE)
     return {"drift-rules.yml":
             yaml.safe_load((DEPLOY / "prometheus" / "drift-rules.yml").read_text())["groups"],
             "drift-fleet-rules.yml": yaml.safe_load(fleet)["groups"]}

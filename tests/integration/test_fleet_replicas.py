@@ -15,13 +15,10 @@ extrapolation factor, which the shares cancel.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -32,6 +29,7 @@ from harness import (
     Prometheus,
     append_lines,
     free_port,
+    load_fleet_rules,
     model_config,
     start_prometheus,
     value,
@@ -58,18 +56,6 @@ SHARES = {"a": 3000, "b": 1800, "c": 1200}  # c drifts
 TOLERANCE = 1e-6
 
 pytestmark = pytest.mark.slow
-
-
-def fleet_rules() -> ModuleType:
-    """deploy/prometheus/fleet_rules.py as a module."""
-    path = ROOT / "deploy" / "prometheus" / "fleet_rules.py"
-    spec = importlib.util.spec_from_file_location("fleet_rules", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference(rows: int = 3000) -> pd.DataFrame:
@@ -177,7 +163,7 @@ def prometheus_with_rules(tmp_path: Path) -> Iterator[Callable[[list[str]], Prom
 
     def start(targets: list[str]) -> Prometheus:
         rules = tmp_path / "drift-fleet-rules.yml"
-        rules.write_text(fleet_rules().render(f"{RANGE_SECONDS}s", "1s"))
+        rules.write_text(load_fleet_rules().render(f"{RANGE_SECONDS}s", "1s"))
         server = start_prometheus(tmp_path / "prometheus", {JOB: targets}, free_port(),
                                   rule_files=[rules])
         servers.append(server)
