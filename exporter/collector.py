@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -110,39 +111,34 @@ _RATIOS = {
 }
 
 
+F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily, HistogramMetricFamily,
+              UnknownMetricFamily)
+
+
 class _Families:
     """Metric families by name, created on first use, yielded in creation order."""
 
     def __init__(self) -> None:
         self._by_name: dict[str, Metric] = {}
 
-    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
+    def _get(self, kind: type[F], name: str, doc: str, labels: Sequence[str]) -> F:
         if name not in self._by_name:
-            self._by_name[name] = GaugeMetricFamily(name, doc, labels=list(labels))
+            self._by_name[name] = kind(name, doc, labels=list(labels))
         family = self._by_name[name]
-        assert isinstance(family, GaugeMetricFamily)
+        assert isinstance(family, kind)
         return family
+
+    def gauge(self, name: str, doc: str, labels: Sequence[str]) -> GaugeMetricFamily:
+        return self._get(GaugeMetricFamily, name, doc, labels)
 
     def counter(self, name: str, doc: str, labels: Sequence[str]) -> CounterMetricFamily:
-        if name not in self._by_name:
-            self._by_name[name] = CounterMetricFamily(name, doc, labels=list(labels))
-        family = self._by_name[name]
-        assert isinstance(family, CounterMetricFamily)
-        return family
+        return self._get(CounterMetricFamily, name, doc, labels)
 
     def histogram(self, name: str, doc: str, labels: Sequence[str]) -> HistogramMetricFamily:
-        if name not in self._by_name:
-            self._by_name[name] = HistogramMetricFamily(name, doc, labels=list(labels))
-        family = self._by_name[name]
-        assert isinstance(family, HistogramMetricFamily)
-        return family
+        return self._get(HistogramMetricFamily, name, doc, labels)
 
     def untyped(self, name: str, doc: str, labels: Sequence[str]) -> UnknownMetricFamily:
-        if name not in self._by_name:
-            self._by_name[name] = UnknownMetricFamily(name, doc, labels=list(labels))
-        family = self._by_name[name]
-        assert isinstance(family, UnknownMetricFamily)
-        return family
+        return self._get(UnknownMetricFamily, name, doc, labels)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._by_name.values())
