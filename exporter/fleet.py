@@ -14,15 +14,15 @@ start-up (``FleetReference``); ingestion only bins each batch (one binary search
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.utils import floatToGoString
 
-from exporter.stats.binning import IntArray, quantile_edges
-from exporter.stats.ecdf import FloatArray
+from exporter.stats.binning import IntArray, quantile_edges, sorted_bin_counts
+from exporter.stats.ecdf import FloatArray, sorted_usable
 
 
 @dataclass(frozen=True)
@@ -111,11 +111,8 @@ class FleetCounts:
         for name, ref in self._numerical.items():
             # Sorting the batch and searching it for the few bounds is ~6x faster than a
             # binary search of every value (measured: 70 vs 400 us for 13,700 values).
-            ordered = np.sort(numbers[name])  # NaN (missing) sorts last
-            usable = ordered[: ordered.shape[0] - int(np.count_nonzero(np.isnan(ordered)))]
-            at_or_below = np.searchsorted(usable, ref.bounds, side="right")
-            binned[name] = (np.diff(np.concatenate(([0], at_or_below, [usable.shape[0]]))),
-                            float(np.sum(usable)))
+            usable = sorted_usable(numbers[name])
+            binned[name] = (sorted_bin_counts(ref.bounds, usable), float(np.sum(usable)))
         counted: dict[str, IntArray] = {}
         for name, slots in self._categorical.items():
             column = codes[name]
@@ -143,7 +140,3 @@ class FleetCounts:
                        for name in categories}
         return FleetValues(numerical, categorical)
 
-
-def category_slots(labels: Sequence[str], label_of_code: Sequence[int]) -> CategorySlots:
-    """Slots from the exported labels and, per code, the index of its label."""
-    return CategorySlots(tuple(labels), np.asarray(label_of_code, dtype=np.intp))

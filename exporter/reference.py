@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
-from exporter.fleet import CategorySlots, FleetReference, category_slots, fleet_reference
+from exporter.fleet import CategorySlots, FleetReference, fleet_reference
 from exporter.parsing import (
     CATEGORY,
     NUMBER,
@@ -107,7 +107,7 @@ class CategoricalReference:
         slot = [len(exposed)] * (len(self.categories) + 1)  # default: __other__
         for position, (code, _) in enumerate(exposed):
             slot[code] = position
-        return category_slots([c for _, c in exposed] + [OTHER], slot)
+        return CategorySlots((*(c for _, c in exposed), OTHER), np.asarray(slot, dtype=np.intp))
 
     def label_ratios(self, counts: IntArray) -> tuple[tuple[str, float], ...]:
         """Shares per exposed category plus __other__ (the rest and unseen), from bin counts."""

@@ -24,6 +24,7 @@ from exporter.stats.allocator import keep_heap_pad
 from exporter.stats.binning import code_counts, proportions, sorted_bin_counts
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.divergence import jensen_shannon, psi
+from exporter.stats.ecdf import sorted_usable
 from exporter.stats.ks import ks_pvalue
 from exporter.stats.merged import ks_and_wasserstein
 from exporter.thresholds import Thresholds, crosses
@@ -125,9 +126,8 @@ def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,
 def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
                statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
                with_quantiles: bool) -> ColumnSnapshot:
-    ordered = np.sort(values)  # NaN sorts last: the usable values are the sorted prefix
-    n = int(np.searchsorted(ordered, np.nan, side="left"))
-    usable = ordered[:n]
+    usable = sorted_usable(values)
+    n = int(usable.shape[0])
     base = ColumnSnapshot(
         name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
         missing_ratio=(1.0 - n / rows) if rows else None,

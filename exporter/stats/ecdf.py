@@ -64,6 +64,13 @@ class SortedSample:
         return self._integrals[1]
 
 
+def sorted_usable(values: FloatArray) -> FloatArray:
+    """The values without NaN (missing), sorted: NaN sorts last, so they are the prefix."""
+    ordered = np.sort(values)
+    usable: FloatArray = ordered[: int(np.searchsorted(ordered, np.nan, side="left"))]
+    return usable
+
+
 def sorted_sample(values: FloatArray) -> SortedSample:
     """Sort a finite sample once (no NaN allowed); the rest is derived on demand."""
     return SortedSample(np.sort(np.asarray(values, dtype=np.float64)))
