@@ -29,7 +29,7 @@ import math
 import zlib
 
 import numpy as np
-from scipy.stats import gamma
+from scipy.special import gammaincinv
 
 from exporter.stats.divergence import jensen_shannon_rows, psi_rows
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
@@ -69,7 +69,9 @@ def gamma_tail(samples: FloatArray, tail: float = TAIL) -> float:
         return _just_above(float(np.max(samples)))
     shape = mean * mean / var
     scale = var / mean
-    return max(float(gamma.ppf(tail, shape, scale=scale)), _just_above(float(np.min(samples))))
+    # scipy.stats.gamma.ppf(tail, shape, scale=scale), without importing scipy.stats
+    quantile = float(gammaincinv(shape, tail)) * scale
+    return max(quantile, _just_above(float(np.min(samples))))
 
 
 def binned_threshold(

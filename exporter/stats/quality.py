@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 from exporter.stats.ecdf import FloatArray
 
@@ -37,9 +36,22 @@ def roc_auc(positive: NDArray[np.bool_], scores: FloatArray) -> float | None:
     n_neg = int(positive.shape[0] - n_pos)
     if n_pos == 0 or n_neg == 0:
         return None
-    ranks = rankdata(scores)  # average ranks for ties: the Mann-Whitney U statistic
+    ranks = average_ranks(scores)  # average ranks for ties: the Mann-Whitney U statistic
     u = float(ranks[positive].sum()) - n_pos * (n_pos + 1) / 2.0
     return u / (n_pos * n_neg)
+
+
+def average_ranks(values: FloatArray) -> FloatArray:
+    """``scipy.stats.rankdata(values)``: ranks from 1, tied values sharing their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    group = np.cumsum(starts) - 1  # tie group of each sorted position
+    bounds = np.concatenate((np.flatnonzero(starts), [values.shape[0]]))
+    mean_rank = (bounds[:-1] + bounds[1:] + 1) / 2.0  # mean of ranks bounds[g]+1 .. bounds[g+1]
+    ranks: FloatArray = np.empty(values.shape[0], dtype=np.float64)
+    ranks[order] = mean_rank[group]
+    return ranks
 
 
 def mae(y_true: FloatArray, y_pred: FloatArray) -> float:

@@ -54,3 +54,13 @@ def test_binary_labels_accept_ones_zeros_and_booleans_in_any_case() -> None:
                                                       dtype=object))
     assert list(positive) == [True, False, True, False, False, False]
     assert list(usable) == [True, True, True, True, False, False]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False) | st.sampled_from([0.0, 1.5, -2.0]),
+                min_size=1, max_size=60))
+def test_average_ranks_equal_scipy_rankdata(values: list[float]) -> None:
+    from scipy.stats import rankdata
+
+    array = np.array(values, dtype=np.float64)
+    np.testing.assert_array_equal(quality.average_ranks(array), rankdata(array))

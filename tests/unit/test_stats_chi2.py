@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
 
-from exporter.stats.chi2 import chi2_pvalue
+from exporter.stats.chi2 import chi2_pvalue, contingency_pvalue
 
 
 def _counts(values: list[int]) -> np.ndarray:
@@ -52,3 +52,14 @@ class TestChi2Pvalue:
 
     def test_identical_proportions_give_one(self) -> None:
         assert chi2_pvalue(_counts([100, 200, 300]), _counts([10, 20, 30])) == pytest.approx(1.0)
+
+
+class TestContingencyPvalue:
+    @pytest.mark.parametrize("columns", [2, 3, 8, 40])
+    def test_random_tables_give_scipys_pvalue(self, columns: int) -> None:
+        rng = np.random.default_rng(columns)
+        for _ in range(50):
+            table = rng.integers(1, rng.choice([5, 100, 10_000]), size=(2, columns))
+            expected = chi2_contingency(table).pvalue
+            assert contingency_pvalue(table.astype(np.float64)) == pytest.approx(
+                expected, rel=1e-10, abs=1e-300)

@@ -13,7 +13,7 @@ from scipy import stats as sps
 
 from exporter.stats import ks
 from exporter.stats.ecdf import FloatArray, sorted_sample
-from exporter.stats.ks import _kstwo_sf, _smirnov, ks_pvalue, ks_statistic
+from exporter.stats.ks import _kstwo_sf, _pelz_good_cdf, _smirnov, ks_pvalue, ks_statistic
 
 STATISTIC_TOLERANCE = 1e-9  # SPEC 6.1
 PVALUE_TOLERANCE = 1e-6  # SPEC 6.1
@@ -185,7 +185,7 @@ class TestKsPvalue:
             lcm = (n1 // g) * n2
             return False, round(d * lcm) / lcm, float("nan")
 
-        monkeypatch.setattr(ks._stats_py, "_attempt_exact_2kssamp", failing)
+        monkeypatch.setattr(ks._scipy_stats()._stats_py, "_attempt_exact_2kssamp", failing)
         d = 0.1 + 1e-12
         expected = float(sps.kstwo.sf(round(d * 600) / 600, round(200 * 300 / 500)))
         assert ks_pvalue(d, 200, 300) == pytest.approx(expected, abs=1e-15)
@@ -207,3 +207,22 @@ class TestKolmogorovDistribution:
     @pytest.mark.parametrize(("n", "x"), [(141, 0.2), (1_000, 0.05), (5_000, 0.5), (50_000, 0.01)])
     def test_the_log_space_smirnov_sum_equals_scipy_special(self, n: int, x: float) -> None:
         assert _smirnov(n, x) == pytest.approx(float(scipy.special.smirnov(n, x)), rel=1e-8)
+
+    @pytest.mark.parametrize("n", [141, 300, 2_000, 50_000, 120_000])
+    def test_kstwo_sf_equals_scipy_on_a_fine_grid_of_every_branch(self, n: int) -> None:
+        # from below 1/(2n) (Ruben-Gambino) through Pelz-Good and the Durbin matrix region to
+        # Smirnov's sum and x >= 0.5; scipy's own Durbin matrix overflows for n ~ 1e5 and
+        # x ~ 2e-5 (it returns sf 0 for identical samples), so the grid starts above that
+        grid = np.concatenate((np.geomspace(3.0 / n, 0.999, 60), [0.4 / n, 0.7 / n, 1.0 / n]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            worst = max(abs(_kstwo_sf(float(x), n) - float(sps.kstwo.sf(x, n))) for x in grid)
+        assert worst < 1e-10  # SPEC 6.1 asks for 1e-6
+
+    @pytest.mark.parametrize("n", [141, 1_000, 50_000])
+    def test_the_pelz_good_series_equals_scipys(self, n: int) -> None:
+        from scipy.stats import _ksstats
+
+        for x in np.geomspace(2e-3, 0.3, 50):
+            expected = float(_ksstats._kolmogn_PelzGood(n, float(x)))
+            assert _pelz_good_cdf(n, float(x)) == pytest.approx(expected, rel=1e-12, abs=1e-300)
