@@ -24,7 +24,7 @@ from exporter.config import Config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
 from exporter.server import Web
-from exporter.stats.allocator import limit_arenas, release_free_memory
+from exporter.stats.allocator import limit_arenas, release_free_memory, use_system_arrow_pool
 from exporter.watching import Watcher
 from exporter.webconfig import WebConfig
 
@@ -43,6 +43,7 @@ class App:
                  web_config: WebConfig | None = None) -> None:
         self.config = config
         limit_arenas()  # before any thread of ours allocates
+        use_system_arrow_pool()
         self.pipelines = [ModelPipeline(m, load_reference(m)) for m in config.models]
         release_free_memory()  # what reading the references left behind
         self.stop_event = threading.Event()

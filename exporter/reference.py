@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from exporter.quality import PREDICTED_CLASS, QualitySnapshot, compute_quality, 
 from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
-from exporter.tables import read_table
+from exporter.tables import read_parquet_columns, read_table, table_format
 from exporter.values import coded_parts
 
 OTHER = "__other__"
@@ -162,9 +163,9 @@ def profile_categorical(name: str, values: NDArray[np.object_],
 
 def load_reference(model: ModelConfig) -> ReferenceProfile:
     """Read and profile the reference of one model (raises ReferenceDataError)."""
-    frame = read_table(model.reference_path)
     specs = reference_columns(model)
-    batch = batch_from_frame(frame, specs)
+    source = _read_source(model, specs)
+    batch = _batch(source, specs)
     if batch.rows == 0:
         raise ReferenceDataError(f"reference {model.reference_path} has no rows")
     columns: dict[str, ColumnReference] = {}
@@ -176,18 +177,39 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)
     return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns),
-                            _reference_quality(model, frame))
+                            _reference_quality(model, source))
 
 
-def _reference_quality(model: ModelConfig, frame: pd.DataFrame) -> QualitySnapshot | None:
+Source: TypeAlias = "pa.Table | pd.DataFrame"
+
+
+def _read_source(model: ModelConfig, specs: list[ColumnSpec]) -> Source:
+    """Parquet: only the columns used, as Arrow (the Parquet log's conversion rules apply to
+    it as they do to a Parquet log); CSV and JSONL: a DataFrame."""
+    if table_format(model.reference_path) != "parquet":
+        return read_table(model.reference_path)
+    names = [s.name for s in specs]
+    if model.label is not None:
+        names.append(model.label.column)
+    return read_parquet_columns(model.reference_path, names)
+
+
+def _batch(source: Source, specs: list[ColumnSpec]) -> Batch:
+    if isinstance(source, pa.Table):
+        return batch_from_table(source, specs)
+    return batch_from_frame(source, specs)
+
+
+def _reference_quality(model: ModelConfig, source: Source) -> QualitySnapshot | None:
     """Quality of the model on its reference, when the reference has labels and predictions."""
-    if model.label is None or model.prediction is None or model.label.column not in frame:
+    names = source.column_names if isinstance(source, pa.Table) else source.columns
+    if model.label is None or model.prediction is None or model.label.column not in names:
         return None
     label_kind = NUMBER if label_is_number(model) else CATEGORY
     prediction_kind = NUMBER if model.prediction.type == "numerical" else CATEGORY
     specs = [ColumnSpec(model.label.column, label_kind),
              ColumnSpec(model.prediction.column, prediction_kind)]
-    batch = batch_from_frame(frame, specs)
+    batch = _batch(source, specs)
     objects = dict(batch.categories)
     if prediction_kind == CATEGORY:
         objects[PREDICTED_CLASS] = batch.categories[model.prediction.column]

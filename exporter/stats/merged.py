@@ -36,15 +36,22 @@ def ks_and_wasserstein(reference: SortedSample, window_sorted: FloatArray) -> tu
     if n1 == 0 or n2 == 0:
         raise ValueError("ks_and_wasserstein needs two non-empty samples")
     total = n1 + n2
+    # Temporaries are dropped as soon as they are used: at most three 200,000-element arrays
+    # are alive at once per column (several columns are computed at the same time).
     pooled = np.concatenate((reference.values, window_sorted))
     order = np.argsort(pooled, kind="stable")
+    merged = pooled.take(order)
+    del pooled
     # n1 * n2 * (F_ref - F_win) at every merged position, in exact integers: with w window
     # values among the first p + 1, that is n2 * (p + 1 - w) - n1 * w = n2 * (p + 1) - total * w.
-    scaled = np.arange(n2, n2 * total + 1, n2, dtype=np.int64)
     win_le = np.cumsum(order >= n1, dtype=np.int64)
+    del order
     win_le *= total
+    scaled = np.arange(n2, n2 * total + 1, n2, dtype=np.int64)
     scaled -= win_le
-    gap = np.diff(pooled.take(order))
+    del win_le
+    gap = np.diff(merged)
+    del merged
     # A pooled point is the last of a run of equal values (the next value is larger); the
     # last position (both ECDFs 1) contributes 0, hence ``initial=0``.
     at_point = gap > 0.0

@@ -91,3 +91,70 @@ class TestLoadReference:
         flag = profile.columns["flag"]
         assert set(flag.categories) == {"true", "false"}  # type: ignore[union-attr]
         assert set(profile.columns["n"].categories) <= {"0", "1", "2"}  # type: ignore[union-attr]
+
+
+class TestParquetReference:
+    """A Parquet reference is read as a Parquet log is: only the columns used, Arrow types."""
+
+    def test_a_parquet_reference_is_profiled_with_the_parquet_logs_rules(
+            self, tmp_path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from exporter.parsing import CATEGORY, NUMBER, ColumnSpec, parse_parquet
+        from exporter.reference import CategoricalReference, NumericalReference
+
+        table = pa.table({
+            "x": pa.array([1.5, None, 3.0, 2.0, float("inf")], pa.float64()),
+            "n": pa.array([1, None, 3, 3, 2], pa.int64()),  # with nulls: still "1", not "1.0"
+            "flag": pa.array([True, False, None, True, True]),
+            "f32": pa.array([0.1, 0.2, 0.1, None, 0.1], pa.float32()),
+            "city": pa.array(["b", "a", None, "b", "c"]).dictionary_encode(),
+            "text_num": pa.array(["1.5", "x", None, "2", "3"]),
+            "unused": pa.array(["u"] * 5),
+        })
+        ref = tmp_path / "ref.parquet"
+        pq.write_table(table, ref)
+        features = [{"name": "x", "type": "numerical"}, {"name": "n", "type": "categorical"},
+                    {"name": "flag", "type": "categorical"},
+                    {"name": "f32", "type": "categorical"},
+                    {"name": "city", "type": "categorical"},
+                    {"name": "text_num", "type": "numerical"}]
+        data = {"models": [{"name": "m", "logs": {"path": str(tmp_path / "*.jsonl")},
+                            "reference": {"path": str(ref)}, "features": features}]}
+        model = parse_config(data, base_dir=tmp_path).models[0]
+        profile = load_reference(model)
+        specs = [ColumnSpec(f["name"], NUMBER if f["type"] == "numerical" else CATEGORY)
+                 for f in features]
+        as_log = parse_parquet(str(ref), specs)
+        for spec in specs:
+            column = profile.columns[spec.name]
+            if spec.kind == NUMBER:
+                assert isinstance(column, NumericalReference)
+                values = as_log.numbers[spec.name]
+                np.testing.assert_array_equal(column.sample.values,
+                                              np.sort(values[~np.isnan(values)]))
+            else:
+                assert isinstance(column, CategoricalReference)
+                expected = profile_categorical(spec.name, as_log.categories[spec.name], 20)
+                assert column.categories == expected.categories
+                assert list(column.counts) == list(expected.counts)
+        n_reference = profile.columns["n"]
+        assert isinstance(n_reference, CategoricalReference)
+        assert n_reference.categories == ("3", "1", "2")
+
+    def test_only_the_monitored_columns_are_read(self, tmp_path: Path) -> None:
+        from exporter.tables import read_parquet_columns
+
+        frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "c": [3, 4]})
+        frame.to_parquet(tmp_path / "r.parquet")  # with an unnamed index column
+        table = read_parquet_columns(tmp_path / "r.parquet", ["a", "c", "absent"])
+        assert table.column_names == ["a", "c"]
+
+    def test_an_unreadable_parquet_reference_is_a_reference_error(self, tmp_path: Path) -> None:
+        from exporter.errors import ReferenceDataError
+        from exporter.tables import read_parquet_columns
+
+        (tmp_path / "r.parquet").write_bytes(b"PAR1 not really")
+        with pytest.raises(ReferenceDataError, match=r"cannot read .*r\.parquet"):
+            read_parquet_columns(tmp_path / "r.parquet", ["a"])
