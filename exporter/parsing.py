@@ -23,9 +23,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -389,9 +389,41 @@ def _coded_strings(text: pa.ChunkedArray) -> ObjectArray:
     if isinstance(encoded, pa.ChunkedArray):
         encoded = (encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0))
     indices = encoded.indices
-    codes = np.asarray((indices.fill_null(-1) if indices.null_count else indices)
-                       .to_numpy(zero_copy_only=False), dtype=np.int32)
+    codes = np.asarray(plain_numpy(indices, null=-1), dtype=np.int32)
     return coded_categories(codes, encoded.dictionary.to_pylist())
+
+
+_NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32,
+                pa.int16(): np.int16, pa.int8(): np.int8}
+
+
+def plain_numpy(array: pa.Array | pa.ChunkedArray, null: float | None = None) -> NDArray[Any]:
+    """A float64 or integer Arrow array as numpy, read from its buffers; nulls become ``null``
+    (an array with nulls and no ``null`` is refused).
+
+    pyarrow's own ``to_numpy`` (and ``fill_null``, through ``pa.scalar``) go through its pandas
+    conversion, which imports pandas (~31 MiB of resident memory) even for a float array."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    dtype = np.dtype(_NUMPY_TYPES[array.type])
+    parts = [np.empty(0, dtype)]
+    for chunk in chunks:
+        validity, data = chunk.buffers()[:2]
+        values = np.empty(0, dtype) if data is None else np.frombuffer(
+            data, dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize)
+        if chunk.null_count:
+            if null is None:
+                raise ValueError("plain_numpy: the array has nulls")
+            bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+            values = np.where(bits[chunk.offset: chunk.offset + len(chunk)].astype(bool),
+                              values, null)
+        parts.append(values)
+    return parts[1] if len(parts) == 2 else np.concatenate(parts)
+
+
+def _float_numpy(array: pa.Array | pa.ChunkedArray) -> FloatArray:
+    """Float64 values of a numeric Arrow array, nulls as NaN (integers beyond 2^53 rounded)."""
+    result: FloatArray = plain_numpy(pc.cast(array, pa.float64(), safe=False), null=np.nan)
+    return result
 
 
 def numbers_from_text(series: pl.Series) -> tuple[FloatArray, int]:
@@ -503,6 +535,8 @@ def parse_timestamps(values: pa.Array | pa.ChunkedArray) -> tuple[FloatArray, in
     if need.any():
         # RFC 3339 allows a lower-case "t" and "z"; pandas' ISO 8601 parser wants upper case
         pending = text.filter(pl.Series(need)).str.to_uppercase()
+        import pandas as pd  # only for text timestamps
+
         parsed = pd.to_datetime(pd.Series(pending.to_list(), dtype=object),
                                 utc=True, format="ISO8601", errors="coerce")
         seconds = (parsed - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
@@ -551,8 +585,7 @@ def arrow_numbers(array: pa.ChunkedArray) -> tuple[FloatArray, int]:
     if pa.types.is_dictionary(kind):  # a pandas categorical, say
         return arrow_numbers(pc.cast(array, kind.value_type))
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
-        values = np.asarray(values, dtype=np.float64)
+        values = _float_numpy(array)
         infinite = np.isinf(values)
         values = np.where(infinite, np.nan, values)
         return values, int(infinite.sum())
@@ -585,7 +618,7 @@ def arrow_categories(array: pa.ChunkedArray) -> tuple[ObjectArray, int]:
     canonical = [to_category(v) for v in dictionary]
     bad = [c is INVALID for c in canonical]
     lookup = np.array([None if c is INVALID else c for c in canonical] + [None], dtype=object)
-    indices = encoded.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+    indices = plain_numpy(encoded.indices, null=len(dictionary))
     invalid = int(np.sum(np.array([*bad, False])[indices])) if any(bad) else 0
     return lookup[indices], invalid
 
@@ -601,8 +634,7 @@ def arrow_timestamps(array: pa.ChunkedArray) -> tuple[FloatArray, int]:
     if pa.types.is_timestamp(kind):
         # the stored integers count units since the epoch in UTC, whatever the time zone; no
         # conversion to nanoseconds, which would overflow after the year 2262
-        ints = pc.cast(array, pa.int64()).to_numpy(zero_copy_only=False)
-        values = np.asarray(ints, dtype=np.float64) / _UNIT_SECONDS[kind.unit]
+        values = _float_numpy(pc.cast(array, pa.int64())) / _UNIT_SECONDS[kind.unit]
         return values, 0
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return arrow_numbers(array)

@@ -21,7 +21,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from exporter.collector import ModelState, VersionState
@@ -39,6 +38,7 @@ from exporter.reference import (
 )
 from exporter.snapshot import ModelSnapshot, compute
 from exporter.thresholds import Thresholds
+from exporter.values import missing_objects
 from exporter.watching import watch_root
 from exporter.window import Records, Window
 
@@ -228,6 +228,8 @@ class ModelPipeline:
     def _split_by_version(self, batch: Batch) -> list[tuple[str, NDArray[np.bool_]]]:
         if self.config.version_column is None or batch.rows == 0:
             return [("", np.ones(batch.rows, dtype=bool))]
+        import pandas as pd  # only with a version_column
+
         series = pd.Series(batch.categories[self.config.version_column], dtype=object)
         codes, names = pd.factorize(series.fillna(UNKNOWN_VERSION).to_numpy())
         return [(str(name), codes == i) for i, name in enumerate(names)]
@@ -264,7 +266,7 @@ class ModelPipeline:
         else:
             objects[column] = batch.categories[column].copy()
             target = objects[column]
-            missing = pd.isna(objects[column])
+            missing = missing_objects(objects[column])
         if config.prediction is not None and config.prediction.type == "categorical":
             objects[PREDICTED_CLASS] = batch.categories[config.prediction.column]
         if self._pending_ids.shape[0] and self._join_id and batch.rows:
@@ -273,6 +275,8 @@ class ModelPipeline:
     def _take_pending(self, ids: NDArray[np.object_], target: NDArray[np.generic],
                       missing: NDArray[np.bool_]) -> None:
         """Labels that arrived before their prediction fill the new records' labels."""
+        import pandas as pd  # only when labels arrive before their predictions
+
         pending = pd.Index(self._pending_ids, dtype=object)
         newest = ~pending.duplicated(keep="last")
         where = pd.Index(self._pending_ids[newest], dtype=object).get_indexer(
@@ -293,7 +297,7 @@ class ModelPipeline:
         ids = batch.categories[config.id_column]
         labels = (batch.numbers[config.label.column] if label_is_number(config)
                   else batch.categories[config.label.column])
-        usable = ~pd.isna(ids) & ~pd.isna(labels)
+        usable = ~missing_objects(ids) & ~missing_objects(labels)
         ids, labels = ids[usable], labels[usable]
         matched = np.zeros(ids.shape[0], dtype=bool)
         with self._versions_lock:

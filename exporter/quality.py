@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from exporter.config import ModelConfig
 from exporter.stats import quality as q
+from exporter.values import missing_objects
 
 PREDICTED_CLASS = "__predicted_class__"  # window column: a categorical prediction as text
 
@@ -65,7 +65,7 @@ def compute_quality(rows: int, numbers: Mapping[str, NDArray[np.float64]],
                                  mae=q.mae(y[use], pred[use]), rmse=q.rmse(y[use], pred[use]))
     else:
         labels = objects[label.column]
-        labeled = ~pd.isna(labels)
+        labeled = ~missing_objects(labels)
         base = _base(rows, labeled)
         result_or_none = _classification(labels, labeled, numbers, objects, model, min_rows)
         if result_or_none is None:
@@ -87,7 +87,7 @@ def _classification(labels: NDArray[np.object_], labeled: NDArray[np.bool_],
     assert model.label is not None
     if model.prediction.type == "categorical":
         predicted = objects[PREDICTED_CLASS]
-        use = labeled & ~pd.isna(predicted)
+        use = labeled & ~missing_objects(predicted)
         if int(use.sum()) < min_rows:
             return None
         y_true, y_pred = labels[use], predicted[use]

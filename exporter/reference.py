@@ -7,13 +7,13 @@ category vocabulary and counts.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from numpy.typing import NDArray
 
@@ -33,7 +33,10 @@ from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
 from exporter.tables import read_parquet_columns, read_table, table_format
-from exporter.values import coded_parts
+from exporter.values import coded_parts, missing_objects
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OTHER = "__other__"
 MIN_WASSERSTEIN_NORM = 0.001
@@ -84,12 +87,16 @@ class CategoricalReference:
                 position = {c: i for i, c in enumerate(self.categories)}
                 lookup[:-1] = [position.get(v, unseen) for v in dictionary]
             elif dictionary:
+                import pandas as pd  # only for thousands of distinct values
+
                 found = pd.Index(self.categories, dtype=object).get_indexer(
                     pd.Index(list(dictionary), dtype=object))
                 lookup[:-1] = np.where(found < 0, unseen, found)
             mapped: NDArray[np.int32] = lookup[codes_in]  # code -1 (missing) -> the last slot
             return mapped
-        missing = pd.isna(values)
+        import pandas as pd  # only for object values without codes (line-by-line parsing)
+
+        missing = missing_objects(values)
         index = pd.Index(self.categories, dtype=object)
         codes: NDArray[np.int32] = index.get_indexer(pd.Index(values, dtype=object)).astype(
             np.int32)
@@ -151,8 +158,8 @@ def profile_numerical(name: str, values: FloatArray, bins: int,
 def profile_categorical(name: str, values: NDArray[np.object_],
                         max_categories: int) -> CategoricalReference:
     """Profile one categorical reference column (None = missing)."""
-    present = pd.Series(values[~pd.isna(values)], dtype=object)
-    counts = present.value_counts(sort=False)
+    present = values[~missing_objects(values)]
+    counts = Counter(present.tolist())
     order = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))
     categories = tuple(str(k) for k, _ in order)
     bins = np.array([int(v) for _, v in order] + [0], dtype=np.int64)

@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -26,6 +25,8 @@ from exporter.errors import ReferenceDataError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    import pandas as pd
 
 TABLE_EXTENSIONS = (".parquet", ".csv", ".jsonl", ".ndjson")
 
@@ -51,6 +52,8 @@ def table_format(path: str | Path) -> str | None:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a whole reference file into a DataFrame."""
+    import pandas as pd  # CSV and JSONL references (and read_table's callers) need it
+
     fmt = _require_format(path)
     try:
         if fmt == "parquet":
@@ -74,9 +77,10 @@ def read_parquet_columns(path: str | Path, names: Sequence[str]) -> pa.Table:
     went from 290 MiB through ``read_table`` and pandas to 273 MiB)."""
     wanted = set(names)
     try:
-        present = [n for n in pq.read_schema(path).names
-                   if n in wanted and not _is_index_column(n)]
-        table: pa.Table = pq.read_table(path, columns=present)
+        # ParquetFile, not pq.read_table: that goes through pyarrow.dataset, which imports pandas
+        file = pq.ParquetFile(path)
+        present = [n for n in file.schema_arrow.names if n in wanted and not _is_index_column(n)]
+        table: pa.Table = file.read(columns=present)
     except (OSError, ValueError, pa.ArrowException) as exc:
         msg = f"cannot read {path}: {_reason(exc)}"
         raise ReferenceDataError(msg) from exc
@@ -90,6 +94,8 @@ def read_column_names(path: str | Path) -> list[str]:
         if fmt == "parquet":
             return [n for n in pq.read_schema(path).names if not _is_index_column(n)]
         if fmt == "csv":
+            import pandas as pd
+
             return [str(name) for name in pd.read_csv(path, nrows=0).columns]
         names: dict[str, None] = {}
         for record in _jsonl_records(path):

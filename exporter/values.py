@@ -22,6 +22,15 @@ from numpy.typing import NDArray
 
 MISSING: Final = None
 
+
+def missing_objects(values: NDArray[Any]) -> NDArray[np.bool_]:
+    """Which values are missing: None or a float NaN (``pandas.isna`` on the parsers' objects)."""
+    if values.dtype != object:
+        return np.isnan(values) if values.dtype.kind == "f" else np.zeros(values.shape, bool)
+    # elementwise in C: str == None and str != str are False; only NaN differs from itself
+    result: NDArray[np.bool_] = (values == None) | (values != values)  # noqa: E711, PLR0124
+    return result
+
 NUMERIC_STRING: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 

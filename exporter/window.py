@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 DURATION_MAX_ROWS = 1_000_000
@@ -153,6 +152,8 @@ class Window:
         each key); returns which keys were found. Used to join late labels by id."""
         if keys.shape[0] == 0:
             return np.zeros(0, dtype=bool)
+        import pandas as pd  # only when feedback joins labels by id
+
         with self._lock:
             present = pd.Index(self._objects[key].read(self._start, self._count), dtype=object)
             newest = ~present.duplicated(keep="last")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from exporter.stats.ecdf import FloatArray
@@ -19,6 +18,8 @@ def accuracy(y_true: ObjectArray, y_pred: ObjectArray) -> float:
 def macro_f1(y_true: ObjectArray, y_pred: ObjectArray) -> float:
     """sklearn.metrics.f1_score(average="macro") over the classes present in either array
     (a class with no true and no predicted sample does not occur; zero_division gives 0)."""
+    import pandas as pd  # only with labels configured
+
     codes, classes = pd.factorize(np.concatenate((y_true, y_pred)), sort=True)
     k = len(classes)
     t, p = codes[: y_true.shape[0]], codes[y_true.shape[0]:]
@@ -70,6 +71,8 @@ NEGATIVE_LABELS = frozenset({"0", "false"})
 
 def binary_labels(labels: ObjectArray) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """(is_positive, is_usable) for labels ``1``/``0``/``true``/``false`` (any case)."""
+    import pandas as pd  # only with labels configured
+
     lowered = pd.Series(labels, dtype=object).str.lower()
     positive = lowered.isin(POSITIVE_LABELS).to_numpy()
     usable = positive | lowered.isin(NEGATIVE_LABELS).to_numpy()

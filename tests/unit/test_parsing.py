@@ -513,3 +513,37 @@ class TestParseParquet:
         path.write_bytes(b"PAR1" + b"\x00" * 100 + b"PAR1")
         with pytest.raises((OSError, pa.ArrowException)):
             parse_parquet(str(path), [ColumnSpec("x", NUMBER)])
+
+
+class TestPlainNumpy:
+    """Arrow -> numpy without pyarrow's to_numpy (which imports pandas)."""
+
+    def test_sliced_chunked_arrays_with_nulls_equal_pyarrows_own_conversion(self) -> None:
+        import pyarrow as pa
+
+        from exporter.parsing import plain_numpy
+
+        first = pa.array([1.5, None, 3.0, 4.0, None, 6.0, 7.0, 8.0, 9.0, 10.0])[3:]
+        second = pa.array([None, 2.0, -1.0])
+        chunked = pa.chunked_array([first, second])
+        expected = chunked.to_numpy(zero_copy_only=False)
+        np.testing.assert_array_equal(plain_numpy(chunked, null=np.nan), expected)
+        codes = pa.array([3, None, 1, 0], pa.int32())[1:]
+        np.testing.assert_array_equal(plain_numpy(codes, null=-1), [-1, 1, 0])
+        assert plain_numpy(pa.chunked_array([], pa.int64())).shape == (0,)
+
+    def test_an_array_with_nulls_needs_a_value_for_them(self) -> None:
+        import pyarrow as pa
+
+        from exporter.parsing import plain_numpy
+
+        with pytest.raises(ValueError, match="nulls"):
+            plain_numpy(pa.array([1.0, None]))
+
+    def test_integers_beyond_two_to_the_53_become_the_nearest_float(self) -> None:
+        import pyarrow as pa
+
+        from exporter.parsing import arrow_numbers
+
+        values, invalid = arrow_numbers(pa.chunked_array([pa.array([2**60 + 1, None])]))
+        assert values[0] == float(2**60) and np.isnan(values[1]) and invalid == 0

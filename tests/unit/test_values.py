@@ -156,3 +156,16 @@ class TestFormatFloat:
     def test_the_text_reads_back_as_the_same_float(self) -> None:
         for value in (1 / 3, 2.5e-300, 1.7976931348623157e308, 5e-324, -123.456):
             assert float(format_float(value)) == value
+
+
+class TestMissingObjects:
+    def test_it_agrees_with_pandas_isna_on_every_kind_of_parsed_value(self) -> None:
+        import pandas as pd
+
+        from exporter.values import INVALID, missing_objects
+
+        values = np.array(["a", None, float("nan"), 1.5, INVALID, [1], {"a": 1}, True, "",
+                           np.float64("nan"), 0], dtype=object)
+        np.testing.assert_array_equal(missing_objects(values), pd.isna(values))
+        floats = np.array([1.0, np.nan])
+        np.testing.assert_array_equal(missing_objects(floats), [False, True])
