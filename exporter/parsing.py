@@ -13,7 +13,6 @@ both build the same batch (tests/property/test_parsing_properties.py checks this
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -32,7 +31,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from exporter.values import INVALID, Invalid, coded_categories, to_category, to_number
+from exporter.values import (
+    INVALID,
+    Invalid,
+    coded_categories,
+    coded_parts,
+    to_category,
+    to_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +236,12 @@ def _parse_fast(block: bytes, columns: Sequence[ColumnSpec],
         newlines = block.count(b"\n")
     if frame.height != newlines and frame.height != _record_lines(block, newlines):
         return None  # polars read a line differently from json.loads; let json.loads decide
-    if _stringified_values(block, frame, columns) or _lone_surrogate(block):
+    if _lone_surrogate(block):
         return None
-    return _from_frame(frame, columns, numbers_as_text)
+    batch = _from_frame(frame, columns, numbers_as_text)
+    if _stringified_values(block, batch, columns):
+        return None
+    return batch
 
 
 PARALLEL_PIECE_BYTES = 1 << 20  # blocks of at least two such pieces are read by threads
@@ -292,51 +301,39 @@ def _lone_surrogate(block: bytes) -> bool:
     return block.find(b"\\") >= 0 and bool(_LONE_SURROGATE.search(block))
 
 
-def _stringified_values(block: bytes, frame: pl.DataFrame, columns: Sequence[ColumnSpec]) -> bool:
+def _stringified_values(block: bytes, batch: Batch, columns: Sequence[ColumnSpec]) -> bool:
     """Whether polars may have turned a nested value or ``-0.0`` into category text.
 
     Polars reads ``[1, 2]`` into a String column as the text ``"[1, 2]"`` and ``-0.0`` as
     ``"-0"``; json.loads makes them an invalid value and the category ``0``. A float with 16 or
     more significant digits may be a tie between two shortest round-trip texts, which polars
-    and Python break differently (562949953421312.25: ``...312.3`` and ``...312.2``). Only when
-    such text occurs, the raw bytes are searched for the key followed by ``[``, ``{``, ``-`` or
-    a digit (a JSON number, not a string).
+    and Python break differently (562949953421312.25: ``...312.3`` and ``...312.2``). Each
+    column's distinct texts are checked (a few per batch: a dictionary lookup, not a query);
+    only when such text occurs, the raw bytes are searched for the key followed by ``[``,
+    ``{``, ``-`` or a digit (a JSON number, not a string).
     """
-    names = [col.name for col in columns if col.kind == CATEGORY]
-    if not names:
-        return False
-    # one query over every categorical column (per-series calls cost ~0.1 ms each)
-    flags = frame.select(_suspicious_text(tuple(names))).row(0)
-    for name, flagged in zip(names, flags, strict=True):
-        if not flagged:
+    for col in columns:
+        if col.kind != CATEGORY:
             continue
-        key = re.escape(json.dumps(name, ensure_ascii=False).encode("utf-8"))
+        parts = coded_parts(batch.categories[col.name])
+        distinct = parts[1] if parts is not None else ()
+        if not any(_suspicious(text) for text in distinct):
+            continue
+        key = re.escape(json.dumps(col.name, ensure_ascii=False).encode("utf-8"))
         if re.search(key + rb"\s*:\s*[-\[{0-9]", block):
             return True
     return False
 
 
-@functools.lru_cache(maxsize=64)
-def _suspicious_text(names: tuple[str, ...]) -> list[pl.Expr]:
-    """The flags query of ``_stringified_values``, built once per column set (building it
-    cost ~0.7 ms a batch, as much as parsing 500 lines)."""
-    return [(pl.col(n).str.starts_with("[") | pl.col(n).str.starts_with("{")
-             | (pl.col(n) == "-0")
-             | ((pl.col(n).str.len_bytes() >= LONG_FLOAT_TEXT)
-                & pl.col(n).str.contains(_FLOAT_TEXT))).any().alias(str(i))
-            for i, n in enumerate(names)]
-
-
-@functools.lru_cache(maxsize=64)
-def _positional(names: tuple[str, ...]) -> list[pl.Expr]:
-    """Columns renamed to their positions (a column name may hold NUL), built once."""
-    return [pl.col(n).alias(str(i)) for i, n in enumerate(names)]
+def _suspicious(text: str) -> bool:
+    return (text.startswith(("[", "{")) or text == "-0"
+            or (len(text) >= LONG_FLOAT_TEXT and _FLOAT_TEXT.match(text) is not None))
 
 
 LONG_FLOAT_TEXT = 17  # 16 significant digits and a point: where round-trip ties can occur
-# Positional text with a fraction (polars writes floats so); anchored: other text fails at its
-# first character, and long integers (snowflake ids) have no ties and stay on the fast path.
-_FLOAT_TEXT = r"^-?[0-9]+\.[0-9]+$"
+# Text with a fraction (polars writes floats so); anchored: other text fails at its first
+# character, and long integers (snowflake ids) have no ties and stay on the fast path.
+_FLOAT_TEXT = re.compile(r"-?[0-9]+\.[0-9]+\Z")
 
 
 def _bisect(block: bytes, first_line: int, builder: _Builder) -> None:
@@ -357,37 +354,28 @@ def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec],
     numbers: dict[str, FloatArray] = {}
     categories: dict[str, ObjectArray] = {}
     invalid: dict[str, int] = {}
-    names = [col.name for col in columns if col.kind == CATEGORY]
-    # every categorical column to Arrow at once (positional names: a column name may hold NUL)
-    texts = frame.select(_positional(tuple(names))).to_arrow() if names else None
-    plain = [] if numbers_as_text else [col.name for col in columns if col.kind == NUMBER]
-    # every Float64 column in one call: a Fortran-ordered matrix has contiguous columns
-    matrix = (frame.select(_positional(tuple(plain)))
-              .to_numpy(order="fortran").astype(np.float64, copy=False) if plain else None)
+    # column by column: no query to plan (a select costs ~0.1-0.25 ms even for 500 rows);
+    # renamed before Arrow, which refuses a name holding NUL (polars panics)
     for col in columns:
-        series = frame.get_column(col.name)
+        series = frame.get_column(col.name).alias("value")
         if col.kind == NUMBER and numbers_as_text:
             numbers[col.name], invalid[col.name] = numbers_from_text(series)
         elif col.kind == NUMBER:
-            assert matrix is not None
-            numbers[col.name] = matrix[:, plain.index(col.name)]
+            numbers[col.name] = series.to_numpy().astype(np.float64, copy=False)
         elif col.kind == TIME:
             numbers[col.name], invalid[col.name] = parse_timestamps(series.to_arrow())
         else:
-            assert texts is not None
-            categories[col.name] = _coded_strings(texts.column(names.index(col.name)))
+            categories[col.name] = _coded_strings(series.to_arrow())
     return Batch(frame.height, numbers, categories,
                  {k: v for k, v in invalid.items() if v})
 
 
-def _coded_strings(text: pa.ChunkedArray) -> ObjectArray:
+def _coded_strings(text: pa.Array | pa.ChunkedArray) -> ObjectArray:
     """A String column as an object array that keeps its dictionary codes: each distinct
     string becomes one Python object, and encoding against the reference maps only those."""
-    if text.num_chunks > 1:  # one dictionary for the whole column (pieces read in parallel)
-        text = pa.chunked_array([text.combine_chunks()])
+    if isinstance(text, pa.ChunkedArray):  # one dictionary for the whole column
+        text = text.chunk(0) if text.num_chunks == 1 else text.combine_chunks()
     encoded = pc.dictionary_encode(text)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = (encoded.combine_chunks() if encoded.num_chunks != 1 else encoded.chunk(0))
     indices = encoded.indices
     codes = np.asarray(plain_numpy(indices, null=-1), dtype=np.int32)
     return coded_categories(codes, encoded.dictionary.to_pylist())

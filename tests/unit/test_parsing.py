@@ -546,4 +546,6 @@ class TestPlainNumpy:
         from exporter.parsing import arrow_numbers
 
         values, invalid = arrow_numbers(pa.chunked_array([pa.array([2**60 + 1, None])]))
-        assert values[0] == float(2**60) and np.isnan(values[1]) and invalid == 0
+        assert values[0] == float(2**60)
+        assert np.isnan(values[1])
+        assert invalid == 0
