@@ -52,7 +52,7 @@ def test_an_operators_arrow_pool_choice_is_kept() -> None:
     assert _run(POOL_SCRIPT, ARROW_DEFAULT_MEMORY_POOL="jemalloc") == "False jemalloc"
 
 
-def test_polars_returns_freed_pages_at_once_unless_the_operator_tuned_it() -> None:
+def test_polars_returns_freed_pages_within_a_second_unless_the_operator_tuned_it() -> None:
     script = "import os, exporter\nprint(os.environ['_RJEM_MALLOC_CONF'])"
-    assert _run(script) == "dirty_decay_ms:0,muzzy_decay_ms:0"
+    assert _run(script) == "dirty_decay_ms:1000,muzzy_decay_ms:0"
     assert _run(script, _RJEM_MALLOC_CONF="narenas:1") == "narenas:1"
