@@ -34,8 +34,9 @@ def sorted_bin_counts(edges: FloatArray, values_sorted: FloatArray) -> IntArray:
 
 def code_counts(codes: NDArray[np.int32], categories: int) -> IntArray:
     """Counts of category codes 0..categories (the last one is 'unseen'); negatives ignored."""
-    valid = codes[codes >= 0]
-    return np.bincount(valid, minlength=categories + 1).astype(np.int64)
+    # shifted by one, missing (-1) lands in slot 0 and is dropped: no mask, no copy
+    counts = np.bincount(np.maximum(codes, -1) + 1, minlength=categories + 2)[1:]
+    return counts.astype(np.int64, copy=False)
 
 
 def proportions(counts: IntArray) -> FloatArray:
