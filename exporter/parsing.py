@@ -308,7 +308,7 @@ def _stringified_values(block: bytes, batch: Batch, columns: Sequence[ColumnSpec
     ``"-0"``; json.loads makes them an invalid value and the category ``0``. A float with 16 or
     more significant digits may be a tie between two shortest round-trip texts, which polars
     and Python break differently (562949953421312.25: ``...312.3`` and ``...312.2``). Each
-    column's distinct texts are checked (a few per batch: a dictionary lookup, not a query);
+    column's distinct texts are checked (one regex search, not a polars query);
     only when such text occurs, the raw bytes are searched for the key followed by ``[``,
     ``{``, ``-`` or a digit (a JSON number, not a string).
     """
@@ -316,8 +316,7 @@ def _stringified_values(block: bytes, batch: Batch, columns: Sequence[ColumnSpec
         if col.kind != CATEGORY:
             continue
         parts = coded_parts(batch.categories[col.name])
-        distinct = parts[1] if parts is not None else ()
-        if not any(_suspicious(text) for text in distinct):
+        if parts is None or not _SUSPICIOUS_TEXT.search("\n".join(parts[1])):
             continue
         key = re.escape(json.dumps(col.name, ensure_ascii=False).encode("utf-8"))
         if re.search(key + rb"\s*:\s*[-\[{0-9]", block):
@@ -325,15 +324,13 @@ def _stringified_values(block: bytes, batch: Batch, columns: Sequence[ColumnSpec
     return False
 
 
-def _suspicious(text: str) -> bool:
-    return (text.startswith(("[", "{")) or text == "-0"
-            or (len(text) >= LONG_FLOAT_TEXT and _FLOAT_TEXT.match(text) is not None))
-
-
 LONG_FLOAT_TEXT = 17  # 16 significant digits and a point: where round-trip ties can occur
-# Text with a fraction (polars writes floats so); anchored: other text fails at its first
-# character, and long integers (snowflake ids) have no ties and stay on the fast path.
-_FLOAT_TEXT = re.compile(r"-?[0-9]+\.[0-9]+\Z")
+# One search over a column's distinct texts joined by newlines (in C, whatever their number):
+# a text starting with [ or {, the text -0, or a float text (a fraction; long integers such as
+# snowflake ids have no ties) of at least LONG_FLOAT_TEXT characters. A text holding a newline
+# can only make it match more often, which sends the block to json.loads: slower, still exact.
+_SUSPICIOUS_TEXT = re.compile(
+    rf"^(?:[\[{{]|-0$|(?=[^\n]{{{LONG_FLOAT_TEXT}}})-?[0-9]+\.[0-9]+$)", re.MULTILINE)
 
 
 def _bisect(block: bytes, first_line: int, builder: _Builder) -> None:
@@ -393,7 +390,7 @@ def plain_numpy(array: pa.Array | pa.ChunkedArray, null: float | None = None) ->
     conversion, which imports pandas (~31 MiB of resident memory) even for a float array."""
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
     dtype = np.dtype(_NUMPY_TYPES[array.type])
-    parts = [np.empty(0, dtype)]
+    parts = []
     for chunk in chunks:
         validity, data = chunk.buffers()[:2]
         values = np.empty(0, dtype) if data is None else np.frombuffer(
@@ -405,7 +402,9 @@ def plain_numpy(array: pa.Array | pa.ChunkedArray, null: float | None = None) ->
             values = np.where(bits[chunk.offset: chunk.offset + len(chunk)].astype(bool),
                               values, null)
         parts.append(values)
-    return parts[1] if len(parts) == 2 else np.concatenate(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
 def _float_numpy(array: pa.Array | pa.ChunkedArray) -> FloatArray:

@@ -549,3 +549,18 @@ class TestPlainNumpy:
         assert values[0] == float(2**60)
         assert np.isnan(values[1])
         assert invalid == 0
+
+
+class TestSuspiciousText:
+    """One regex over a column's joined distinct texts finds what polars may have stringified."""
+
+    @pytest.mark.parametrize(("text", "suspicious"), [
+        ("[1, 2]", True), ("{\"a\": 1}", True), ("-0", True), ("-00", False), ("0", False),
+        ("562949953421312.25", True), ("56294995342131.25", True), ("1.5", False),
+        ("12345678901234567", False), ("-1234567890123.4567", True), ("a[", False),
+        ("x-0", False), ("", False)])
+    def test_each_text_is_judged_alone_among_others(self, text: str, suspicious: bool) -> None:
+        from exporter.parsing import _SUSPICIOUS_TEXT
+
+        joined = "\n".join(["plain", text, "other text"])
+        assert bool(_SUSPICIOUS_TEXT.search(joined)) is suspicious
