@@ -19,7 +19,7 @@ import pandas as pd
 
 INPUT = Path(__file__).resolve().parent / "input"
 START = 1_767_225_600  # 2026-01-01T00:00:00Z: every record carries its own fixed timestamp
-COLOURS = ("red", "green", "blue", 'say "hi"\\', "violet")  # a quote and a backslash on purpose
+COLOURS = ("red", 'say "hi"\\', "green", "blue", "violet")  # a quote and a backslash on purpose
 
 
 def _reference(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
