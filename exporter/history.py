@@ -52,7 +52,9 @@ class HistoryWriter:
 
     def write_step(self, source: Collector, timestamp: float) -> None:
         """Spool every sample ``source`` exposes now, stamped with ``timestamp``."""
-        text = generate_latest(_Timestamped(source, timestamp)).decode("utf-8")
+        # prometheus_client leaves this function unannotated.
+        exposition = generate_latest(_Timestamped(source, timestamp))  # type: ignore[no-untyped-call]
+        text = bytes(exposition).decode("utf-8")
         for name, header, lines in _families(text):
             entry = self._families.get(name)
             if entry is None:
