@@ -119,12 +119,15 @@ class _Families:
     """Metric families by name, created on first use, yielded in creation order."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Metric] = {}
+        # One family object per (name, label names): models with and without model_version
+        # share a family name but not its label names; __iter__ joins them under one name.
+        self._by_key: dict[tuple[str, tuple[str, ...]], Metric] = {}
 
     def _get(self, kind: type[F], name: str, doc: str, labels: Sequence[str]) -> F:
-        if name not in self._by_name:
-            self._by_name[name] = kind(name, doc, labels=list(labels))
-        family = self._by_name[name]
+        key = (name, tuple(labels))
+        if key not in self._by_key:
+            self._by_key[key] = kind(name, doc, labels=list(labels))
+        family = self._by_key[key]
         assert isinstance(family, kind)
         return family
 
@@ -141,7 +144,13 @@ class _Families:
         return self._get(UnknownMetricFamily, name, doc, labels)
 
     def __iter__(self) -> Iterator[Metric]:
-        return iter(self._by_name.values())
+        joined: dict[str, Metric] = {}
+        for (name, _), family in self._by_key.items():
+            if name in joined:
+                joined[name].samples.extend(family.samples)
+            else:
+                joined[name] = family
+        return iter(joined.values())
 
 
 class DriftCollector(Collector):

@@ -151,9 +151,6 @@ class TestLabels:
         assert per_version
         assert all(labels.get("model_version") == "v1" for labels in per_version), per_version
 
-    @pytest.mark.xfail(strict=True, reason="known bug: a family is created with the label names "
-                       "of the first model that renders it, so a versioned model after an "
-                       "unversioned one loses model_version (tests/golden/README.md)")
     def test_a_versioned_model_next_to_an_unversioned_one_keeps_its_model_version(
             self) -> None:
         versioned = ModelState("v", _profile("v"), ("x", "colour"), None,
