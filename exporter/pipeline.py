@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from exporter.checking import reference_warnings
 from exporter.collector import ModelState, VersionState
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
@@ -91,6 +92,8 @@ class ModelPipeline:
         self.catching_up = False
         if config.version_column is None:
             self._version("")
+        for warning in reference_warnings(config, profile):
+            log.warning("reference too small", extra={"model": config.name, "detail": warning})
 
     # -- layout ---------------------------------------------------------------------------------
 
