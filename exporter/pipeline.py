@@ -181,11 +181,12 @@ class ModelPipeline:
         self._said_missing = not present
         return present
 
-    def start(self) -> None:
-        """Track existing files, reading only what the window needs."""
+    def start(self, now: float | None = None) -> None:
+        """Track existing files, reading only what the window needs (``now``: the clock the
+        records are read by, the wall clock when None)."""
         newer = None
         if self.config.window.duration is not None:
-            newer = time.time() - self.config.window.duration
+            newer = (time.time() if now is None else now) - self.config.window.duration
         rows = self.config.window.rows
         if rows is not None and self.config.version_column is not None:
             rows *= self.config.max_versions  # each version has a window of its own
