@@ -1,48 +1,256 @@
-"""``drift-exporter check``: do the existing logs carry the configured columns?"""
+"""``drift-exporter check``: do the existing logs carry the configured columns?
+
+``check`` reads the log files as ``run`` does: the glob's regular files (a directory, FIFO,
+socket or device matching it, a dangling symlink or a file that cannot be opened is skipped
+with a warning, as ``run`` skips it; a FIFO is never opened), ordered by modification time, then
+name (SPEC 2). The newest file that can be read is sampled: its first ``SAMPLE_LINES`` records
+(lines longer than ``max_line_bytes`` are skipped without being held, and each line is decoded
+by the rule ``run`` uses, ``parsing.decode_record``). Problems (exit 2) are what ``run`` would
+refuse or could never monitor: a configured column absent from the sample. Warnings (exit 0)
+are what ``run`` works around but the user likely did not mean: skipped files, a glob that
+matches the reference itself, a reference smaller than ``drift.min_rows``, timestamps far in the
+future.
+"""
 
 from __future__ import annotations
 
 import glob
-import json
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-import pyarrow.parquet as pq
+import numpy as np
 
 from exporter.config import ModelConfig
+from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
 from exporter.tailing import ignored
+from exporter.window import MAX_FUTURE_SECONDS
 
-SAMPLE_LINES = 100
+SAMPLE_LINES = 100  # records sampled from the newest log file
+SAMPLE_FILES = 5  # newest files tried when the newer ones cannot be read
+SKIPPED_NAMED = 10  # skipped files named one by one; the rest are counted
+READ_BLOCK = 64 << 10
 
 
-def check_logs(index: int, model: ModelConfig) -> list[str]:
-    """Problems with the newest existing log file of a model (none if there is no file yet)."""
-    files = sorted(p for p in glob.glob(model.logs.path, recursive=True) if not ignored(p))
-    if not files:
-        return []
-    newest = files[-1]
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``check`` found in one model's logs: problems (exit 2) and warnings."""
+
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogFiles:
+    """The regular files a glob matches, oldest first, and the matches that are skipped."""
+
+    files: tuple[tuple[str, os.stat_result], ...]
+    skipped: tuple[tuple[str, str], ...]  # (path, why)
+
+
+def list_log_files(pattern: str) -> LogFiles:
+    """The glob's files in SPEC 2 order (mtime, then name), as ``run`` reads them."""
+    files: list[tuple[str, os.stat_result]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in glob.glob(pattern, recursive=True):
+        if ignored(path):
+            continue  # a writer's temporary name: not a log file yet, nothing to say
+        try:
+            st = os.stat(path)  # follows symlinks, as run does
+        except OSError as exc:
+            what = "a dangling symlink" if os.path.islink(path) else exc.strerror or str(exc)
+            skipped.append((path, what))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append((path, f"not a regular file ({_kind(st.st_mode)})"))
+            continue
+        files.append((path, st))
+    files.sort(key=lambda item: (item[1].st_mtime_ns, item[0]))
+    return LogFiles(tuple(files), tuple(sorted(skipped)))
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def check_logs(index: int, model: ModelConfig, now: float | None = None) -> CheckResult:
+    """Problems and warnings about the existing log files of a model (none without files)."""
+    where = f"models[{index}].logs.path"
+    listing = list_log_files(model.logs.path)
+    warnings = _skipped_warnings(where, listing.skipped)
+    warnings.extend(_reference_in_glob(index, model, listing))
+    problems: list[str] = []
+    tried = 0
+    for path, _ in reversed(listing.files):
+        if tried == SAMPLE_FILES:
+            break
+        tried += 1
+        try:
+            sample = _sample(path, model, time.time() if now is None else now)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            warnings.append(f"{where}: cannot read {path}: {reason[:200]} (run skips it too); "
+                            "sampling an older file")
+            continue
+        problems.extend(_missing_columns(where, model, path, sample))
+        warnings.extend(_sample_warnings(where, model, path, sample))
+        break
+    return CheckResult(tuple(problems), tuple(warnings))
+
+
+def _skipped_warnings(where: str, skipped: tuple[tuple[str, str], ...]) -> list[str]:
+    warnings = [f"{where}: skipping {path}: {why} (run skips it too)"
+                for path, why in skipped[:SKIPPED_NAMED]]
+    if len(skipped) > SKIPPED_NAMED:
+        warnings.append(f"{where}: skipping {len(skipped) - SKIPPED_NAMED} more matches that "
+                        "are not readable regular files")
+    return warnings
+
+
+def _reference_in_glob(index: int, model: ModelConfig, listing: LogFiles) -> list[str]:
     try:
-        found = _columns(newest, model.logs.format)
-    except (OSError, ValueError) as exc:
-        return [f"models[{index}].logs.path: cannot read {newest}: {exc}"]
-    if found is None:
+        ref = os.stat(model.reference_path)
+    except OSError:
+        return []  # the config check names a missing reference
+    for path, st in listing.files:
+        if (st.st_dev, st.st_ino) == (ref.st_dev, ref.st_ino):
+            return [f"models[{index}].logs.path: the glob matches the reference file {path}: "
+                    "its rows would be read as prediction records"]
+    return []
+
+
+@dataclass(frozen=True)
+class _Sample:
+    keys: frozenset[str]
+    records: int
+    malformed: int
+    future: int  # timestamps more than MAX_FUTURE_SECONDS ahead
+
+
+def _sample(path: str, model: ModelConfig, now: float) -> _Sample | None:
+    """Keys of the first records of one regular file (None: nothing to sample yet)."""
+    # O_NONBLOCK: a FIFO put in the file's place since the listing must not block the open
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            msg = "not a regular file"
+            raise ValueError(msg)
+        if model.logs.format == "parquet":
+            return _parquet_sample(fd)
+        return _jsonl_sample(fd, model, now)
+    finally:
+        os.close(fd)
+
+
+def _parquet_sample(fd: int) -> _Sample:
+    import pyarrow.parquet as pq
+
+    with os.fdopen(os.dup(fd), "rb") as handle:
+        names = pq.ParquetFile(handle).schema_arrow.names
+    return _Sample(frozenset(names), 1, 0, 0)
+
+
+def _jsonl_sample(fd: int, model: ModelConfig, now: float) -> _Sample | None:
+    from exporter.parsing import TIME, ColumnSpec, batch_from_records, decode_record
+
+    keys: set[str] = set()
+    records: list[dict[str, object]] = []
+    malformed = 0
+    for line in _complete_lines(fd, model.logs.max_line_bytes):
+        if len(records) + malformed == SAMPLE_LINES:
+            break
+        obj = decode_record(line)
+        if isinstance(obj, str):
+            malformed += 1
+            continue
+        keys.update(obj)
+        records.append(obj)
+    if not records and not malformed:
+        return None
+    future = 0
+    column = model.timestamp_column
+    if column and records:
+        times = batch_from_records(records, [ColumnSpec(column, TIME)]).numbers[column]
+        future = int(np.count_nonzero(times > now + MAX_FUTURE_SECONDS))
+    return _Sample(frozenset(keys), len(records), malformed, future)
+
+
+def _complete_lines(fd: int, limit: int) -> Iterator[bytes]:
+    """Non-blank ``\\n``-terminated lines of at most ``limit`` bytes, read in bounded blocks;
+    longer lines are skipped without being held (``run`` rejects them as too long)."""
+    pending = b""
+    skipping = False
+    budget = SAMPLE_LINES * (limit + 1)  # what the sampled lines can take at most
+    while budget > 0:
+        block = os.read(fd, min(READ_BLOCK, budget))
+        budget -= len(block)
+        if not block:
+            return  # a last line without its newline is not read yet, as in run
+        pending += block
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                if len(pending) > limit:
+                    pending, skipping = b"", True
+                break
+            line, pending = pending[:cut], pending[cut + 1:]
+            if skipping or len(line) > limit:
+                skipping = False
+                continue
+            if line.strip(b" \t\r"):
+                yield line
+
+
+def _missing_columns(where: str, model: ModelConfig, path: str,
+                     sample: _Sample | None) -> list[str]:
+    if sample is None or not sample.records:
         return []
     wanted = [f.name for f in model.features]
     if model.prediction is not None:
         wanted.append(model.prediction.column)
     # Label, id, version and timestamp keys may legitimately be absent from a record.
-    return [f"models[{index}].logs.path: column '{c}' not in the first {SAMPLE_LINES} records "
-            f"of {newest}" for c in wanted if c not in found]
+    return [f"{where}: column '{c}' not in the first {SAMPLE_LINES} records of {path}"
+            for c in wanted if c not in sample.keys]
 
 
-def _columns(path: str, fmt: str) -> set[str] | None:
-    if fmt == "parquet":
-        return set(pq.ParquetFile(path).schema_arrow.names)
-    keys: set[str] = set()
-    with open(path, "rb") as handle:
-        for _, line in zip(range(SAMPLE_LINES), handle, strict=False):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                keys.update(obj)
-    return keys or None
+def _sample_warnings(where: str, model: ModelConfig, path: str,
+                     sample: _Sample | None) -> list[str]:
+    if sample is None:
+        return []
+    warnings = []
+    if sample.malformed:
+        warnings.append(f"{where}: {sample.malformed} of the first "
+                        f"{sample.malformed + sample.records} lines of {path} are not JSON "
+                        "objects (run rejects them as malformed)")
+    if sample.future:
+        warnings.append(
+            f"{where}: {sample.future} of the first {sample.records} records of {path} have a "
+            f"'{model.timestamp_column}' more than {MAX_FUTURE_SECONDS:g} s in the future "
+            "(epoch milliseconds? run counts them as invalid and uses the time they are read)")
+    return warnings
+
+
+def reference_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[str]:
+    """Why a reference is too small to calibrate thresholds on (said by ``check`` and ``run``).
+
+    With fewer usable reference values than ``drift.min_rows`` (the fewest a window needs for
+    a statistic) an ``auto`` threshold is calibrated on windows drawn from a handful of values:
+    with one row it is 5e-324 and every feature drifts."""
+    need = model.drift.min_rows
+    if profile.rows < need:
+        return [f"the reference {model.reference_path} has {profile.rows} rows, fewer than "
+                f"drift.min_rows ({need}): its thresholds and statistics are unreliable"]
+    return [f"column '{name}' has {_usable(column)} usable values in the reference, fewer than "
+            f"drift.min_rows ({need}): its thresholds and statistics are unreliable"
+            for name, column in profile.columns.items() if _usable(column) < need]
+
+
+def _usable(column: NumericalReference | CategoricalReference) -> int:
+    if isinstance(column, NumericalReference):
+        return int(column.sample.values.shape[0])
+    return int(column.counts.sum())

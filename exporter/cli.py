@@ -92,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from exporter.checking import check_logs
+    from exporter.checking import check_logs, reference_warnings
     from exporter.config import load_config
     from exporter.reference import load_reference
 
@@ -100,9 +100,14 @@ def _check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for index, model in enumerate(config.models):
         profile = load_reference(model)
-        problems.extend(check_logs(index, model))
+        found = check_logs(index, model)
+        problems.extend(found.problems)
         print(f"model {model.name}: reference {profile.rows} rows, "
               f"{len(model.features)} features, logs {model.logs.path}")
+        # warnings do not change the exit code: run works around each of them
+        for warning in (*(f"models[{index}].reference.path: {w}"
+                          for w in reference_warnings(model, profile)), *found.warnings):
+            sys.stderr.write(f"drift-exporter: warning: {warning}\n")
     if problems:
         raise ConfigError(problems)
     print("config OK")

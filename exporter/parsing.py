@@ -36,6 +36,7 @@ from exporter.values import (
     Invalid,
     coded_categories,
     coded_parts,
+    first_key_wins,
     to_category,
     to_number,
 )
@@ -421,37 +422,40 @@ def numbers_from_text(series: pl.Series) -> tuple[FloatArray, int]:
     return out, int(np.count_nonzero(bad))
 
 
-def _first_key_wins(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    # polars keeps the first of duplicated keys; json.loads alone would keep the last
-    return dict(reversed(pairs))
-
-
 def _encodable(obj: object) -> bool:
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, RecursionError):
         return False
     return True
+
+
+def decode_record(line: bytes) -> dict[str, object] | str:
+    """One non-blank JSONL line as the record it holds, or why it is malformed.
+
+    The one rule for a line (``check`` samples logs with it too): UTF-8 with an optional byte
+    order mark, a JSON object, the first of duplicated keys wins, no lone UTF-16 surrogate, and
+    nesting too deep for ``json.loads`` (about 1,000 levels) makes the line malformed."""
+    try:
+        obj = json.loads(line.decode("utf-8").lstrip("\ufeff"),
+                         object_pairs_hook=first_key_wins)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return str(exc)[:200] or type(exc).__name__
+    if not isinstance(obj, dict):
+        return f"a JSON {type(obj).__name__}, not an object"
+    if _SURROGATE.search(line) and not _encodable(obj):
+        return "a lone UTF-16 surrogate"
+    return obj
 
 
 def _parse_lines_slowly(raw: bytes, first_line: int, builder: _Builder) -> None:
     records: list[dict[str, object]] = []
     for offset, line in enumerate(raw.split(b"\n")[:-1]):
-        line_no = first_line + offset
         if not line.strip(b" \t\r"):
             continue  # blank lines carry no record
-        try:
-            obj = json.loads(line.decode("utf-8").lstrip("\ufeff"),
-                             object_pairs_hook=_first_key_wins)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            builder.rejections.append(Rejection(line_no, "malformed", str(exc)[:200]))
-            continue
-        if not isinstance(obj, dict):
-            builder.rejections.append(
-                Rejection(line_no, "malformed", f"a JSON {type(obj).__name__}, not an object"))
-            continue
-        if _SURROGATE.search(line) and not _encodable(obj):
-            builder.rejections.append(Rejection(line_no, "malformed", "a lone UTF-16 surrogate"))
+        obj = decode_record(line)
+        if isinstance(obj, str):
+            builder.rejections.append(Rejection(first_line + offset, "malformed", obj))
             continue
         records.append(obj)
     if records:

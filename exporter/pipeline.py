@@ -14,6 +14,7 @@ prediction with that id picks it up; what leaves the buffer unmatched is counted
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from exporter.checking import reference_warnings
 from exporter.collector import ModelState, VersionState
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
@@ -40,13 +42,14 @@ from exporter.snapshot import ModelSnapshot, compute
 from exporter.thresholds import Thresholds
 from exporter.values import missing_objects
 from exporter.watching import watch_root
-from exporter.window import Records, Window
+from exporter.window import MAX_FUTURE_SECONDS, Records, Window, record_times
 
 log = logging.getLogger(__name__)
 
 UNKNOWN_VERSION = "unknown"  # model_version of records whose version column is missing
 RETIRED_VERSIONS_KEPT = 1000  # names of evicted versions remembered (bounded)
 DURATION_FEEDBACK_BUFFER = 100_000  # pending feedback kept for a duration window
+FUTURE_LOG_INTERVAL = 60.0  # seconds between warnings about timestamps in the future
 
 
 @dataclass
@@ -85,9 +88,12 @@ class ModelPipeline:
         self._pending_ids = np.empty(0, dtype=object)
         self._pending_labels: NDArray[np.generic] = np.empty(0, dtype=self._label_dtype())
         self._said_missing = False
+        self._future_logged = -math.inf
         self.catching_up = False
         if config.version_column is None:
             self._version("")
+        for warning in reference_warnings(config, profile):
+            log.warning("reference too small", extra={"model": config.name, "detail": warning})
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -175,11 +181,12 @@ class ModelPipeline:
         self._said_missing = not present
         return present
 
-    def start(self) -> None:
-        """Track existing files, reading only what the window needs."""
+    def start(self, now: float | None = None) -> None:
+        """Track existing files, reading only what the window needs (``now``: the clock the
+        records are read by, the wall clock when None)."""
         newer = None
         if self.config.window.duration is not None:
-            newer = time.time() - self.config.window.duration
+            newer = (time.time() if now is None else now) - self.config.window.duration
         rows = self.config.window.rows
         if rows is not None and self.config.version_column is not None:
             rows *= self.config.max_versions  # each version has a window of its own
@@ -187,9 +194,10 @@ class ModelPipeline:
         if self.feedback_reader is not None:
             self.feedback_reader.follower.start(None, newer)
 
-    def ingest(self) -> int:
+    def ingest(self, now: float | None = None) -> int:
         """Read everything new (predictions, then feedback); returns records added.
 
+        ``now`` is the clock the records are read by (None: the wall clock at each batch).
         While more than one read-sized block is pending the model counts as catching up, and
         statistics wait: recomputing a window that is about to be replaced only takes CPU
         from ingestion."""
@@ -197,7 +205,7 @@ class ModelPipeline:
         try:
             for index, batch in enumerate(self.reader.batches()):
                 self.catching_up = index >= 1
-                added += self._add(batch)
+                added += self._add(batch, time.time() if now is None else now)
         finally:
             self.catching_up = False
         if self.feedback_reader is not None:
@@ -205,10 +213,15 @@ class ModelPipeline:
                 self._feedback(batch)
         return added
 
-    def _add(self, batch: Batch) -> int:
-        now = time.time()
-        records = self._encode(batch, now)
+    def _add(self, batch: Batch, now: float) -> int:
+        records, future = self._encode(batch, now)
         newest = float(np.nanmax(records.times)) if records.rows else None
+        invalid = dict(batch.invalid)
+        if future:
+            self._future_timestamps(batch, future, now)
+            column = self.config.timestamp_column
+            assert column is not None
+            invalid[column] = invalid.get(column, 0) + future
         rejected = dict(batch.rejected)
         for version, rows in self._split_by_version(batch):
             state = self._version(version)
@@ -222,8 +235,20 @@ class ModelPipeline:
                 state.pending += part.rows
         ingested = batch.rows - (rejected.get("old_version", 0)
                                  - batch.rejected.get("old_version", 0))
-        self.counters.add_batch(ingested, rejected, batch.invalid, newest)
+        self.counters.add_batch(ingested, rejected, invalid, newest)
         return ingested
+
+    def _future_timestamps(self, batch: Batch, count: int, now: float) -> None:
+        """Say (at most once a minute) that record timestamps were too far in the future."""
+        if now - self._future_logged < FUTURE_LOG_INTERVAL:
+            return
+        self._future_logged = now
+        column = self.config.timestamp_column
+        assert column is not None
+        log.warning("record timestamps in the future; using the time they were read", extra={
+            "model": self.config.name, "column": column, "count": count,
+            "newest": float(np.nanmax(batch.numbers[column])), "now": now,
+            "max_future_seconds": MAX_FUTURE_SECONDS})
 
     def _split_by_version(self, batch: Batch) -> list[tuple[str, NDArray[np.bool_]]]:
         if self.config.version_column is None or batch.rows == 0:
@@ -234,7 +259,8 @@ class ModelPipeline:
         codes, names = pd.factorize(series.fillna(UNKNOWN_VERSION).to_numpy())
         return [(str(name), codes == i) for i, name in enumerate(names)]
 
-    def _encode(self, batch: Batch, now: float) -> Records:
+    def _encode(self, batch: Batch, now: float) -> tuple[Records, int]:
+        """The batch as window records, and how many timestamps were too far in the future."""
         codes = {}
         for spec in self.monitored:
             if spec.kind == CATEGORY:
@@ -248,11 +274,9 @@ class ModelPipeline:
             objects[self._join_id] = batch.categories[self._join_id]
         if config.label is not None:
             self._encode_label(batch, numbers, objects)
-        times = np.full(batch.rows, now)
-        if config.timestamp_column:
-            own = batch.numbers[config.timestamp_column]
-            times = np.where(np.isnan(own), now, own)
-        return Records(batch.rows, numbers, codes, times, objects)
+        own = batch.numbers[config.timestamp_column] if config.timestamp_column else None
+        times, future = record_times(own, batch.rows, now)
+        return Records(batch.rows, numbers, codes, times, objects), future
 
     def _encode_label(self, batch: Batch, numbers: dict[str, NDArray[np.float64]],
                       objects: dict[str, NDArray[np.object_]]) -> None:

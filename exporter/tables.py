@@ -2,8 +2,8 @@
 
 Supported: `.parquet` (pyarrow), `.csv` (pandas' default type inference) and `.jsonl`/`.ndjson`
 (one JSON object per line, read with `json.loads`, so `NaN`/`Infinity` tokens are accepted and
-blank lines skipped). Every read failure becomes a ReferenceDataError naming the file, and the
-line for JSONL.
+blank lines skipped; of keys duplicated in one object the first wins, as in the logs). Every read
+failure becomes a ReferenceDataError naming the file, and the line for JSONL.
 
 Parquet columns are taken as stored: pandas metadata is ignored, so a named index written by
 `DataFrame.to_parquet` comes back as an ordinary column, and unnamed index columns
@@ -22,6 +22,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from exporter.errors import ReferenceDataError
+from exporter.values import first_key_wins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -124,8 +125,10 @@ def _jsonl_records(path: str | Path) -> Iterator[dict[str, Any]]:
                 line = raw.decode("utf-8")
                 if not line.strip():
                     continue
-                record = json.loads(line)
-            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                record = json.loads(line, object_pairs_hook=first_key_wins)
+            # UnicodeDecodeError and JSONDecodeError are ValueErrors; nesting deeper than
+            # json.loads goes (about 1,000 levels) raises RecursionError
+            except (ValueError, RecursionError) as exc:
                 msg = f"cannot read {path}, line {number}: {_reason(exc)}"
                 raise ReferenceDataError(msg) from exc
             if not isinstance(record, dict):

@@ -34,6 +34,22 @@ def missing_objects(values: NDArray[Any]) -> NDArray[np.bool_]:
 NUMERIC_STRING: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
+def first_key_wins(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``object_pairs_hook`` for ``json.loads``: of keys duplicated in one JSON object the first
+    wins, in logs and JSONL references alike.
+
+    polars' NDJSON reader, which reads the logs, keeps the first; ``json.loads`` alone would
+    keep the last. Making polars keep the last would need a search of every block for each
+    configured key (measured: twice the time of the read itself for 20 columns)."""
+    record = dict(pairs)
+    if len(record) == len(pairs):
+        return record
+    record = {}
+    for key, value in pairs:
+        record.setdefault(key, value)
+    return record
+
+
 class Invalid:
     """Marker for a value of the wrong type (counted, then treated as missing)."""
 

@@ -6,6 +6,12 @@ its rings by doubling up to ``DURATION_MAX_ROWS`` and then keeps the newest rows
 duration window when a view is taken: the leading (oldest arrived) rows older than ``now - D`` are
 dropped from the rings; when record times arrive out of order, older rows behind a newer one stay
 in the rings until it leaves too, but are never part of a view.
+
+A record's time is its own timestamp unless that is missing, invalid, or more than
+``MAX_FUTURE_SECONDS`` ahead of the clock when it is read (``record_times``): then it is the time
+it was read. A record stamped in the future would otherwise stay in a duration window until that
+future and hold ``drift_last_record_timestamp_seconds`` up there (one record at ``1e300`` would
+keep a staleness alert silent for ever). Old timestamps are kept: replaying history needs them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 DURATION_MAX_ROWS = 1_000_000
+# How far ahead of the reading clock a record's own timestamp may be: clocks of hosts kept by NTP
+# agree far better; Loki and Mimir accept samples up to 10 minutes ahead (creation_grace_period).
+MAX_FUTURE_SECONDS = 600.0
 _INITIAL_CAPACITY = 4096
 
 
@@ -42,6 +51,19 @@ class WindowView:
     codes: Mapping[str, NDArray[np.int32]]
     times: NDArray[np.float64]
     objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)
+
+
+def record_times(own: NDArray[np.float64] | None, rows: int,
+                 now: float) -> tuple[NDArray[np.float64], int]:
+    """Each record's time (its own timestamp, else ``now``) and how many were too far ahead.
+
+    ``now`` is the clock the records are read by: the wall clock when following, the replayed
+    time when replaying."""
+    if own is None:
+        return np.full(rows, now), 0
+    future = own > now + MAX_FUTURE_SECONDS  # NaN (missing or invalid) compares False
+    times = np.where(np.isnan(own) | future, now, own)
+    return times, int(np.count_nonzero(future))
 
 
 class _Ring:

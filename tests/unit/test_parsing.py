@@ -170,10 +170,31 @@ class TestFastAndSlowPathsAgree:
     def test_duplicated_keys_keep_the_first_value_on_both_paths(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        data = b'{"x": 1, "x": 2, "c": "a", "c": "b"}\n'
+        data = (b'{"x": 1, "x": 2, "c": "a", "c": "b"}\n{"x": null, "x": 3}\n'
+                b'{"\\u0078": 4, "x": 5}\n')
         for batch, _ in both_paths(monkeypatch, data):
-            assert batch.numbers["x"].tolist() == [1.0]
-            assert batch.categories["c"].tolist() == ["a"]
+            assert batch.numbers["x"][:1].tolist() == [1.0]
+            assert np.isnan(batch.numbers["x"][1])
+            assert batch.numbers["x"][2] == 4.0
+            assert batch.categories["c"].tolist()[0] == "a"
+
+    def test_a_line_nested_100000_deep_is_malformed_on_both_paths(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        deep = b'{"x": 1, "d": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        data = lines(*records(3)) + deep + b"\n" + lines(*records(3, start=3))
+        for batch, rejections in both_paths(monkeypatch, data):
+            assert batch.rows == 6
+            assert [(r.line, r.reason) for r in rejections] == [(4, "malformed")]
+
+    def test_a_line_nested_just_under_the_json_loads_limit_with_a_surrogate_is_malformed(
+        self
+    ) -> None:
+        # json.loads reads it; checking that it can be written back (lone surrogate) recursed
+        deep = b'{"c": "\\ud800", "d": ' + b"[" * 990 + b"]" * 990 + b"}\n"
+        batch, rejections = parse_jsonl(deep, COLUMNS)
+        assert batch.rows == 0
+        assert [r.reason for r in rejections] == ["malformed"]
 
     def test_a_lone_surrogate_escape_rejects_the_line_on_both_paths(
         self, monkeypatch: pytest.MonkeyPatch

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from exporter.errors import ReferenceDataError
+from exporter.parsing import CATEGORY, NUMBER, ColumnSpec, parse_jsonl
 from exporter.tables import read_column_names, read_table, table_format
 
 FRAME = pd.DataFrame({"x": [1.5, 2.5, 3.5], "color": ["red", "blue", "red"], "n": [1, 2, 3]})
@@ -76,6 +77,29 @@ class TestReadTable:
             ReferenceDataError, match="line 2: expected a JSON object, got an array"
         ):
             read_table(path)
+
+    def test_of_duplicated_jsonl_keys_the_first_wins_as_in_the_logs(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "ref.jsonl"
+        path.write_text('{"x": 1, "c": "a", "x": 2, "c": "b"}\n{"x": 3}\n')
+        frame = read_table(path)
+        assert frame["x"].tolist() == [1, 3]
+        assert frame["c"].tolist()[0] == "a"
+        batch, _ = parse_jsonl(path.read_bytes(), [ColumnSpec("x", NUMBER),
+                                                   ColumnSpec("c", CATEGORY)])
+        assert batch.numbers["x"].tolist() == [1.0, 3.0]
+        assert batch.categories["c"].tolist()[0] == "a"
+
+    def test_a_jsonl_line_nested_100000_deep_is_a_reference_data_error(
+        self, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "ref.jsonl"
+        path.write_text('{"x": 1}\n{"x": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+        with pytest.raises(ReferenceDataError, match=r"ref\.jsonl, line 2"):
+            read_table(path)
+        with pytest.raises(ReferenceDataError, match=r"ref\.jsonl, line 2"):
+            read_column_names(path)
 
     def test_a_jsonl_line_that_is_not_utf8_is_rejected(self, tmp_path: Path) -> None:
         path = tmp_path / "ref.jsonl"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import exporter.window as window_module
-from exporter.window import Records, Window
+from exporter.window import MAX_FUTURE_SECONDS, Records, Window, record_times
 
 
 def batch(values: Sequence[float] | np.ndarray,
@@ -174,6 +174,49 @@ class TestDurationWindow:
         assert content(w, now=7.5) == [3, 4, 5, 6, 7]
         w.append(batch([8, 9, 10, 11]))
         assert content(w, now=11.0) == [6, 7, 8, 9, 10, 11]
+
+
+class TestRecordTimes:
+    NOW = 1_700_000_000.0
+
+    def test_a_record_without_a_timestamp_column_is_timed_when_it_was_read(self) -> None:
+        times, future = record_times(None, 3, self.NOW)
+        assert times.tolist() == [self.NOW] * 3
+        assert future == 0
+
+    def test_missing_and_invalid_timestamps_are_the_time_read_and_not_counted(self) -> None:
+        times, future = record_times(np.array([np.nan, self.NOW - 5]), 2, self.NOW)
+        assert times.tolist() == [self.NOW, self.NOW - 5]
+        assert future == 0
+
+    def test_timestamps_far_in_the_future_are_the_time_read_and_counted(self) -> None:
+        own = np.array([1e300, self.NOW + 86_400, self.NOW + MAX_FUTURE_SECONDS + 1,
+                        self.NOW + MAX_FUTURE_SECONDS, self.NOW + 1, self.NOW])
+        times, future = record_times(own, 6, self.NOW)
+        assert times.tolist() == [self.NOW, self.NOW, self.NOW, self.NOW + MAX_FUTURE_SECONDS,
+                                  self.NOW + 1, self.NOW]
+        assert future == 3
+
+    def test_old_timestamps_are_kept_however_old(self) -> None:
+        own = np.array([0.0, -1e300, 946_684_800.0])
+        times, future = record_times(own, 3, self.NOW)
+        assert times.tolist() == own.tolist()
+        assert future == 0
+
+    def test_the_clock_is_the_one_given_not_the_wall_clock(self) -> None:
+        replayed = 1_000_000.0  # a replay reads records of long ago by their own time
+        times, future = record_times(np.array([replayed + 10, replayed + 3600]), 2, replayed)
+        assert times.tolist() == [replayed + 10, replayed]
+        assert future == 1
+
+    def test_a_record_once_stamped_in_the_future_leaves_a_duration_window_in_time(
+        self
+    ) -> None:
+        w = duration_window(10.0)
+        times, _ = record_times(np.array([1e300, self.NOW]), 2, self.NOW)
+        w.append(batch([1, 2], times=times))
+        assert content(w, now=self.NOW + 5) == [1, 2]
+        assert content(w, now=self.NOW + 11) == []
 
 
 class TestConcurrency:
