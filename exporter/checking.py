@@ -1,16 +1,37 @@
-"""``drift-exporter check``: do the existing logs carry the configured columns?"""
+"""Checks of a configuration against the files it names: the reference's and the logs' columns.
+
+`reference_column_problems` runs whenever the config is validated (`parse_config` with
+`check_reference`); `check_logs` runs for ``drift-exporter check``."""
 
 from __future__ import annotations
 
 import glob
 import json
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
 from exporter.config import ModelConfig
+from exporter.errors import ReferenceDataError
+from exporter.tables import read_column_names
 from exporter.tailing import ignored
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 SAMPLE_LINES = 100
+
+
+def reference_column_problems(
+    reference_path: str, columns: Sequence[tuple[str, str]], at: str
+) -> list[str]:
+    """A problem for each (YAML path, column) the reference lacks; one at `at` if unreadable."""
+    try:
+        names = set(read_column_names(reference_path))
+    except ReferenceDataError as exc:
+        return [f"{at}: {exc}"]
+    return [f"{path}: column {column!r} not in reference {reference_path}"
+            for path, column in columns if column not in names]
 
 
 def check_logs(index: int, model: ModelConfig) -> list[str]:

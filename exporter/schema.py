@@ -1,0 +1,372 @@
+"""A declarative schema for YAML mappings: a section is a table of typed keys with defaults.
+
+`validate` checks YAML data against a section and reports every problem under its YAML path
+(`models[0].window.rows: expected an integer >= 1, got 0`): unknown keys (with a suggestion),
+missing required keys, values of the wrong type or range. It returns a `Node` holding the
+validated values, defaults filled in, that plain code reads to apply the rules relating several
+keys. `markdown_table` renders the same table as the README's configuration reference.
+
+Defaults are written as they would be in YAML (`"5s"`, `{}`) and converted like a given value;
+a key set to `null` counts as absent; an invalid value is reported and replaced by its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+
+from exporter.durations import parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+MISSING = "required key is missing"
+DURATION_HINT = "a Prometheus duration such as 500ms, 30s, 5m or 1h30m"
+
+
+class InvalidValueError(Exception):
+    """A value does not fit its key; the message says what was expected and what was got."""
+
+
+class Kind:
+    """What a key's value must be; `convert` raises InvalidValueError for one that is not."""
+
+    def describe(self) -> str:
+        """The value's type as the reference shows it."""
+        return ""
+
+    def convert(self, value: object) -> object:
+        """The value to use for `value` as given in YAML."""
+        return value
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A non-empty string."""
+
+    def describe(self) -> str:
+        """`string`."""
+        return "string"
+
+    def convert(self, value: object) -> object:
+        """`value` itself if it is a non-empty string."""
+        if not isinstance(value, str) or not value:
+            raise InvalidValueError(f"expected a non-empty string, got {show(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    """One of a few strings."""
+
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        """The options, quoted as code."""
+        return alternatives(self.options, quote="`{}`")
+
+    def convert(self, value: object) -> object:
+        """`value` itself if it is one of the options."""
+        if value not in self.options:
+            raise InvalidValueError(f"expected {alternatives(self.options)}, got {show(value)}")
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Integer(Kind):
+    """An integer (not a boolean) of at least `minimum`."""
+
+    minimum: int
+
+    def describe(self) -> str:
+        """`integer >= minimum`."""
+        return f"integer >= {self.minimum}"
+
+    def convert(self, value: object) -> object:
+        """`value` itself if it is an integer >= minimum."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise InvalidValueError(f"expected an integer >= {self.minimum}, got {show(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A finite number (not a boolean) that `accept` accepts, described as `a {what}`."""
+
+    what: str
+    accept: Callable[[float], bool] = math.isfinite
+
+    def describe(self) -> str:
+        """What the number must be, as in the error message."""
+        return self.what
+
+    def convert(self, value: object) -> object:
+        """`value` as a float if it is a finite number that `accept` accepts."""
+        if not is_number(value) or not self.accept(float(value)):
+            raise InvalidValueError(f"expected a {self.what}, got {show(value)}")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Duration(Kind):
+    """A Prometheus duration greater than zero, converted to seconds."""
+
+    def describe(self) -> str:
+        """`duration > 0`."""
+        return "duration > 0"
+
+    def convert(self, value: object) -> object:
+        """The duration in seconds."""
+        try:
+            if not isinstance(value, str):
+                raise TypeError
+            seconds = parse_duration(value)
+        except (TypeError, ValueError):
+            raise InvalidValueError(f"expected {DURATION_HINT}, got {show(value)}") from None
+        if seconds <= 0:
+            raise InvalidValueError(f"expected a duration > 0, got {show(value)}")
+        return seconds
+
+
+@dataclass(frozen=True)
+class CrossField(Kind):
+    """A value passed through as given: a rule relating it to other keys checks it in code."""
+
+    what: str
+
+    def describe(self) -> str:
+        """What the value may be, as documented."""
+        return self.what
+
+
+@dataclass(frozen=True)
+class Mapping(Kind):
+    """A nested section; `into` is the frozen dataclass that `Node.build` makes of it."""
+
+    keys: tuple[Key, ...]
+    into: type | None = None
+
+    def describe(self) -> str:
+        """`mapping`."""
+        return "mapping"
+
+
+@dataclass(frozen=True)
+class ListOf(Kind):
+    """A non-empty list of sections."""
+
+    keys: tuple[Key, ...]
+
+    def describe(self) -> str:
+        """`non-empty list of mappings`."""
+        return "non-empty list of mappings"
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a section: its type, its default (in YAML form) and what it means."""
+
+    name: str
+    kind: Kind
+    doc: str
+    default: object = None
+    required: bool = False
+    check: Callable[[Any], str | None] | None = None  # a further problem with a well-typed value
+    shown_default: str | None = None  # the reference's default column, when not `default`
+
+
+class Node:
+    """A validated YAML mapping: the values by key (defaults filled in) and where it is."""
+
+    def __init__(self, path: str, raw: dict[Any, Any], problems: list[str], into: type | None):
+        self.path = path
+        self.raw = raw
+        self.problems = problems
+        self.into = into
+        self.values: dict[str, Any] = {}
+        self.invalid: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def given(self, key: str) -> bool:
+        """Whether the YAML sets `key` to something other than null, valid or not."""
+        return self.raw.get(key) is not None
+
+    def at(self, key: str) -> str:
+        """The YAML path of `key` in this mapping."""
+        return f"{self.path}.{key}" if self.path else key
+
+    def report(self, key: str | None, message: str) -> None:
+        """Record a problem with `key` (with the mapping itself when None)."""
+        report(self.problems, self.at(key) if key else self.path, message)
+
+    def build(self, cls: type[T], **overrides: object) -> T:
+        """The dataclass `cls` of the values named like its fields, nested sections built too."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {
+            name: _built(value)
+            for name, value in self.values.items()
+            if name in names and name not in overrides
+        }
+        return cls(**kwargs, **overrides)
+
+
+def _built(value: object) -> object:
+    if isinstance(value, list) and value and isinstance(value[0], Node):
+        msg = f"{value[0].path}: a list of sections must be built by hand"
+        raise TypeError(msg)
+    if not isinstance(value, Node):
+        return value
+    if value.into is None:
+        msg = f"{value.path}: a section without `into` must be built by hand"
+        raise TypeError(msg)
+    return value.build(value.into)
+
+
+def report(problems: list[str], path: str, message: str) -> None:
+    """Record a problem under its YAML path."""
+    problems.append(f"{path or '(top level)'}: {message}")
+
+
+def validate(
+    keys: tuple[Key, ...], data: object, path: str, problems: list[str], into: type | None = None
+) -> Node | None:
+    """Check a mapping against its keys, reporting every problem; None if it is not a mapping."""
+    if not isinstance(data, dict):
+        listed = f" with keys {', '.join(k.name for k in keys)}" if len(keys) <= 5 else ""
+        report(problems, path, f"expected a mapping{listed}, got {show(data)}")
+        return None
+    node = Node(path, data, problems, into)
+    names = [key.name for key in keys]
+    for name in data:
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            node.report(str(name), f"unknown key{hint}")
+    for key in keys:
+        node.values[key.name] = _value(node, key)
+    return node
+
+
+def _value(node: Node, key: Key) -> Any:
+    value = node.raw.get(key.name)
+    if value is None:
+        if key.required:
+            node.report(key.name, MISSING)
+        return None if key.default is None else _convert(node, key, key.default)
+    converted = _convert(node, key, value)
+    if key.name in node.invalid:
+        return None if key.default is None else _convert(node, key, key.default)
+    return converted
+
+
+def _convert(node: Node, key: Key, value: object) -> Any:
+    """The value converted by its kind, or None after reporting why it does not fit."""
+    kind, path = key.kind, node.at(key.name)
+    problem: str | None = None
+    if isinstance(kind, Mapping):
+        converted: Any = validate(kind.keys, value, path, node.problems, kind.into)
+        problem = "" if converted is None else None
+    elif isinstance(kind, ListOf):
+        if not isinstance(value, list) or not value:
+            problem = f"expected a non-empty list, got {show(value)}"
+        else:
+            items = (validate(kind.keys, item, f"{path}[{i}]", node.problems)
+                     for i, item in enumerate(value))
+            converted = [item for item in items if item is not None]
+    else:
+        try:
+            converted = kind.convert(value)
+        except InvalidValueError as exc:
+            problem = str(exc)
+        else:
+            problem = key.check(converted) if key.check else None
+    if problem is not None:
+        if problem:
+            node.report(key.name, problem)
+        node.invalid.add(key.name)
+        return None
+    return converted
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def show(value: object) -> str:
+    """Describe a YAML value the way the user wrote it, for `got ...` in messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    return f"a {type(value).__name__}"
+
+
+def alternatives(options: tuple[str, ...], quote: str = "{!r}") -> str:
+    """`'a' or 'b'`, or `one of 'a', 'b', 'c'`."""
+    quoted = [quote.format(option) for option in options]
+    if len(quoted) == 2:
+        return f"{quoted[0]} or {quoted[1]}"
+    return "one of " + ", ".join(quoted)
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A finite int or float, not a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- reference -------------------------------------------------------------------------------
+
+
+def markdown_table(keys: tuple[Key, ...]) -> str:
+    """The keys of a section and of its subsections as a Markdown table, one row per key."""
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| `{path}` | {key.kind.describe()} | {_shown_default(key)} | {key.doc} |"
+        for path, key in _walk(keys, "")
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _walk(keys: tuple[Key, ...], prefix: str) -> Iterator[tuple[str, Key]]:
+    for key in keys:
+        path = prefix + key.name
+        yield path, key
+        if isinstance(key.kind, Mapping):
+            yield from _walk(key.kind.keys, f"{path}.")
+        elif isinstance(key.kind, ListOf):
+            yield from _walk(key.kind.keys, f"{path}[].")
+
+
+def _shown_default(key: Key) -> str:
+    if key.shown_default is not None:
+        return key.shown_default
+    if key.required:
+        return "required"
+    if key.default is None:
+        return "none"
+    if isinstance(key.kind, Mapping):
+        return "its keys' defaults"
+    return f"`{key.default}`"
+
+
+def replace_between(text: str, start: str, end: str, content: str) -> str:
+    """`text` with what lies between the lines `start` and `end` replaced by `content`."""
+    head, found, rest = text.partition(start + "\n")
+    _, found_end, tail = rest.partition(end)
+    if not found or not found_end:
+        msg = f"markers {start!r} and {end!r} not found"
+        raise ValueError(msg)
+    return f"{head}{start}\n{content}{end}{tail}"
