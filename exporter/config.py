@@ -36,7 +36,6 @@ The rules that relate several keys are plain code here:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import re
@@ -690,6 +689,7 @@ def _load_yaml(text: str) -> object:
 
 def main(argv: Sequence[str]) -> int:
     """`python -m exporter.config [--markdown [FILE]]`: print or rewrite the reference."""
+    import argparse  # here: the exporter itself never runs this
     parser = argparse.ArgumentParser(
         prog="python -m exporter.config",
         description="Print the configuration reference, or rewrite it in a Markdown file "

@@ -35,24 +35,25 @@ class InvalidValueError(Exception):
 
 
 class Kind:
-    """What a key's value must be; `convert` raises InvalidValueError for one that is not."""
+    """What a key's value must be: `doc` for the reference; `convert` checks a given value."""
 
-    def describe(self) -> str:
-        """The value's type as the reference shows it."""
-        return ""
+    def __init__(self, doc: str) -> None:
+        self.doc = doc
 
     def convert(self, value: object) -> object:
-        """The value to use for `value` as given in YAML."""
+        """The value to use for `value` as given in YAML; raise InvalidValueError if it is wrong."""
         return value
 
 
-@dataclass(frozen=True)
+class CrossField(Kind):
+    """A value passed through as given: a rule relating it to other keys checks it in code."""
+
+
 class Text(Kind):
     """A non-empty string."""
 
-    def describe(self) -> str:
-        """`string`."""
-        return "string"
+    def __init__(self) -> None:
+        super().__init__("string")
 
     def convert(self, value: object) -> object:
         """`value` itself if it is a non-empty string."""
@@ -61,15 +62,12 @@ class Text(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Choice(Kind):
     """One of a few strings."""
 
-    options: tuple[str, ...]
-
-    def describe(self) -> str:
-        """The options, quoted as code."""
-        return alternatives(self.options, quote="`{}`")
+    def __init__(self, options: tuple[str, ...]) -> None:
+        super().__init__(alternatives(options, quote="`{}`"))
+        self.options = options
 
     def convert(self, value: object) -> object:
         """`value` itself if it is one of the options."""
@@ -78,15 +76,12 @@ class Choice(Kind):
         return str(value)
 
 
-@dataclass(frozen=True)
 class Integer(Kind):
     """An integer (not a boolean) of at least `minimum`."""
 
-    minimum: int
-
-    def describe(self) -> str:
-        """`integer >= minimum`."""
-        return f"integer >= {self.minimum}"
+    def __init__(self, minimum: int) -> None:
+        super().__init__(f"integer >= {minimum}")
+        self.minimum = minimum
 
     def convert(self, value: object) -> object:
         """`value` itself if it is an integer >= minimum."""
@@ -95,31 +90,25 @@ class Integer(Kind):
         return value
 
 
-@dataclass(frozen=True)
 class Number(Kind):
-    """A finite number (not a boolean) that `accept` accepts, described as `a {what}`."""
+    """A finite number (not a boolean) that `accept` accepts, described as `a {doc}`."""
 
-    what: str
-    accept: Callable[[float], bool] = math.isfinite
-
-    def describe(self) -> str:
-        """What the number must be, as in the error message."""
-        return self.what
+    def __init__(self, doc: str, accept: Callable[[float], bool] = math.isfinite) -> None:
+        super().__init__(doc)
+        self.accept = accept
 
     def convert(self, value: object) -> object:
         """`value` as a float if it is a finite number that `accept` accepts."""
         if not is_number(value) or not self.accept(float(value)):
-            raise InvalidValueError(f"expected a {self.what}, got {show(value)}")
+            raise InvalidValueError(f"expected a {self.doc}, got {show(value)}")
         return float(value)
 
 
-@dataclass(frozen=True)
 class Duration(Kind):
     """A Prometheus duration greater than zero, converted to seconds."""
 
-    def describe(self) -> str:
-        """`duration > 0`."""
-        return "duration > 0"
+    def __init__(self) -> None:
+        super().__init__("duration > 0")
 
     def convert(self, value: object) -> object:
         """The duration in seconds."""
@@ -134,38 +123,21 @@ class Duration(Kind):
         return seconds
 
 
-@dataclass(frozen=True)
-class CrossField(Kind):
-    """A value passed through as given: a rule relating it to other keys checks it in code."""
-
-    what: str
-
-    def describe(self) -> str:
-        """What the value may be, as documented."""
-        return self.what
-
-
-@dataclass(frozen=True)
 class Mapping(Kind):
     """A nested section; `into` is the frozen dataclass that `Node.build` makes of it."""
 
-    keys: tuple[Key, ...]
-    into: type | None = None
-
-    def describe(self) -> str:
-        """`mapping`."""
-        return "mapping"
+    def __init__(self, keys: tuple[Key, ...], into: type | None = None) -> None:
+        super().__init__("mapping")
+        self.keys = keys
+        self.into = into
 
 
-@dataclass(frozen=True)
 class ListOf(Kind):
     """A non-empty list of sections."""
 
-    keys: tuple[Key, ...]
-
-    def describe(self) -> str:
-        """`non-empty list of mappings`."""
-        return "non-empty list of mappings"
+    def __init__(self, keys: tuple[Key, ...]) -> None:
+        super().__init__("non-empty list of mappings")
+        self.keys = keys
 
 
 @dataclass(frozen=True)
@@ -334,7 +306,7 @@ def markdown_table(keys: tuple[Key, ...]) -> str:
     """The keys of a section and of its subsections as a Markdown table, one row per key."""
     lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
     lines += [
-        f"| `{path}` | {key.kind.describe()} | {_shown_default(key)} | {key.doc} |"
+        f"| `{path}` | {key.kind.doc} | {_shown_default(key)} | {key.doc} |"
         for path, key in _walk(keys, "")
     ]
     return "\n".join(lines) + "\n"
