@@ -378,8 +378,6 @@ def load_config(path: str | Path) -> Config:
     return dataclasses.replace(config, source=str(path))
 
 
-
-
 def parse_config(
     data: object, *, base_dir: Path | None = None, check_reference: bool = True
 ) -> Config:
@@ -437,8 +435,9 @@ def _model(m: Node, base_dir: Path, check_reference: bool) -> ModelConfig | None
     if reference_path is not None and check_reference:
         from exporter.checking import reference_column_problems  # the reference's I/O lives there
 
-        columns = _feature_names(m) + [(path, c) for path, c, role in _role_columns(m)
-                                       if role == "the prediction column"]
+        columns = _feature_names(m)
+        if m["prediction"] is not None and m["prediction"]["column"] is not None:
+            columns.append((m.at("prediction.column"), m["prediction"]["column"]))
         m.problems += reference_column_problems(reference_path, columns, m.at("reference.path"))
     window = _window(m)
     if m["name"] is None or logs is None or reference_path is None:

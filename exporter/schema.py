@@ -211,10 +211,19 @@ def validate(
     keys: tuple[Key, ...], data: object, path: str, problems: list[str], into: type | None = None
 ) -> Node | None:
     """Check a mapping against its keys, reporting every problem; None if it is not a mapping."""
+    try:
+        return _section(keys, data, path, problems, into)
+    except InvalidValueError as exc:
+        report(problems, path, str(exc))
+        return None
+
+
+def _section(
+    keys: tuple[Key, ...], data: object, path: str, problems: list[str], into: type | None
+) -> Node:
     if not isinstance(data, dict):
         listed = f" with keys {', '.join(k.name for k in keys)}" if len(keys) <= 5 else ""
-        report(problems, path, f"expected a mapping{listed}, got {show(data)}")
-        return None
+        raise InvalidValueError(f"expected a mapping{listed}, got {show(data)}")
     node = Node(path, data, problems, into)
     names = [key.name for key in keys]
     for name in data:
@@ -223,46 +232,34 @@ def validate(
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             node.report(str(name), f"unknown key{hint}")
     for key in keys:
-        node.values[key.name] = _value(node, key)
-    return node
-
-
-def _value(node: Node, key: Key) -> Any:
-    value = node.raw.get(key.name)
-    if value is None:
-        if key.required:
+        value = data.get(key.name)
+        if value is None and key.required:
             node.report(key.name, MISSING)
-        return None if key.default is None else _convert(node, key, key.default)
-    converted = _convert(node, key, value)
-    if key.name in node.invalid:
-        return None if key.default is None else _convert(node, key, key.default)
-    return converted
+        converted = None if value is None else _convert(node, key, value)
+        if converted is None and key.default is not None:  # absent, or invalid and reported
+            converted = _convert(node, key, key.default)
+        node.values[key.name] = converted
+    return node
 
 
 def _convert(node: Node, key: Key, value: object) -> Any:
     """The value converted by its kind, or None after reporting why it does not fit."""
     kind, path = key.kind, node.at(key.name)
-    problem: str | None = None
-    if isinstance(kind, Mapping):
-        converted: Any = validate(kind.keys, value, path, node.problems, kind.into)
-        problem = "" if converted is None else None
-    elif isinstance(kind, ListOf):
-        if not isinstance(value, list) or not value:
-            problem = f"expected a non-empty list, got {show(value)}"
-        else:
-            items = (validate(kind.keys, item, f"{path}[{i}]", node.problems)
-                     for i, item in enumerate(value))
-            converted = [item for item in items if item is not None]
-    else:
-        try:
-            converted = kind.convert(value)
-        except InvalidValueError as exc:
-            problem = str(exc)
-        else:
-            problem = key.check(converted) if key.check else None
-    if problem is not None:
+    try:
+        if isinstance(kind, Mapping):
+            return _section(kind.keys, value, path, node.problems, kind.into)
+        if isinstance(kind, ListOf):
+            if not isinstance(value, list) or not value:
+                raise InvalidValueError(f"expected a non-empty list, got {show(value)}")
+            items = (validate(kind.keys, item, f"{path}[{index}]", node.problems)
+                     for index, item in enumerate(value))
+            return [item for item in items if item is not None]
+        converted = kind.convert(value)
+        problem = key.check(converted) if key.check else None
         if problem:
-            node.report(key.name, problem)
+            raise InvalidValueError(problem)
+    except InvalidValueError as exc:
+        node.report(key.name, str(exc))
         node.invalid.add(key.name)
         return None
     return converted
