@@ -10,6 +10,9 @@ refuse or could never monitor: a configured column absent from the sample. Warni
 are what ``run`` works around but the user likely did not mean: skipped files, a glob that
 matches the reference itself, a reference smaller than ``drift.min_rows``, timestamps far in the
 future.
+
+``reference_column_problems`` runs whenever the config is validated (``parse_config`` with
+``check_reference``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import glob
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from exporter.config import ModelConfig
+from exporter.errors import ReferenceDataError
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
+from exporter.tables import read_column_names
 from exporter.tailing import ignored
 from exporter.window import MAX_FUTURE_SECONDS
 
@@ -33,6 +38,18 @@ SAMPLE_FILES = 5  # newest files tried when the newer ones cannot be read
 SKIPPED_NAMED = 10  # skipped files named one by one; the rest are counted
 READ_BLOCK = 64 << 10
 
+
+
+def reference_column_problems(
+    reference_path: str, columns: Sequence[tuple[str, str]], at: str
+) -> list[str]:
+    """A problem for each (YAML path, column) the reference lacks; one at `at` if unreadable."""
+    try:
+        names = set(read_column_names(reference_path))
+    except ReferenceDataError as exc:
+        return [f"{at}: {exc}"]
+    return [f"{path}: column {column!r} not in reference {reference_path}"
+            for path, column in columns if column not in names]
 
 @dataclass(frozen=True)
 class CheckResult:

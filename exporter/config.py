@@ -1,72 +1,75 @@
 """The YAML configuration: frozen dataclasses, `load_config` and `parse_config`.
 
-Validation collects every problem and raises one ConfigError listing them all, each prefixed by
-its YAML path (`models[0].features[2].type: expected 'numerical' or 'categorical', got 'numeric'`).
-YAML syntax errors and duplicate keys in one mapping are ConfigErrors too, with line and column.
+Every key, its type, default and meaning is a row of the schema tables below (`MODEL` and the
+sections under it); `exporter.schema` validates a document against them and the README's
+configuration reference is rendered from them (`python -m exporter.config --markdown`). Adding a
+key is a table row plus a field of the section's dataclass, which `Node.build` fills by name.
 
-Rules and defaults:
+Validation collects every problem and raises one ConfigError listing them all, model by model,
+each prefixed by its YAML path (`models[0].features[2].type: expected 'numerical' or
+'categorical', got 'numeric'`). YAML syntax errors and duplicate keys in one mapping are
+ConfigErrors too, with line and column. Unknown keys are errors at every level; a key set to
+`null` counts as absent; booleans are not numbers and numbers are not strings (quote a column
+named `2024` or `no`); `1e-3` is read as a number. Relative paths resolve against the config
+file's directory (`base_dir`; the working directory when `parse_config` gets none), with no `~`
+or `$VAR` expansion.
 
-- Unknown keys are errors at every level. The top level holds only `models`, a non-empty list.
-  An optional key set to `null` counts as absent. Booleans are not numbers; numbers are not
-  strings (quote a column named `2024` or `no`). `1e-3` is read as a number, not as a string.
-- `name`: required, matches `[A-Za-z0-9_.:-]+`, unique across models.
-- `logs.path`: required glob; a relative path is resolved against the config file's directory
-  (`base_dir`; the working directory when `parse_config` gets none); no `~` or `$VAR` expansion.
-  A glob is bad when `[`/`]` are unbalanced (or a class spans `/`) or `**` is not a whole path
-  component. `logs.format` (jsonl | parquet) defaults from the extension (`.jsonl`, `.ndjson` ->
-  jsonl, `.parquet` -> parquet) and is required otherwise; an explicit format wins over the
-  extension. `logs.max_line_bytes`: integer >= 1024, default 1048576.
-- `reference.path`: required, resolved like `logs.path`, extension .parquet, .csv, .jsonl or
-  .ndjson, and the file must exist. With `check_reference` its column names are read and every
-  feature and prediction column missing from it is a problem (the label column may be missing:
-  reference quality metrics are then not computed). An unreadable reference is a problem.
-- `features`: required non-empty list of `{name, type, statistic?, threshold?}`; `type` is
-  numerical or categorical; names are unique within the model.
-- `statistic` must fit the type: numerical ks | psi | wasserstein | jensen_shannon, categorical
+The rules that relate several keys are plain code here:
+
+- Model names are unique. A log or feedback `format` defaults from the path's extension (`.jsonl`,
+  `.ndjson` -> jsonl, `.parquet` -> parquet) and is required otherwise. The reference file must
+  exist; with `check_reference`, `exporter.checking` reads its column names and every feature
+  and prediction column it lacks is a problem (the label column may be missing: reference
+  quality metrics are then not computed), as is an unreadable reference.
+- A `statistic` must fit the type: numerical ks | psi | wasserstein | jensen_shannon, categorical
   jensen_shannon | psi | chi2. `threshold` is `auto` or a number > 0; < 1 for the p-value
   statistics (ks, chi2); <= 1 for jensen_shannon (a base-2 distance never exceeds 1).
-  Resolution: without `statistic` the feature uses its type's `drift` default, and a `threshold`
-  alone overrides that default's threshold. With a `statistic` that differs from the default,
-  the threshold is the given one, else `auto` (the default's number belongs to another scale);
-  with the default's own statistic it inherits the default's threshold.
-- `prediction`: optional `{column, type = numerical, statistic?, threshold?}`, resolved like a
-  feature.
-- `label`: optional `{column, task, threshold = 0.5, feedback?}`; task is classification or
-  regression; threshold any finite number. `feedback: {path, format?}` (a glob, like `logs`)
-  requires the model's `id_column`.
+  Resolution: without `statistic` a feature (or the prediction) uses its type's `drift` default,
+  and a `threshold` alone overrides that default's threshold. With a `statistic` that differs
+  from the default, the threshold is the given one, else `auto` (the default's number belongs to
+  another scale); with the default's own statistic it inherits the default's threshold.
 - Every column plays one role: a feature may not also be the prediction, label, id, version or
-  timestamp column, and those five are distinct from each other.
-- `window`: default `{rows: 5000}`; `rows` integer >= 1 or `duration` > 0 (Prometheus syntax,
-  requires `timestamp_column`), not both. An empty `window: {}` means the default.
-- `update_interval`: duration > 0, default 5s.
-- `drift`: `numerical` default `{statistic: ks, threshold: auto}`; `categorical` default
-  `{statistic: jensen_shannon, threshold: auto}` (a default given with only `statistic` gets
-  `threshold: auto`); `min_rows` integer >= 1, default 100 (2 or more recommended: a statistic
-  over one value means little); `dataset_share` in (0, 1], default 0.5; `bins` integer >= 2,
-  default 10.
-- `max_categories` integer >= 1, default 20; `max_versions` integer >= 1, default 3;
-  `fleet: {buckets: integer >= 2, default 20}`.
+  timestamp column, and those five are distinct from each other; feature names are unique.
+- `window` takes `rows` or `duration`, not both; `duration` requires `timestamp_column`.
+  `label.feedback` requires `id_column` (records are joined by id).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from exporter.durations import parse_duration
-from exporter.errors import ConfigError, ReferenceDataError
-from exporter.tables import TABLE_EXTENSIONS, read_column_names, table_format
+from exporter.errors import ConfigError
+from exporter.schema import (
+    Choice,
+    CrossField,
+    Duration,
+    Integer,
+    Key,
+    ListOf,
+    Mapping,
+    Node,
+    Number,
+    Text,
+    alternatives,
+    is_number,
+    markdown_table,
+    replace_between,
+    report,
+    show,
+    validate,
+)
+from exporter.tables import TABLE_EXTENSIONS, table_format
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator, Mapping
+    from collections.abc import Callable, Hashable, Sequence
 
 Statistic = Literal["ks", "psi", "wasserstein", "jensen_shannon", "chi2"]
 NUMERICAL_STATISTICS: tuple[str, ...] = ("ks", "psi", "wasserstein", "jensen_shannon")
@@ -83,17 +86,10 @@ _ALL_STATISTICS = ("ks", "psi", "wasserstein", "jensen_shannon", "chi2")
 _STATISTICS_BY_TYPE = {"numerical": NUMERICAL_STATISTICS, "categorical": CATEGORICAL_STATISTICS}
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 _LOG_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
-_MISSING = "required key is missing"
-_DURATION_HINT = "a Prometheus duration such as 500ms, 30s, 5m or 1h30m"
-
-_MODEL_KEYS = (
-    "name", "logs", "reference", "features", "prediction", "label",
-    "id_column", "version_column", "timestamp_column",
-    "window", "update_interval", "drift", "max_categories", "max_versions", "fleet",
-)  # fmt: skip
-_FEATURE_KEYS = ("name", "type", "statistic", "threshold")
-_PREDICTION_KEYS = ("column", "type", "statistic", "threshold")
 _ROLE_KEYS = ("id_column", "version_column", "timestamp_column")
+
+README_START = "<!-- config-reference:start -->"
+README_END = "<!-- config-reference:end -->"
 
 
 @dataclass(frozen=True)
@@ -222,6 +218,153 @@ class Config:
     source: str
 
 
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def _name_problem(name: str) -> str | None:
+    if _NAME_RE.fullmatch(name):
+        return None
+    return f"expected a name matching [A-Za-z0-9_.:-]+, got {name!r}"
+
+
+def _glob_problem(pattern: str) -> str | None:
+    """Say what is wrong with a glob, or return None when it is well formed."""
+    if any("**" in part and part != "**" for part in pattern.split("/")):
+        reason = "'**' must be a whole path component, as in logs/**/*.jsonl"
+        return f"bad glob {pattern!r}: {reason}"
+    index = 0
+    while index < len(pattern):
+        if pattern[index] == "]":
+            return f"bad glob {pattern!r}: unbalanced ']' at position {index}"
+        if pattern[index] == "[":
+            start = index + 1
+            start += pattern.startswith("!", start)
+            start += pattern.startswith("]", start)  # a leading ']' is a member of the class
+            close = pattern.find("]", start)
+            if close < 0 or "/" in pattern[index:close]:
+                return f"bad glob {pattern!r}: unbalanced '[' at position {index}"
+            index = close
+        index += 1
+    return None
+
+
+def _table_problem(path: str) -> str | None:
+    if table_format(path) is not None:
+        return None
+    return f"expected a file ending in {', '.join(TABLE_EXTENSIONS)}, got {path!r}"
+
+
+def _code(options: tuple[str, ...]) -> str:
+    return ", ".join(f"`{option}`" for option in options)
+
+
+TEXT = Text()
+DURATION = Duration()
+_STATISTIC = CrossField(
+    f"numerical: {_code(NUMERICAL_STATISTICS)}; categorical: {_code(CATEGORICAL_STATISTICS)}"
+)
+_THRESHOLD = CrossField("`auto` or a number > 0; < 1 for `ks`, `chi2`; <= 1 for `jensen_shannon`")
+_FROM_EXTENSION = "from the extension"
+_GLOB = "glob, relative to the config file's directory"
+
+LOGS = (
+    Key("path", TEXT, f"{_GLOB}: the prediction logs", required=True, check=_glob_problem),
+    Key("format", Choice(LOG_FORMATS), "needed when the extension is not `.jsonl`, `.ndjson` or "
+        "`.parquet`", shown_default=_FROM_EXTENSION),
+    Key("max_line_bytes", Integer(1024), "longer JSONL lines are rejected", default=1048576),
+)  # fmt: skip
+REFERENCE = (
+    Key("path", TEXT, f"{_code(TABLE_EXTENSIONS)} file, relative to the config file's directory; "
+        "must hold every feature and the prediction column", required=True, check=_table_problem),
+)  # fmt: skip
+FEATURE = (
+    Key("name", TEXT, "the log and reference column", required=True),
+    Key("type", Choice(FEATURE_TYPES), "how its drift is measured", required=True),
+    Key("statistic", _STATISTIC, "overrides the type's default", shown_default="`drift.<type>`"),
+    Key("threshold", _THRESHOLD, "overrides the statistic's threshold", shown_default="the "
+        "default's with its statistic, else `auto`"),
+)  # fmt: skip
+PREDICTION = (
+    Key("column", TEXT, "the model's output", required=True),
+    Key("type", Choice(FEATURE_TYPES), "monitored like a feature of this type",
+        default="numerical"),
+    *FEATURE[2:],
+)  # fmt: skip
+FEEDBACK = (
+    Key("path", TEXT, f"{_GLOB}: files of late labels, joined by `id_column` (required then)",
+        required=True, check=_glob_problem),
+    Key("format", Choice(LOG_FORMATS), "as for `logs.format`", shown_default=_FROM_EXTENSION),
+)  # fmt: skip
+LABEL = (
+    Key("column", TEXT, "the ground truth; may be absent from the reference", required=True),
+    Key("task", Choice(TASKS), "which quality metrics are computed", required=True),
+    Key("threshold", Number("number"), "a classification score at or above it predicts the "
+        "positive class", default=0.5),
+    Key("feedback", Mapping(FEEDBACK), "labels that arrive later, in other files (see "
+        "[Ground truth](#ground-truth-model-quality-and-versions))"),
+)  # fmt: skip
+WINDOW = (
+    Key("rows", Integer(1), "the last N records", default=5000),
+    Key("duration", DURATION, "instead of `rows`: the records newer than now - duration; needs "
+        "`timestamp_column`"),
+)  # fmt: skip
+DRIFT_NUMERICAL = (
+    Key("statistic", CrossField(_code(NUMERICAL_STATISTICS)), "for numerical features",
+        default="ks"),
+    Key("threshold", _THRESHOLD, "see [Thresholds](#thresholds-auto)", default="auto"),
+)  # fmt: skip
+DRIFT_CATEGORICAL = (
+    Key("statistic", CrossField(_code(CATEGORICAL_STATISTICS)), "for categorical features",
+        default="jensen_shannon"),
+    DRIFT_NUMERICAL[1],
+)  # fmt: skip
+DRIFT = (
+    Key("numerical", Mapping(DRIFT_NUMERICAL), "default statistic of numerical columns",
+        default={}),
+    Key("categorical", Mapping(DRIFT_CATEGORICAL), "default statistic of categorical columns",
+        default={}),
+    Key("min_rows", Integer(1), "fewer usable values: the feature's drift gauges are absent",
+        default=100),
+    Key("dataset_share", Number("number in (0, 1]", lambda x: 0 < x <= 1), "dataset drift when "
+        "this share of features drift", default=0.5),
+    Key("bins", Integer(2), "reference-quantile bins for PSI and Jensen-Shannon on numerical data",
+        default=10),
+)  # fmt: skip
+FLEET = (
+    Key("buckets", Integer(2), "buckets of the fleet-view histograms (the reference's 1/B "
+        "quantiles; see [docs/fleet.md](docs/fleet.md))", default=20),
+)  # fmt: skip
+MODEL = (
+    Key("name", TEXT, "the `model` label, `[A-Za-z0-9_.:-]+`, unique", required=True,
+        check=_name_problem),
+    Key("logs", Mapping(LOGS), "the model's prediction logs", required=True),
+    Key("reference", Mapping(REFERENCE), "the data drift is measured against", required=True),
+    Key("features", ListOf(FEATURE), "the monitored input columns", required=True),
+    Key("prediction", Mapping(PREDICTION), "the model's output column"),
+    Key("label", Mapping(LABEL), "ground truth: model quality metrics"),
+    Key("id_column", TEXT, "joins feedback labels to records"),
+    Key("version_column", TEXT, "one window per model version"),
+    Key("timestamp_column", TEXT, "RFC 3339 text or epoch seconds; needed for `window.duration`"),
+    Key("window", Mapping(WINDOW), "`rows` or `duration`, not both", default={}),
+    Key("update_interval", DURATION, "statistics are recomputed at most this often, and only when "
+        "new records came (a duration window is also recomputed as it ages)", default="5s"),
+    Key("drift", Mapping(DRIFT), "drift statistics and dataset-level rules", default={}),
+    Key("max_categories", Integer(1), "category label values per feature; the rest are summed as "
+        "`__other__`", default=20),
+    Key("max_versions", Integer(1), "with `version_column`: versions kept, each with its own "
+        "window", default=3),
+    Key("fleet", Mapping(FLEET, into=FleetConfig), "the fleet view", default={}),
+)  # fmt: skip
+ROOT = (Key("models", ListOf(MODEL), "one entry per monitored model", required=True),)
+
+
+def markdown_reference() -> str:
+    """The README's configuration reference: a table of every key of a model entry."""
+    return markdown_table(MODEL)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a YAML config file; raise ConfigError listing every problem."""
     file = Path(path)
@@ -239,18 +382,257 @@ def parse_config(
     data: object, *, base_dir: Path | None = None, check_reference: bool = True
 ) -> Config:
     """Validate already-loaded YAML data; raise ConfigError listing every problem."""
-    ctx = _Context(Path(base_dir or Path.cwd()).absolute(), check_reference=check_reference)
-    models: list[ModelConfig] = []
+    base = Path(base_dir or Path.cwd()).absolute()
+    problems: list[str] = []
     if data is None:
-        ctx.add("", "the configuration is empty; expected a mapping with a 'models' list")
-    root = _open(ctx, data, "", ("models",)) if data is not None else None
-    if root is not None:
-        items = list(root.items("models"))
-        models = [m for path, raw in items if (m := _parse_model(ctx, raw, path)) is not None]
-        _check_model_names(ctx, items)
-    if ctx.problems:
-        raise ConfigError(ctx.problems)
+        report(problems, "", "the configuration is empty; expected a mapping with a 'models' list")
+        raise ConfigError(problems)
+    root = validate(ROOT, data, "", problems)
+    nodes: list[Node] = (root["models"] or []) if root is not None else []
+    models = [m for node in nodes if (m := _model(node, base, check_reference)) is not None]
+    _check_model_names(nodes)
+    if problems:
+        raise ConfigError(sorted(problems, key=_problem_order))
     return Config(models=tuple(models), source="<memory>")
+
+
+def _problem_order(problem: str) -> tuple[int, int]:
+    """Sort key listing problems model by model, in the order of the schema's keys (stable)."""
+    match = _PROBLEM_RE.match(problem)
+    if match is None:
+        return -1, -1
+    key = match.group(2)
+    return int(match.group(1)), _MODEL_KEY_ORDER.get(key, -1) if key else -1
+
+
+_PROBLEM_RE = re.compile(r"models\[(\d+)\](?:\.(\w+))?")
+_MODEL_KEY_ORDER = {key.name: index for index, key in enumerate(MODEL)}
+
+
+# --- the rules relating several keys ---------------------------------------------------------
+
+
+def _check_model_names(nodes: list[Node]) -> None:
+    first: dict[str, str] = {}
+    for node in nodes:
+        name = node["name"]
+        if name is None:
+            continue
+        if name in first:
+            node.report("name", f"duplicate model name {name!r} (also {first[name]})")
+        else:
+            first[name] = node.at("name")
+
+
+def _model(m: Node, base_dir: Path, check_reference: bool) -> ModelConfig | None:
+    drift = _drift(m["drift"])
+    features = _features(m["features"] or [], drift)
+    prediction = _prediction(m["prediction"], drift)
+    label = _label(m["label"], m, base_dir)
+    _check_roles(m)
+    logs = _logs(m["logs"], base_dir)
+    reference_path = _reference(m["reference"], base_dir)
+    if reference_path is not None and check_reference:
+        from exporter.checking import reference_column_problems  # the reference's I/O lives there
+
+        columns = _feature_names(m)
+        if m["prediction"] is not None and m["prediction"]["column"] is not None:
+            columns.append((m.at("prediction.column"), m["prediction"]["column"]))
+        m.problems += reference_column_problems(reference_path, columns, m.at("reference.path"))
+    window = _window(m)
+    if m["name"] is None or logs is None or reference_path is None:
+        return None
+    return m.build(
+        ModelConfig,
+        logs=logs,
+        reference_path=reference_path,
+        features=tuple(features),
+        prediction=prediction,
+        label=label,
+        window=window,
+        drift=drift,
+    )
+
+
+def _window(m: Node) -> WindowConfig:
+    window = m["window"]
+    if window.given("rows") and window.given("duration"):
+        window.report(None, "set either rows or duration, not both")
+    if window.given("duration") and not m.given("timestamp_column"):
+        window.report("duration", "requires timestamp_column to be set on the model")
+    if window["duration"] is not None:
+        return WindowConfig(rows=None, duration=window["duration"])
+    return WindowConfig(rows=window["rows"], duration=None)
+
+
+def _drift(drift: Node) -> DriftConfig:
+    numerical = _statistic(drift["numerical"], "numerical", DEFAULT_NUMERICAL, "numerical features")
+    categorical = _statistic(
+        drift["categorical"], "categorical", DEFAULT_CATEGORICAL, "categorical features"
+    )
+    return drift.build(
+        DriftConfig,
+        numerical=numerical or DEFAULT_NUMERICAL,
+        categorical=categorical or DEFAULT_CATEGORICAL,
+    )
+
+
+def _default_for(drift: DriftConfig, kind: str | None) -> StatisticConfig:
+    return drift.categorical if kind == "categorical" else drift.numerical
+
+
+def _statistic(
+    node: Node, kind: str | None, default: StatisticConfig, what: str
+) -> StatisticConfig | None:
+    """Resolve a section's `statistic` and `threshold` against the default for its type."""
+    options = _STATISTICS_BY_TYPE.get(kind or "", _ALL_STATISTICS)
+    statistic = node["statistic"]
+    if statistic is not None and statistic not in options:
+        context = f" for {what}" if kind else ""
+        expected = f"expected {alternatives(options)}{context}"
+        node.report("statistic", f"{expected}, got {show(statistic)}")
+        _threshold(node, None)  # the statistic is wrong; still check the threshold's type
+        return None
+    statistic = statistic or default.statistic
+    if node["threshold"] is not None:
+        threshold = _threshold(node, statistic)
+    elif statistic == default.statistic:
+        threshold = default.threshold
+    else:
+        threshold = None
+    return StatisticConfig(statistic=statistic, threshold=threshold)
+
+
+def _threshold(node: Node, statistic: str | None) -> float | None:
+    """Return the threshold in force for `statistic`: None for `auto` (and after a mistake)."""
+    value = node["threshold"]
+    if value is None or value == "auto":
+        return None
+    expected, accept = _THRESHOLD_RULES.get(statistic or "", _ANY_THRESHOLD)
+    if not is_number(value) or not accept(float(value)):
+        node.report("threshold", f"expected {expected}, got {show(value)}")
+        return None
+    return float(value)
+
+
+_ANY_THRESHOLD: tuple[str, Callable[[float], bool]] = ("'auto' or a number > 0", lambda x: x > 0)
+_THRESHOLD_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "ks": ("'auto' or a number > 0 and < 1 (ks is a p-value)", lambda x: 0 < x < 1),
+    "chi2": ("'auto' or a number > 0 and < 1 (chi2 is a p-value)", lambda x: 0 < x < 1),
+    "jensen_shannon": (
+        "'auto' or a number > 0 and <= 1 (a jensen_shannon distance is at most 1)",
+        lambda x: 0 < x <= 1,
+    ),
+}
+
+
+def _features(nodes: list[Node], drift: DriftConfig) -> list[FeatureConfig]:
+    features: list[FeatureConfig] = []
+    for node in nodes:
+        kind = node["type"]
+        statistic = _statistic(node, kind, _default_for(drift, kind), f"a {kind} feature")
+        if node["name"] is not None and kind is not None and statistic is not None:
+            features.append(node.build(FeatureConfig, statistic=statistic))
+    return features
+
+
+def _prediction(node: Node | None, drift: DriftConfig) -> PredictionConfig | None:
+    if node is None:
+        return None
+    kind = None if "type" in node.invalid else node["type"]
+    statistic = _statistic(node, kind, _default_for(drift, kind), f"a {kind} prediction")
+    if node["column"] is None or kind is None or statistic is None:
+        return None
+    return node.build(PredictionConfig, statistic=statistic)
+
+
+def _label(node: Node | None, m: Node, base_dir: Path) -> LabelConfig | None:
+    if node is None:
+        return None
+    feedback = None
+    if node["feedback"] is not None:
+        path, fmt = _glob(node["feedback"], base_dir)
+        feedback = FeedbackConfig(path, fmt) if path is not None and fmt is not None else None
+        if not m.given("id_column"):
+            node.report(
+                "feedback", "requires id_column to be set on the model (records are joined by id)"
+            )
+    if node["column"] is None or node["task"] is None:
+        return None
+    return node.build(LabelConfig, feedback=feedback)
+
+
+def _feature_names(m: Node) -> list[tuple[str, str]]:
+    """(YAML path, name) of every feature with a valid name, even if the rest of it is invalid."""
+    return [(node.at("name"), node["name"]) for node in m["features"] or [] if node["name"]]
+
+
+def _role_columns(m: Node) -> list[tuple[str, str, str]]:
+    """(YAML path, column, role) of the prediction, label, id, version and timestamp columns."""
+    roles: list[tuple[str, str, str]] = []
+    for key in ("prediction", "label"):
+        section = m[key]
+        if section is not None and section["column"] is not None:
+            roles.append((section.at("column"), section["column"], f"the {key} column"))
+    roles += [(m.at(key), m[key], f"the {key}") for key in _ROLE_KEYS if m[key] is not None]
+    return roles
+
+
+def _check_roles(m: Node) -> None:
+    """Report duplicate feature names and any column given two roles."""
+    owners: dict[str, str] = {}
+    for path, column, role in _role_columns(m):
+        if column in owners:
+            report(m.problems, path, f"{column!r} is also {owners[column]}")
+        owners.setdefault(column, role)
+    seen: dict[str, str] = {}
+    for path, name in _feature_names(m):
+        if name in owners:
+            report(m.problems, path, f"{name!r} is also {owners[name]}")
+        elif name in seen:
+            report(m.problems, path, f"duplicate feature name {name!r} (also {seen[name]})")
+        seen.setdefault(name, path)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def _logs(node: Node | None, base_dir: Path) -> LogsConfig | None:
+    if node is None:
+        return None
+    path, fmt = _glob(node, base_dir)
+    if path is None or fmt is None:
+        return None
+    return node.build(LogsConfig, path=path, format=fmt)
+
+
+def _glob(node: Node, base_dir: Path) -> tuple[str | None, str | None]:
+    """Return a section's resolved `path` glob and its `format`, explicit or from the extension."""
+    fmt = node["format"]
+    given = node.raw.get("path")  # a bad glob still tells its extension
+    if isinstance(given, str) and given and not node.given("format"):
+        fmt = _LOG_EXTENSIONS.get(PurePosixPath(given).suffix.lower())
+        if fmt is None:
+            node.report(
+                "format",
+                f"required when the path does not end in .jsonl, .ndjson or .parquet "
+                f"(got {given!r})",
+            )
+    if node["path"] is None:
+        return None, fmt
+    return os.path.normpath(base_dir / node["path"]), fmt
+
+
+def _reference(node: Node | None, base_dir: Path) -> str | None:
+    """Return the reference file's absolute path if it is well formed and exists."""
+    if node is None or node["path"] is None:
+        return None
+    path = os.path.normpath(base_dir / str(node["path"]))
+    if not Path(path).is_file():
+        what = "is not a file" if Path(path).exists() else "does not exist"
+        node.report("path", f"reference file {path} {what}")
+        return None
+    return path
 
 
 # --- YAML loading ----------------------------------------------------------------------------
@@ -301,514 +683,30 @@ def _load_yaml(text: str) -> object:
         raise ConfigError(msg) from exc
 
 
-# --- validation machinery --------------------------------------------------------------------
+# --- python -m exporter.config ---------------------------------------------------------------
 
 
-class _Context:
-    """Problems found so far, plus what path resolution and reference checks need."""
-
-    def __init__(self, base_dir: Path, *, check_reference: bool) -> None:
-        self.base_dir = base_dir
-        self.check_reference = check_reference
-        self.problems: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(f"{path or '(top level)'}: {message}")
-
-    def resolve(self, path: str) -> str:
-        return os.path.normpath(self.base_dir / path)
-
-
-class _Section:
-    """A YAML mapping under validation: typed getters that report problems under its path."""
-
-    def __init__(self, ctx: _Context, data: Mapping[Any, Any], path: str) -> None:
-        self.ctx = ctx
-        self.data = data
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def report(self, key: str | None, message: str) -> None:
-        self.ctx.add(self.at(key) if key else self.path, message)
-
-    def has(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def raw(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def text_or_none(self, key: str) -> str | None:
-        """Return the key's value if it is a non-empty string, silently (for cross-checks)."""
-        value = self.data.get(key)
-        return value if isinstance(value, str) and value else None
-
-    def text(self, key: str, *, required: bool = False) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                self.report(key, _MISSING)
-            return None
-        if not isinstance(value, str) or not value:
-            self.report(key, f"expected a non-empty string, got {_show(value)}")
-            return None
-        return value
-
-    def choice(
-        self, key: str, options: tuple[str, ...], *, required: bool = False, context: str = ""
-    ) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                self.report(key, _MISSING)
-            return None
-        if value not in options:
-            self.report(key, f"expected {_alternatives(options)}{context}, got {_show(value)}")
-            return None
-        return str(value)
-
-    def integer(self, key: str, default: int, minimum: int) -> int:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.report(key, f"expected an integer >= {minimum}, got {_show(value)}")
-            return default
-        return value
-
-    def number(
-        self, key: str, default: float, accept: Callable[[float], bool], expected: str
-    ) -> float:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if not _is_number(value) or not accept(float(value)):
-            self.report(key, f"expected {expected}, got {_show(value)}")
-            return default
-        return float(value)
-
-    def duration(self, key: str, default: float | None) -> float | None:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        try:
-            seconds = parse_duration(value)
-        except (TypeError, ValueError):
-            self.report(key, f"expected {_DURATION_HINT}, got {_show(value)}")
-            return default
-        if seconds <= 0:
-            self.report(key, f"expected a duration > 0, got {_show(value)}")
-            return default
-        return seconds
-
-    def section(
-        self, key: str, allowed: tuple[str, ...], *, required: bool = False
-    ) -> _Section | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                self.report(key, _MISSING)
-            return None
-        return _open(self.ctx, value, self.at(key), allowed)
-
-    def items(self, key: str) -> Iterator[tuple[str, object]]:
-        """Yield (path, item) for a required non-empty list."""
-        value = self.data.get(key)
-        if value is None:
-            self.report(key, _MISSING)
-        elif not isinstance(value, list) or not value:
-            self.report(key, f"expected a non-empty list, got {_show(value)}")
-        else:
-            yield from ((f"{self.at(key)}[{index}]", item) for index, item in enumerate(value))
-
-
-def _open(ctx: _Context, value: object, path: str, allowed: tuple[str, ...]) -> _Section | None:
-    """Wrap a mapping for validation, reporting a non-mapping and every unknown key."""
-    if not isinstance(value, dict):
-        keys = f" with keys {', '.join(allowed)}" if len(allowed) <= 5 else ""
-        ctx.add(path, f"expected a mapping{keys}, got {_show(value)}")
-        return None
-    section = _Section(ctx, value, path)
-    for key in value:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            ctx.add(section.at(str(key)), f"unknown key{hint}")
-    return section
-
-
-def _show(value: object) -> str:
-    """Describe a YAML value the way the user wrote it, for `got ...` in messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        return repr(value)
-    if isinstance(value, list):
-        return "a list" if value else "an empty list"
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    return f"a {type(value).__name__}"
-
-
-def _alternatives(options: tuple[str, ...]) -> str:
-    quoted = [repr(option) for option in options]
-    if len(quoted) == 2:
-        return f"{quoted[0]} or {quoted[1]}"
-    return "one of " + ", ".join(quoted)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# --- models ----------------------------------------------------------------------------------
-
-
-def _check_model_names(ctx: _Context, items: list[tuple[str, object]]) -> None:
-    """Report model names used twice; the format of each name is checked with its model."""
-    first: dict[str, str] = {}
-    for path, raw in items:
-        name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-            continue
-        if name in first:
-            ctx.add(f"{path}.name", f"duplicate model name {name!r} (also {first[name]})")
-        else:
-            first[name] = f"{path}.name"
-
-
-def _parse_model(ctx: _Context, raw: object, path: str) -> ModelConfig | None:
-    m = _open(ctx, raw, path, _MODEL_KEYS)
-    if m is None:
-        return None
-    name = _parse_name(m)
-    drift = _parse_drift(m)
-    features = _parse_features(m, drift)
-    prediction = _parse_prediction(m, drift)
-    label = _parse_label(m)
-    id_column, version_column, timestamp_column = (m.text(key) for key in _ROLE_KEYS)
-    _check_roles(m)
-    logs = _parse_logs(m)
-    reference_path = _parse_reference(m)
-    _check_reference_columns(m, reference_path)
-    window = _parse_window(m)
-    update_interval = m.duration("update_interval", 5.0) or 5.0
-    if name is None or logs is None or reference_path is None:
-        return None
-    return ModelConfig(
-        name=name,
-        logs=logs,
-        reference_path=reference_path,
-        features=tuple(features),
-        prediction=prediction,
-        label=label,
-        id_column=id_column,
-        version_column=version_column,
-        timestamp_column=timestamp_column,
-        window=window,
-        update_interval=update_interval,
-        drift=drift,
-        max_categories=m.integer("max_categories", 20, 1),
-        max_versions=m.integer("max_versions", 3, 1),
-        fleet=_parse_fleet(m),
+def main(argv: Sequence[str]) -> int:
+    """`python -m exporter.config [--markdown [FILE]]`: print or rewrite the reference."""
+    import argparse  # here: the exporter itself never runs this
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.config",
+        description="Print the configuration reference, or rewrite it in a Markdown file "
+        f"between the lines {README_START} and {README_END}.",
     )
-
-
-def _parse_name(m: _Section) -> str | None:
-    name = m.text("name", required=True)
-    if name is not None and not _NAME_RE.fullmatch(name):
-        m.report("name", f"expected a name matching [A-Za-z0-9_.:-]+, got {name!r}")
-        return None
-    return name
-
-
-def _parse_fleet(m: _Section) -> FleetConfig:
-    section = m.section("fleet", ("buckets",))
-    return FleetConfig(buckets=section.integer("buckets", 20, 2)) if section else FleetConfig()
-
-
-def _parse_window(m: _Section) -> WindowConfig:
-    section = m.section("window", ("rows", "duration"))
-    if section is None:
-        return WindowConfig(rows=5000, duration=None)
-    if section.has("rows") and section.has("duration"):
-        section.report(None, "set either rows or duration, not both")
-    rows = section.integer("rows", 5000, 1)
-    duration = section.duration("duration", None)
-    if section.has("duration") and not m.has("timestamp_column"):
-        section.report("duration", "requires timestamp_column to be set on the model")
-    if duration is not None:
-        return WindowConfig(rows=None, duration=duration)
-    return WindowConfig(rows=rows, duration=None)
-
-
-# --- drift statistics ------------------------------------------------------------------------
-
-
-def _parse_drift(m: _Section) -> DriftConfig:
-    section = m.section("drift", ("numerical", "categorical", "min_rows", "dataset_share", "bins"))
-    if section is None:
-        return DriftConfig()
-    return DriftConfig(
-        numerical=_parse_default_statistic(section, "numerical", DEFAULT_NUMERICAL),
-        categorical=_parse_default_statistic(section, "categorical", DEFAULT_CATEGORICAL),
-        min_rows=section.integer("min_rows", 100, 1),
-        dataset_share=section.number(
-            "dataset_share", 0.5, lambda x: 0 < x <= 1, "a number in (0, 1]"
-        ),
-        bins=section.integer("bins", 10, 2),
+    parser.add_argument("--markdown", metavar="FILE", nargs="?", const="-",
+                        help="the file to update (default: print to standard output)")
+    args = parser.parse_args(argv)
+    if args.markdown in (None, "-"):
+        sys.stdout.write(markdown_reference())
+        return 0
+    path = Path(args.markdown)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        replace_between(text, README_START, README_END, markdown_reference()), encoding="utf-8"
     )
+    return 0
 
 
-def _parse_default_statistic(
-    drift: _Section, kind: str, default: StatisticConfig
-) -> StatisticConfig:
-    section = drift.section(kind, ("statistic", "threshold"))
-    if section is None:
-        return default
-    return _parse_statistic(section, kind, default, f" for {kind} features")
-
-
-def _default_for(drift: DriftConfig, kind: str | None) -> StatisticConfig:
-    return drift.categorical if kind == "categorical" else drift.numerical
-
-
-def _parse_statistic(
-    section: _Section, kind: str | None, default: StatisticConfig, context: str
-) -> StatisticConfig:
-    """Resolve a section's optional `statistic` and `threshold` against the default for its type."""
-    options = _STATISTICS_BY_TYPE.get(kind or "", _ALL_STATISTICS)
-    chosen = section.choice("statistic", options, context=context if kind else "")
-    if chosen is None and section.has("statistic"):
-        if section.has("threshold"):  # the statistic is wrong; still check the threshold's type
-            _parse_threshold(section, None)
-        return default
-    statistic = chosen or default.statistic
-    if section.has("threshold"):
-        threshold = _parse_threshold(section, statistic)
-    elif statistic == default.statistic:
-        threshold = default.threshold
-    else:
-        threshold = None
-    return StatisticConfig(statistic=statistic, threshold=threshold)
-
-
-def _parse_threshold(section: _Section, statistic: str | None) -> float | None:
-    """Return the threshold in force for `statistic`: None for `auto` (and after a mistake)."""
-    value = section.raw("threshold")
-    if value == "auto":
-        return None
-    expected, accept = _THRESHOLD_RULES.get(statistic or "", _ANY_THRESHOLD)
-    if not _is_number(value) or not accept(float(value)):
-        section.report("threshold", f"expected {expected}, got {_show(value)}")
-        return None
-    return float(value)
-
-
-_ANY_THRESHOLD: tuple[str, Callable[[float], bool]] = ("'auto' or a number > 0", lambda x: x > 0)
-_THRESHOLD_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "ks": ("'auto' or a number > 0 and < 1 (ks is a p-value)", lambda x: 0 < x < 1),
-    "chi2": ("'auto' or a number > 0 and < 1 (chi2 is a p-value)", lambda x: 0 < x < 1),
-    "jensen_shannon": (
-        "'auto' or a number > 0 and <= 1 (a jensen_shannon distance is at most 1)",
-        lambda x: 0 < x <= 1,
-    ),
-}
-
-
-# --- columns ---------------------------------------------------------------------------------
-
-
-def _parse_features(m: _Section, drift: DriftConfig) -> list[FeatureConfig]:
-    features: list[FeatureConfig] = []
-    for path, raw in m.items("features"):
-        section = _open(m.ctx, raw, path, _FEATURE_KEYS)
-        if section is None:
-            continue
-        name = section.text("name", required=True)
-        kind = section.choice("type", FEATURE_TYPES, required=True)
-        statistic = _parse_statistic(
-            section, kind, _default_for(drift, kind), f" for a {kind} feature"
-        )
-        if name is not None and kind is not None:
-            features.append(FeatureConfig(name=name, type=kind, statistic=statistic))
-    return features
-
-
-def _parse_prediction(m: _Section, drift: DriftConfig) -> PredictionConfig | None:
-    section = m.section("prediction", _PREDICTION_KEYS)
-    if section is None:
-        return None
-    column = section.text("column", required=True)
-    kind = section.choice("type", FEATURE_TYPES) or (
-        "numerical" if not section.has("type") else None
-    )
-    statistic = _parse_statistic(
-        section, kind, _default_for(drift, kind), f" for a {kind} prediction"
-    )
-    if column is None or kind is None:
-        return None
-    return PredictionConfig(column=column, type=kind, statistic=statistic)
-
-
-def _parse_label(m: _Section) -> LabelConfig | None:
-    section = m.section("label", ("column", "task", "threshold", "feedback"))
-    if section is None:
-        return None
-    column = section.text("column", required=True)
-    task = section.choice("task", TASKS, required=True)
-    threshold = section.number("threshold", 0.5, lambda _: True, "a number")
-    feedback = None
-    feedback_section = section.section("feedback", ("path", "format"))
-    if feedback_section is not None:
-        feedback = _parse_feedback(feedback_section)
-        if not m.has("id_column"):
-            section.report(
-                "feedback", "requires id_column to be set on the model (records are joined by id)"
-            )
-    if column is None or task is None:
-        return None
-    return LabelConfig(column=column, task=task, threshold=threshold, feedback=feedback)
-
-
-def _feature_names(m: _Section) -> list[tuple[str, str]]:
-    """(YAML path, name) of every feature whose name is a non-empty string, even if invalid."""
-    raw = m.raw("features")
-    items = raw if isinstance(raw, list) else []
-    return [
-        (f"{m.at('features')}[{index}].name", item["name"])
-        for index, item in enumerate(items)
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"]
-    ]
-
-
-def _role_columns(m: _Section) -> list[tuple[str, str, str]]:
-    """(YAML path, column, role) of the prediction, label, id, version and timestamp columns."""
-    roles: list[tuple[str, str, str]] = []
-    for key in ("prediction", "label"):
-        section = m.raw(key)
-        column = section.get("column") if isinstance(section, dict) else None
-        if isinstance(column, str) and column:
-            roles.append((m.at(f"{key}.column"), column, f"the {key} column"))
-    for key in _ROLE_KEYS:
-        value = m.text_or_none(key)
-        if value is not None:
-            roles.append((m.at(key), value, f"the {key}"))
-    return roles
-
-
-def _check_roles(m: _Section) -> None:
-    """Report duplicate feature names and any column given two roles."""
-    owners: dict[str, str] = {}
-    for path, column, role in _role_columns(m):
-        if column in owners:
-            m.ctx.add(path, f"{column!r} is also {owners[column]}")
-        owners.setdefault(column, role)
-    seen: dict[str, str] = {}
-    for path, name in _feature_names(m):
-        if name in owners:
-            m.ctx.add(path, f"{name!r} is also {owners[name]}")
-        elif name in seen:
-            m.ctx.add(path, f"duplicate feature name {name!r} (also {seen[name]})")
-        seen.setdefault(name, path)
-
-
-# --- files -----------------------------------------------------------------------------------
-
-
-def _parse_logs(m: _Section) -> LogsConfig | None:
-    section = m.section("logs", ("path", "format", "max_line_bytes"), required=True)
-    if section is None:
-        return None
-    path, fmt = _parse_glob(section)
-    max_line_bytes = section.integer("max_line_bytes", 1048576, 1024)
-    if path is None or fmt is None:
-        return None
-    return LogsConfig(path=path, format=fmt, max_line_bytes=max_line_bytes)
-
-
-def _parse_feedback(section: _Section) -> FeedbackConfig | None:
-    path, fmt = _parse_glob(section)
-    if path is None or fmt is None:
-        return None
-    return FeedbackConfig(path=path, format=fmt)
-
-
-def _parse_glob(section: _Section) -> tuple[str | None, str | None]:
-    """Return a section's resolved `path` glob and its `format`, explicit or from the extension."""
-    pattern = section.text("path", required=True)
-    problem = _glob_problem(pattern) if pattern is not None else None
-    if problem is not None:
-        section.report("path", f"bad glob {pattern!r}: {problem}")
-    fmt = section.choice("format", LOG_FORMATS)
-    if pattern is not None and not section.has("format"):
-        fmt = _LOG_EXTENSIONS.get(PurePosixPath(pattern).suffix.lower())
-        if fmt is None:
-            section.report(
-                "format",
-                f"required when the path does not end in .jsonl, .ndjson or .parquet "
-                f"(got {pattern!r})",
-            )
-    if pattern is None or problem is not None:
-        return None, fmt
-    return section.ctx.resolve(pattern), fmt
-
-
-def _glob_problem(pattern: str) -> str | None:
-    """Say what is wrong with a glob, or return None when it is well formed."""
-    if any("**" in part and part != "**" for part in pattern.split("/")):
-        return "'**' must be a whole path component, as in logs/**/*.jsonl"
-    index = 0
-    while index < len(pattern):
-        if pattern[index] == "]":
-            return f"unbalanced ']' at position {index}"
-        if pattern[index] == "[":
-            start = index + 1
-            start += pattern.startswith("!", start)
-            start += pattern.startswith("]", start)  # a leading ']' is a member of the class
-            close = pattern.find("]", start)
-            if close < 0 or "/" in pattern[index:close]:
-                return f"unbalanced '[' at position {index}"
-            index = close
-        index += 1
-    return None
-
-
-def _parse_reference(m: _Section) -> str | None:
-    """Return the reference file's absolute path if it is well formed and exists."""
-    section = m.section("reference", ("path",), required=True)
-    if section is None:
-        return None
-    given = section.text("path", required=True)
-    if given is None:
-        return None
-    path = section.ctx.resolve(given)
-    if table_format(path) is None:
-        section.report(
-            "path", f"expected a file ending in {', '.join(TABLE_EXTENSIONS)}, got {given!r}"
-        )
-        return None
-    if not Path(path).is_file():
-        what = "is not a file" if Path(path).exists() else "does not exist"
-        section.report("path", f"reference file {path} {what}")
-        return None
-    return path
-
-
-def _check_reference_columns(m: _Section, reference_path: str | None) -> None:
-    """Report each feature and prediction column the reference file does not have."""
-    if reference_path is None or not m.ctx.check_reference:
-        return
-    try:
-        names = set(read_column_names(reference_path))
-    except ReferenceDataError as exc:
-        m.report("reference.path", str(exc))
-        return
-    wanted = _feature_names(m)
-    wanted += [(path, column) for path, column, role in _role_columns(m) if "prediction" in role]
-    for path, column in wanted:
-        if column not in names:
-            m.ctx.add(path, f"column {column!r} not in reference {reference_path}")
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

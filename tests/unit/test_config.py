@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +13,25 @@ import pandas as pd
 import pytest
 
 from exporter.config import (
+    README_END,
+    README_START,
     DriftConfig,
     FeatureConfig,
     FleetConfig,
+    LabelConfig,
     LogsConfig,
     ModelConfig,
     PredictionConfig,
     StatisticConfig,
     WindowConfig,
     load_config,
+    markdown_reference,
     parse_config,
 )
 from exporter.errors import ConfigError, ExporterError
+from exporter.schema import replace_between
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REFERENCE = pd.DataFrame(
     {
@@ -891,3 +900,75 @@ class TestModelColumns:
             "salary_range",
             "ts",
         )
+
+
+class TestProblemOrder:
+    def test_limits_are_checked_even_when_the_name_is_missing(self, base: Path) -> None:
+        data = model(max_versions=0, fleet={"buckets": 1})
+        del data["name"]
+        assert problems({"models": [data]}, base) == (
+            "models[0].name: required key is missing",
+            "models[0].max_versions: expected an integer >= 1, got 0",
+            "models[0].fleet.buckets: expected an integer >= 2, got 1",
+        )
+
+    def test_problems_are_listed_model_by_model_in_the_order_of_the_keys(
+        self, base: Path
+    ) -> None:
+        first = model(name="a", window={"rows": 1, "duration": "1h"}, timestamp_column="ts",
+                      max_versions=0, features=[{"name": "absent", "type": "numerical"}])
+        second = model(name="a", logs={"path": "x.txt"})
+        assert problems({"models": [first, second]}, base) == (
+            f"models[0].features[0].name: column 'absent' not in reference {base / 'ref.parquet'}",
+            "models[0].window: set either rows or duration, not both",
+            "models[0].max_versions: expected an integer >= 1, got 0",
+            "models[1].name: duplicate model name 'a' (also models[0].name)",
+            (
+                "models[1].logs.format: required when the path does not end in .jsonl, .ndjson "
+                "or .parquet (got 'x.txt')"
+            ),
+        )
+
+
+class TestSchemaDefaults:
+    def test_the_dataclass_defaults_agree_with_the_schema(self, base: Path) -> None:
+        label = {"column": "repaid", "task": "classification"}
+        loaded = parse_model(base, label=label)
+        assert loaded.drift == DriftConfig()
+        assert loaded.fleet == FleetConfig()
+        assert loaded.logs.max_line_bytes == LogsConfig("", "").max_line_bytes
+        assert loaded.label == LabelConfig("repaid", "classification")
+
+
+class TestReadmeReference:
+    def test_the_readme_holds_the_reference_generated_from_the_schema(self) -> None:
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        generated = replace_between(readme, README_START, README_END, markdown_reference())
+        assert readme == generated, "regenerate: python -m exporter.config --markdown README.md"
+
+    def test_the_reference_has_a_row_for_every_key_with_its_default(self) -> None:
+        rows = markdown_reference().splitlines()
+        assert "| `window.rows` | integer >= 1 | `5000` | the last N records |" in rows
+        assert any(row.startswith("| `label.feedback.path` | string | required |") for row in rows)
+        top = {row.split("`")[1] for row in rows[2:]} - {
+            row.split("`")[1] for row in rows[2:] if "." in row.split("`")[1]
+        }
+        assert top == {
+            "name", "logs", "reference", "features", "prediction", "label", "id_column",
+            "version_column", "timestamp_column", "window", "update_interval", "drift",
+            "max_categories", "max_versions", "fleet",
+        }  # fmt: skip
+
+    def test_the_command_rewrites_the_reference_between_the_markers(self, tmp_path: Path) -> None:
+        doc = tmp_path / "doc.md"
+        doc.write_text(f"# Title\n\n{README_START}\nold table\n{README_END}\n\nafter\n")
+        subprocess.run([sys.executable, "-m", "exporter.config", "--markdown", str(doc)],
+                       check=True, timeout=60)
+        assert doc.read_text() == (
+            f"# Title\n\n{README_START}\n{markdown_reference()}{README_END}\n\nafter\n"
+        )
+
+    def test_the_command_prints_the_reference_without_a_file(self) -> None:
+        out = subprocess.run([sys.executable, "-m", "exporter.config", "--markdown"],
+                             capture_output=True, text=True, check=True, timeout=60)
+        assert out.stdout == markdown_reference()
