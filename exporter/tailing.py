@@ -377,16 +377,19 @@ class Follower:
                  report: bool = True) -> int | None:
         """A descriptor on ``path`` if it still is the file ``key`` (None otherwise)."""
         self._make_room(keep)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None  # gone since it was listed
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE):
-                self._out_of_descriptors(exc)
-            elif report:
-                self._unreadable_now(path, exc)
-            return None
+        for attempt in range(2):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                break
+            except FileNotFoundError:
+                return None  # gone since it was listed
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    if report:
+                        self._unreadable_now(path, exc)
+                    return None
+                if attempt or not self._out_of_descriptors(exc, keep):
+                    return None
         if self._exhausted:
             self._exhausted = False
             log.info("log files can be opened again", extra={"file": path})
@@ -396,14 +399,18 @@ class Follower:
             return None
         return fd
 
-    def _out_of_descriptors(self, exc: OSError) -> None:
-        """The process (not this follower) ran out of descriptors: close what is idle, warn once."""
-        for key in [k for k in self._open if self._files[k].listed]:
-            self._close(self._files[key])
+    def _out_of_descriptors(self, exc: OSError, keep: _Tracked | None) -> bool:
+        """The process ran out of descriptors: close this glob's files that can be opened again
+        (warned once); whether any was closed."""
+        closable = [self._files[k] for k in self._open
+                    if self._files[k].listed and self._files[k] is not keep]
+        for tracked in closable:
+            self._close(tracked)
         if not self._exhausted:
             self._exhausted = True
             log.warning("cannot open log files: out of file descriptors; retrying every poll",
                         extra={"pattern": self.pattern, "error": str(exc)})
+        return bool(closable)
 
     def _make_room(self, keep: _Tracked | None) -> None:
         """Close the least recently changed file while ``max_open`` are open."""
@@ -436,7 +443,7 @@ class Follower:
     def _release(self, tracked: _Tracked) -> None:
         self._retire(tracked)
         self._close(tracked)
-        del self._files[tracked.key]
+        self._files.pop(tracked.key, None)
 
     def close(self) -> None:
         """Release every descriptor."""
@@ -459,8 +466,7 @@ class Follower:
 
     def _failed(self, tracked: _Tracked, exc: OSError) -> None:
         """A read failed (EIO, a permission taken away): close; retried at every poll."""
-        if tracked.listed:
-            self._unreadable_now(tracked.path, exc)
+        self._unreadable_now(tracked.path, exc)
         tracked.seen = None
         self._close(tracked)
 
@@ -482,17 +488,19 @@ class Follower:
         live = {item.key for item in listing}
         moved: dict[str, dict[int, str]] = {}  # directory -> inode -> path, scanned once a poll
         for gone in [t for k, t in self._files.items() if k not in live]:
-            gone.listed = False
-            yield from self._guarded(gone, self._drain(gone, moved))
+            if gone.key in self._files:  # not released meanwhile to make room
+                gone.listed = False
+                yield from self._guarded(gone, self._drain(gone, moved))
         for item in listing:
             tracked = self._track(item, new=True)
             if tracked is not None:
                 yield from self._guarded(tracked, self._follow(tracked, item.st))
         self._close_idle()
         self._forget_old_positions()
-        known = {item.path for item in listing} | {t.path for t in self._files.values()}
-        for path in [p for p in self._unreadable if p not in known]:
-            del self._unreadable[path]
+        if self._unreadable:  # forget files that went away while unreadable
+            known = {item.path for item in listing} | {t.path for t in self._files.values()}
+            for path in [p for p in self._unreadable if p not in known]:
+                del self._unreadable[path]
         notices, self._notices = self._notices, []
         yield from notices
 
@@ -509,8 +517,7 @@ class Follower:
             tracked.last_size, tracked.last_change = st.st_size, self._clock()
             self._open.move_to_end(tracked.key)
         if tracked.new:
-            tracked.new = False
-            self._find_original(tracked)
+            tracked.new = not self._find_original(tracked)
         if tracked.copy_of is not None and self._still_copy(tracked):
             tracked.seen = stamp
             return
@@ -536,6 +543,8 @@ class Follower:
         now = self._clock()
         if st.st_size != tracked.last_size:
             tracked.last_size, tracked.last_change = st.st_size, now
+        if tracked.handover is not None:
+            self._take_over(tracked)
         if tracked.copy_of is not None or not self._same_content(tracked, st.st_size):
             if tracked.copy_of is None:
                 log.warning("log file overwritten after it left the glob; not read further",
@@ -614,23 +623,25 @@ class Follower:
                 other.copy_of, other.handover = None, where
         tracked.head = b""
 
-    def _find_original(self, tracked: _Tracked) -> None:
-        """Whether a file found after start-up is a copy of one read before (see module doc)."""
+    def _find_original(self, tracked: _Tracked) -> bool:
+        """Whether a file found after start-up is a copy of one read before (see module doc);
+        False while that cannot be told yet (no complete first line: nothing to read either)."""
         head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0))
         if head is None:
-            return
+            return False
         original = self._files.get(self._heads.get(head, (-1, -1)))
         if original is not None and original is not tracked and self._copies(tracked, original):
             tracked.copy_of = original.key
             log.info("log file is a copy of one being read; read once that one is truncated",
                      extra={"file": tracked.path, "original": original.path})
-            return
+            return True
         where = self._former.get(head)
         size = os.fstat(tracked.fd).st_size
         if where is not None and size >= where.offset and _ends_with(tracked.fd, where):
             tracked.place(where)
             log.info("log file is a copy of one read before; read on from where that stopped",
                      extra={"file": tracked.path, "offset": where.offset})
+        return True
 
     def _copies(self, tracked: _Tracked, original: _Tracked) -> bool:
         """Whether ``tracked`` holds what was read of ``original`` (or, while it is being

@@ -6,6 +6,7 @@ Scenario names follow mtail's tailer tests. Time never passes by sleeping: each 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -836,6 +837,35 @@ class TestBoundedDescriptors:
             writer.write(record(1))
         assert ids(poll(follower)) == [1]
 
+    def test_a_process_out_of_descriptors_closes_idle_files_and_warns_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        follower = jsonl_follower(tmp_path, FakeClock(), max_open=64)
+        for name in ("a", "b"):
+            (tmp_path / f"{name}.jsonl").write_bytes(record(0))
+        poll(follower)
+        assert follower.open_files == 2
+        real_open = os.open
+        refused = [3]  # the next opens fail as if another part of the process held the rest
+
+        def exhausted(path: str, flags: int, *args: int) -> int:
+            if refused[0]:
+                refused[0] -= 1
+                raise OSError(errno.EMFILE, "Too many open files", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", exhausted)
+        (tmp_path / "c.jsonl").write_bytes(record(1))
+        assert poll(follower) == []  # refused, retried after closing a and b: refused again
+        assert follower.open_files == 0
+        assert poll(follower) == []
+        assert ids(poll(follower)) == [1]
+        append(tmp_path / "a.jsonl", record(2))
+        assert ids(poll(follower)) == [2]
+        warned = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
+        assert len(warned) == 1
+        follower.close()
+
     def test_the_default_limit_follows_the_soft_descriptor_limit(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -923,8 +953,9 @@ class TestCopyInsideTheGlob:
         assert ids(events) == [10]
         assert [e.first_line for e in events if isinstance(e, LineChunk)] == [11]
 
+    @pytest.mark.parametrize("first", [5, 50], ids=["within_the_first_line", "further"])
     def test_a_copy_still_being_written_is_not_read_twice(
-        self, tmp_path: Path, follower: Follower
+        self, tmp_path: Path, follower: Follower, first: int
     ) -> None:
         log = tmp_path / "app.jsonl"
         log.write_bytes(b"".join(record(i) for i in range(10)))
@@ -932,9 +963,9 @@ class TestCopyInsideTheGlob:
         append(log, record(10))
         data = log.read_bytes()
         copy = tmp_path / "app-1.jsonl"
-        copy.write_bytes(data[:50])  # the first bytes only, so far
+        copy.write_bytes(data[:first])  # the first bytes only, so far
         assert ids(poll(follower)) == [10]
-        append(copy, data[50:])
+        append(copy, data[first:])
         with log.open("r+b") as f:
             f.truncate(0)
         append(log, record(11))
