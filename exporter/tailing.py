@@ -165,11 +165,7 @@ class _Listed:
     path: str
     st: os.stat_result
     order: int  # ns: the modification time (the status-change time when that is in the future)
-
-    @property
-    def key(self) -> Key:
-        """(device, inode)."""
-        return (self.st.st_dev, self.st.st_ino)
+    key: Key  # (device, inode)
 
 
 @dataclass
@@ -262,7 +258,7 @@ class Follower:
             if order > now + slack:
                 order = min(st.st_ctime_ns, now)
                 self._warn_future(path, st)
-            found.append(_Listed(path, st, order))
+            found.append(_Listed(path, st, order, (st.st_dev, st.st_ino)))
         found.sort(key=lambda item: (item.order, item.path))
         self._future &= {item.key for item in found}
         return found

@@ -1,7 +1,8 @@
 """Tests for exporter.tailing: following log files through partial lines, rotation, truncation.
 
 Scenario names follow mtail's tailer tests. Time never passes by sleeping: each test calls
-``poll()`` itself, and the time-based limits are monkeypatched to 0 where a test needs them.
+``poll()`` itself, and either gives the follower a FakeClock to advance or monkeypatches the
+time-based limits to 0 where it needs them.
 """
 
 from __future__ import annotations
