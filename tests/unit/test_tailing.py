@@ -867,6 +867,23 @@ class TestBoundedDescriptors:
         assert len(warned) == 1
         follower.close()
 
+    def test_more_rotated_files_than_descriptors_stay_within_the_limit(
+        self, tmp_path: Path
+    ) -> None:
+        follower = jsonl_follower(tmp_path, FakeClock())
+        for n in range(8):
+            (tmp_path / f"{n}.jsonl").write_bytes(record(n))
+        assert sorted(ids(poll(follower))) == list(range(8))
+        for n in range(8):  # rotated out of the glob, with a last record each
+            append(tmp_path / f"{n}.jsonl", record(10 + n))
+            (tmp_path / f"{n}.jsonl").rename(tmp_path / f"{n}.jsonl.1")
+        got = ids(poll(follower))
+        assert follower.open_files <= 4
+        got += ids(poll(follower))
+        assert sorted(got) == [10 + n for n in range(8)]
+        assert follower.open_files <= 4
+        follower.close()
+
     def test_the_default_limit_follows_the_soft_descriptor_limit(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
