@@ -413,6 +413,8 @@ class Follower:
         while len(self._open) >= self.max_open:
             candidates = [self._files[k] for k in self._open
                           if keep is None or k != keep.key]
+            if not candidates:
+                return
             victim = next((t for t in candidates if t.listed), None)
             if victim is not None:
                 self._close(victim)
@@ -471,7 +473,8 @@ class Follower:
             yield from events
         except OSError as exc:
             self._failed(tracked, exc)
-        else:
+            return
+        if tracked.fd >= 0 or tracked.done:  # opened and read (not: closed, or failed to open)
             self._readable_now(tracked.path)
 
     # -- polling --------------------------------------------------------------------------------

@@ -1082,6 +1082,32 @@ class TestUnreadableFile:
         assert events[-1] == tailing.Readable(str(log))
         assert poll(follow) == []
 
+    def test_a_closed_file_that_cannot_be_opened_again_is_reported_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        poll(follower)
+        assert follower.open_files == 0
+        real_open = os.open
+        denied = [True]
+
+        def deny(path: str, flags: int, *args: int) -> int:
+            if denied[0] and path == str(log):
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", deny)
+        append(log, record(1))
+        assert poll(follower) == [tailing.Unreadable(str(log), "Permission denied")]
+        assert poll(follower) == []
+        denied[0] = False
+        assert poll(follower)[-1] == tailing.Readable(str(log))
+
     def test_a_read_error_is_reported_once_and_the_file_read_on_when_it_passes(
         self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
     ) -> None:
