@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 KNOWN_ROW_REASONS = ("malformed", "too_long")
-KNOWN_FILE_REASONS = ("corrupt",)
+KNOWN_FILE_REASONS = ("corrupt", "unreadable")
 
 
 @dataclass(frozen=True)

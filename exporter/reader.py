@@ -13,7 +13,9 @@ from exporter.tailing import (
     LongLine,
     ParquetCorrupt,
     ParquetReady,
+    Readable,
     Truncated,
+    Unreadable,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,13 @@ class LogReader:
                 self.counters.file_rejected(event.reason)
             elif isinstance(event, Truncated):
                 self.counters.truncated()
+            elif isinstance(event, Unreadable):
+                log.warning("log file unreadable; retried at every poll", extra={
+                    "model": self.model, "file": event.path, "error": event.error})
+                self.counters.file_rejected("unreadable")
+            elif isinstance(event, Readable):
+                log.info("log file readable again", extra={"model": self.model,
+                                                            "file": event.path})
         if self._logged > LOGGED_REJECTIONS_PER_POLL:
             log.warning("more records rejected", extra={
                 "model": self.model, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})

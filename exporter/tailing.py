@@ -1,26 +1,56 @@
-"""Following the log files of one glob: discovery, offsets, partial lines, rotation, truncation.
+"""Following the log files of one glob: discovery, offsets, partial lines, rotation, truncation,
+copies, and a bounded number of open descriptors.
 
-Files are keyed by (device, inode) and kept open, so a file renamed away by rotation is drained
-through its descriptor before it is released, and a renamed-in file (``x.parquet.tmp`` ->
-``x.parquet``) keeps its identity. A JSONL file is read from its stored offset up to its last
-complete line; a last line without ``\\n`` waits. A file whose size drops below the offset, or
-whose bytes before the offset changed (fingerprint), was truncated or replaced: it is read again
-from 0. A file that left the glob (renamed away, deleted) is drained at every poll, and released
-once it stayed unchanged for ``RELEASE_AFTER_SECONDS`` (its writer may not have reopened its log
-yet), or at once when it was deleted and nothing is pending in it. Parquet files are read once,
-when their footer is complete; their descriptor is released then, so a directory of many small
-files does not exhaust descriptors (the file stays known by inode and size).
+Identity. Files are keyed by (device, inode); a renamed file (``x.parquet.tmp`` ->
+``x.parquet``, ``app.jsonl`` -> ``app-1.jsonl``) keeps its identity and offset. Before a JSONL
+file is read on from its offset, its content is checked to be the one read before: its *head*
+(a digest of its first line, or of its first HEAD_BYTES when that line is longer) and the
+FINGERPRINT bytes just before the offset must be unchanged, and its size must not be below the
+offset. Otherwise it was truncated or replaced: it is read again from 0 under its current path
+(``Truncated``). A JSONL file is read up to its last complete line; a last line without ``\\n``
+waits.
+
+Descriptors. At most ``max_open`` files of a glob are open at once (MAX_OPEN_FILES, or a
+sixteenth of the soft RLIMIT_NOFILE when that is lower, at least MIN_OPEN_FILES): opening one
+more closes the least recently changed, and a file unchanged for IDLE_CLOSE_SECONDS is closed.
+A closed file costs a ``stat`` per poll; when its size or times change it is reopened by path
+and read on only when it is the same file (same device and inode, head and fingerprint).
+
+Rotation. A file that left the glob (renamed away, deleted) is drained at every poll, and
+released once it stayed unchanged for RELEASE_AFTER_SECONDS (its writer may not have reopened
+its log yet), or at once when it was deleted and nothing is pending in it. A closed file that
+left the glob is looked for by inode in its directory (rename rotation stays there) and drained
+the same way. A file that left the glob and was then overwritten is not read any further.
+
+Copies. A new file whose head is that of a file already read, and which holds the bytes read
+there just before that file's offset, is a copy (logrotate's copytruncate into a name the glob
+matches, ``cp``): it is not read while the original still holds those bytes (the original is
+read instead), and once the original is truncated or gone it is read on from the original's
+offset. Where truncated or released files stopped is remembered for COPY_MEMORY_SECONDS, so a
+copy found after the truncation is recognised too.
+
+Order. Files are read oldest first: by modification time, then name. A modification time more
+than FUTURE_SLACK_SECONDS ahead of the clock is not trusted (``touch -d tomorrow``, an archive
+unpacked with skewed times): such a file is ordered by its status-change time, which only the
+kernel sets, and a warning names it once.
+
+Parquet files are read once, when their footer is complete; their descriptor is released then
+(the file stays known by inode, size and footer).
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import logging
 import os
+import resource
+import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,12 +60,30 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 8 << 20  # 16 MiB blocks parse ~5% faster but hold ~50 MiB more at peak
 TAIL_STEP = 64 << 10  # backward reads at start-up begin this small and double up to READ_CHUNK
 FINGERPRINT = 64  # bytes before the offset that must not change while a file is followed
+HEAD_BYTES = 1024  # a file's head: its first line, or its first HEAD_BYTES when that is longer
 PARQUET_MAGIC = b"PAR1"
 PARQUET_GIVE_UP_SECONDS = 60.0  # a Parquet file without footer, unchanged this long, is corrupt
 COUNT_LINES_LIMIT = 256 << 20  # count lines of a skipped prefix only up to this size
 RELEASE_AFTER_SECONDS = 30.0  # a file renamed out of the glob is held until unchanged this long
 FOOTER_PROBE = 4096  # bytes compared at the end of a Parquet file without a valid footer
 MAX_FOOTER = 16 << 20  # a footer is compared up to this size
+MAX_OPEN_FILES = 64  # descriptors held per glob at most (fewer under a low RLIMIT_NOFILE)
+MIN_OPEN_FILES = 4
+IDLE_CLOSE_SECONDS = 10.0  # a file unchanged this long is closed, and reopened when it changes
+COPY_MEMORY_SECONDS = 300.0  # where a truncated or released file stopped is kept this long ...
+COPY_MEMORY_FILES = 1024  # ... for this many files at most
+FUTURE_SLACK_SECONDS = 60.0  # modification times up to this far ahead are trusted (clock skew)
+
+Key = tuple[int, int]  # (device, inode)
+Stamp = tuple[int, int, int]  # (size, mtime_ns, ctime_ns)
+
+
+def default_max_open() -> int:
+    """MAX_OPEN_FILES, or a sixteenth of the soft descriptor limit when that is lower."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_OPEN_FILES
+    return max(MIN_OPEN_FILES, min(MAX_OPEN_FILES, soft // 16))
 
 
 @dataclass(frozen=True)
@@ -80,29 +128,82 @@ class Truncated:
     path: str
 
 
-Event = LineChunk | LongLine | ParquetReady | ParquetCorrupt | Truncated
+@dataclass(frozen=True)
+class Unreadable:
+    """A file of the glob that cannot be opened or read (reported once until it is readable)."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Readable:
+    """A file reported unreadable that was read again."""
+
+    path: str
+
+
+Event = LineChunk | LongLine | ParquetReady | ParquetCorrupt | Truncated | Unreadable | Readable
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where reading stopped in a file, kept to read a copy of it on from there."""
+
+    offset: int
+    fingerprint: bytes
+    line: int | None
+    line_known: bool
+    skipping: int
+    when: float
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """A file of the glob as listed: its path, its stat and its place in the reading order."""
+
+    path: str
+    st: os.stat_result
+    order: int  # ns: the modification time (the status-change time when that is in the future)
+    key: Key  # (device, inode)
 
 
 @dataclass
 class _Tracked:
     path: str
-    key: tuple[int, int]
-    fd: int
+    key: Key
+    fd: int  # -1 while closed
+    last_change: float  # clock time of the last size change (or of tracking)
     offset: int = 0
     line: int | None = 1
     line_known: bool = True  # False after a start-up skip, until lines are read (counted lazily)
     skipping: int = 0  # bytes of a too-long line skipped so far (0 = not skipping)
     done: bool = False  # Parquet: read or rejected
     fingerprint: bytes = b""  # the bytes just before ``offset`` when it was last advanced
+    head: bytes = b""  # digest of the head, once read past it ("" before)
     last_size: int = -1
     stamp: tuple[int, int] = (0, 0)  # Parquet, once done: (mtime_ns, ctime_ns) when last checked
     footer: bytes = b""  # Parquet, once done: digest of its footer (the file's identity)
-    last_change: float = field(default_factory=time.monotonic)
+    seen: Stamp | None = None  # when last read to its end: a closed file unchanged since waits
+    listed: bool = True  # matched the glob at the last poll (else: drained, not reopened)
+    new: bool = False  # found after start-up, not yet checked for being a copy
+    copy_of: Key | None = None  # the original this file is a copy of, while that one is read
+    handover: _Position | None = None  # where its original stopped: read on from there
 
     def advance(self, data: bytes) -> None:
         """Move the offset past ``data``, just read, keeping the fingerprint current."""
         self.offset += len(data)
         self.fingerprint = (self.fingerprint + data[-FINGERPRINT:])[-FINGERPRINT:]
+
+    def position(self, now: float) -> _Position:
+        """Where reading stands now."""
+        return _Position(self.offset, self.fingerprint, self.line, self.line_known,
+                         self.skipping, now)
+
+    def place(self, where: _Position) -> None:
+        """Read on from where a file this one is a copy of stopped."""
+        self.offset, self.fingerprint, self.line = where.offset, where.fingerprint, where.line
+        self.line_known, self.skipping = where.line_known, where.skipping
 
 
 def ignored(path: str) -> bool:
@@ -114,19 +215,35 @@ def ignored(path: str) -> bool:
 class Follower:
     """Follows every file matching one glob; ``poll`` yields what is new since the last poll."""
 
-    def __init__(self, pattern: str, fmt: str, max_line_bytes: int) -> None:
+    def __init__(self, pattern: str, fmt: str, max_line_bytes: int, *,
+                 clock: Callable[[], float] = time.monotonic, max_open: int | None = None,
+                 idle_seconds: float = IDLE_CLOSE_SECONDS) -> None:
         self.pattern = pattern
         self.fmt = fmt
         self.max_line_bytes = max_line_bytes
-        self._files: dict[tuple[int, int], _Tracked] = {}
+        self.max_open = max(max_open or default_max_open(), MIN_OPEN_FILES)
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._files: dict[Key, _Tracked] = {}
+        self._open: OrderedDict[Key, None] = OrderedDict()  # least recently changed first
+        self._heads: dict[bytes, Key] = {}  # the file read under each head
+        self._former: OrderedDict[bytes, _Position] = OrderedDict()  # where retired heads stopped
+        self._unreadable: dict[str, str] = {}  # path -> error, reported once
+        self._future: set[Key] = set()  # files warned about for a modification time ahead
+        self._notices: list[Event] = []
+        self._exhausted = False  # the process ran out of descriptors (warned once)
         self._started = False
 
     @property
     def open_files(self) -> int:
         """Descriptors currently held."""
-        return sum(1 for tracked in self._files.values() if tracked.fd >= 0)
+        return len(self._open)
 
-    def _list(self) -> list[tuple[str, os.stat_result]]:
+    # -- listing and start-up -----------------------------------------------------------------
+
+    def _list(self) -> list[_Listed]:
+        now = time.time_ns()
+        slack = int(FUTURE_SLACK_SECONDS * 1e9)
         found = []
         for path in glob.glob(self.pattern, recursive=True):
             if ignored(path):
@@ -135,24 +252,42 @@ class Follower:
                 st = os.stat(path)
             except OSError:
                 continue
-            if os.path.isfile(path):
-                found.append((path, st))
-        found.sort(key=lambda item: (item[1].st_mtime_ns, item[0]))
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            order = st.st_mtime_ns
+            if order > now + slack:
+                order = min(st.st_ctime_ns, now)
+                self._warn_future(path, st)
+            found.append(_Listed(path, st, order, (st.st_dev, st.st_ino)))
+        found.sort(key=lambda item: (item.order, item.path))
+        self._future &= {item.key for item in found}
         return found
+
+    def _warn_future(self, path: str, st: os.stat_result) -> None:
+        key = (st.st_dev, st.st_ino)
+        if key not in self._future:
+            self._future.add(key)
+            log.warning("log file modified in the future; ordered by its status-change time",
+                        extra={"file": path, "mtime": time.strftime(
+                            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime))})
 
     def start(self, rows_needed: int | None, newer_than: float | None) -> None:
         """Track existing files so that only what the window needs is read at start-up."""
         self._started = True
-        listing = self._list()
         remaining = rows_needed
-        for path, st in reversed(listing):
-            tracked = self._track(path, st)
+        for item in reversed(self._list()):
+            tracked = self._track(item, new=False)
             if tracked is None:
                 continue
-            if newer_than is not None and st.st_mtime < newer_than:
-                self._skip_all(tracked, st.st_size)
-            elif remaining is not None:
-                remaining = self._backfill(tracked, st.st_size, remaining)
+            size = item.st.st_size
+            try:
+                if newer_than is not None and item.order < newer_than * 1e9:
+                    self._skip_all(tracked, size)
+                elif remaining is not None:
+                    remaining = self._backfill(tracked, size, remaining)
+                self._learn_head(tracked)
+            except OSError as exc:
+                self._failed(tracked, exc)
 
     def _skip_all(self, tracked: _Tracked, size: int) -> None:
         if self.fmt == "parquet":
@@ -189,106 +324,233 @@ class Follower:
         # Line numbers are counted when lines are read: an old file that never grows is never
         # read beyond its tail.
         tracked.offset, tracked.line_known = offset, offset == 0
-        tracked.line = 1
+        tracked.line, tracked.skipping = 1, 0
         start = max(offset - FINGERPRINT, 0)
         tracked.fingerprint = os.pread(tracked.fd, offset - start, start)
 
-    def _finish_parquet(self, tracked: _Tracked, size: int) -> None:
-        """A Parquet file is read (or given up): release its descriptor, remember its identity.
+    def _learn_head(self, tracked: _Tracked) -> None:
+        """Remember the head of a file read past it, so a copy of it is recognised."""
+        if tracked.head or tracked.offset == 0 or tracked.fd < 0 or self.fmt == "parquet":
+            return
+        tracked.head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0)) or b""
+        if tracked.head:
+            self._heads.setdefault(tracked.head, tracked.key)
 
-        Size, times and a digest of the footer identify it: a file deleted and created again
-        may get the same inode (and even the same size), and must then be read as a new file.
-        """
-        tracked.done, tracked.last_size = True, size
-        if tracked.fd >= 0:
-            st = os.fstat(tracked.fd)
-            tracked.stamp = (st.st_mtime_ns, st.st_ctime_ns)
-            tracked.footer = _footer_digest(tracked.fd, size)
-            os.close(tracked.fd)
-            tracked.fd = -1
+    # -- descriptors ----------------------------------------------------------------------------
 
-    def _replaced(self, existing: _Tracked, path: str, st: os.stat_result) -> bool:
-        """Whether a released Parquet file's inode now holds another file.
-
-        Touching or renaming a file changes its times but not its footer; a new file in a
-        reused inode has another footer (its row groups, offsets and statistics), and most
-        often another size.
-        """
-        if existing.last_size != st.st_size:
-            return True
-        stamp = (st.st_mtime_ns, st.st_ctime_ns)
-        if stamp == existing.stamp:
-            return False
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return False  # gone again: the next listing decides
-        try:
-            digest = _footer_digest(fd, st.st_size)
-        finally:
-            os.close(fd)
-        if digest != existing.footer:
-            return True
-        existing.stamp = stamp
-        return False
-
-    def _track(self, path: str, st: os.stat_result) -> _Tracked | None:
-        key = (st.st_dev, st.st_ino)
+    def _track(self, item: _Listed, *, new: bool) -> _Tracked | None:
+        key = item.key
         existing = self._files.get(key)
-        if existing is not None and existing.fd < 0 and self._replaced(existing, path, st):
-            del self._files[key]
+        if existing is not None and existing.done and self._replaced(existing, item.path,
+                                                                     item.st):
+            self._release(existing)
             existing = None
         if existing is not None:
-            existing.path = path
+            existing.path, existing.listed = item.path, True
             return existing
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as exc:
-            log.warning("cannot open log file", extra={"file": path, "error": str(exc)})
+        fd = self._open_fd(item.path, key)
+        if fd is None:
             return None
-        tracked = _Tracked(path, key, fd)
+        tracked = _Tracked(item.path, key, fd, self._clock(), new=new)
         self._files[key] = tracked
+        self._open[key] = None
         return tracked
+
+    def _reopen(self, tracked: _Tracked, path: str | None = None,
+                keep: _Tracked | None = None) -> bool:
+        """Open a closed file again, if ``path`` (its own by default) still names it."""
+        fd = self._open_fd(path or tracked.path, tracked.key, keep=keep,
+                           report=tracked.listed)
+        if fd is None:
+            return False
+        tracked.fd = fd
+        if path is not None:
+            tracked.path = path
+        self._open[tracked.key] = None
+        return True
+
+    def _open_fd(self, path: str, key: Key, *, keep: _Tracked | None = None,
+                 report: bool = True) -> int | None:
+        """A descriptor on ``path`` if it still is the file ``key`` (None otherwise)."""
+        self._make_room(keep)
+        for attempt in range(2):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                break
+            except FileNotFoundError:
+                return None  # gone since it was listed
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    if report:
+                        self._unreadable_now(path, exc)
+                    return None
+                if attempt or not self._out_of_descriptors(exc, keep):
+                    return None
+        if self._exhausted:
+            self._exhausted = False
+            log.info("log files can be opened again", extra={"file": path})
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != key:
+            os.close(fd)  # the path names another file since it was listed: the next poll sees it
+            return None
+        return fd
+
+    def _out_of_descriptors(self, exc: OSError, keep: _Tracked | None) -> bool:
+        """The process ran out of descriptors: close this glob's files that can be opened again
+        (warned once); whether any was closed."""
+        closable = [self._files[k] for k in self._open
+                    if self._files[k].listed and self._files[k] is not keep]
+        for tracked in closable:
+            self._close(tracked)
+        if not self._exhausted:
+            self._exhausted = True
+            log.warning("cannot open log files: out of file descriptors; retrying every poll",
+                        extra={"pattern": self.pattern, "error": str(exc)})
+        return bool(closable)
+
+    def _make_room(self, keep: _Tracked | None) -> None:
+        """Close the least recently changed file while ``max_open`` are open."""
+        while len(self._open) >= self.max_open:
+            candidates = [self._files[k] for k in self._open
+                          if keep is None or k != keep.key]
+            if not candidates:
+                return
+            victim = next((t for t in candidates if t.listed), None)
+            if victim is not None:
+                self._close(victim)
+                continue
+            # Only files that left the glob are open: they cannot be opened again by path.
+            victim = candidates[0]
+            log.warning("too many rotated log files pending; the oldest is not read further",
+                        extra={"file": victim.path, "offset": victim.offset})
+            self._release(victim)
+
+    def _close(self, tracked: _Tracked) -> None:
+        if tracked.fd >= 0:
+            os.close(tracked.fd)
+            tracked.fd = -1
+        self._open.pop(tracked.key, None)
+
+    def _close_idle(self) -> None:
+        now = self._clock()
+        for key in list(self._open):
+            tracked = self._files[key]
+            if tracked.listed and now - tracked.last_change >= self.idle_seconds:
+                self._close(tracked)
+
+    def _release(self, tracked: _Tracked) -> None:
+        self._retire(tracked)
+        self._close(tracked)
+        self._files.pop(tracked.key, None)
+
+    def close(self) -> None:
+        """Release every descriptor."""
+        for tracked in self._files.values():
+            self._close(tracked)
+        self._files.clear()
+        self._heads.clear()
+        self._former.clear()
+
+    # -- unreadable files -----------------------------------------------------------------------
+
+    def _unreadable_now(self, path: str, exc: OSError) -> None:
+        if path not in self._unreadable:
+            self._unreadable[path] = str(exc)
+            self._notices.append(Unreadable(path, exc.strerror or str(exc)))
+
+    def _readable_now(self, path: str) -> None:
+        if self._unreadable.pop(path, None) is not None:
+            self._notices.append(Readable(path))
+
+    def _failed(self, tracked: _Tracked, exc: OSError) -> None:
+        """A read failed (EIO, a permission taken away): close; retried at every poll."""
+        self._unreadable_now(tracked.path, exc)
+        tracked.seen = None
+        self._close(tracked)
+
+    def _guarded(self, tracked: _Tracked, events: Iterator[Event]) -> Iterator[Event]:
+        try:
+            yield from events
+        except OSError as exc:
+            self._failed(tracked, exc)
+            return
+        if tracked.fd >= 0 or tracked.done:  # opened and read (not: closed, or failed to open)
+            self._readable_now(tracked.path)
+
+    # -- polling --------------------------------------------------------------------------------
 
     def poll(self) -> Iterator[Event]:
         """Yield new complete lines, ready Parquet files and faults, oldest file first."""
         if not self._started:
             self.start(None, None)
         listing = self._list()
-        live = {(st.st_dev, st.st_ino) for _, st in listing}
-        for key in [k for k in self._files if k not in live]:
-            yield from self._drain(self._files[key])
-        for path, st in listing:
-            tracked = self._track(path, st)
-            if tracked is None:
-                continue
-            if self.fmt == "parquet":
-                yield from self._check_parquet(tracked, st)
-            else:
-                yield from self._check_truncation(tracked, st.st_size)
-                yield from self._read_jsonl(tracked, st.st_size)
+        live = {item.key for item in listing}
+        moved: dict[str, dict[int, str]] = {}  # directory -> inode -> path, scanned once a poll
+        for gone in [t for k, t in self._files.items() if k not in live]:
+            if gone.key in self._files:  # not released meanwhile to make room
+                gone.listed = False
+                yield from self._guarded(gone, self._drain(gone, moved))
+        for item in listing:
+            tracked = self._track(item, new=True)
+            if tracked is not None:
+                yield from self._guarded(tracked, self._follow(tracked, item.st))
+        self._close_idle()
+        self._forget_old_positions()
+        if self._unreadable:  # forget files that went away while unreadable
+            known = {item.path for item in listing} | {t.path for t in self._files.values()}
+            for path in [p for p in self._unreadable if p not in known]:
+                del self._unreadable[path]
+        notices, self._notices = self._notices, []
+        yield from notices
 
-    def close(self) -> None:
-        """Release every descriptor."""
-        for tracked in self._files.values():
-            if tracked.fd >= 0:
-                os.close(tracked.fd)
-        self._files.clear()
+    def _follow(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
+        """Read what is new in a listed file."""
+        if self.fmt == "parquet":
+            yield from self._check_parquet(tracked, st)
+            return
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if tracked.fd < 0 and ((tracked.seen == stamp and tracked.handover is None)
+                               or not self._reopen(tracked)):
+            return
+        if st.st_size != tracked.last_size:
+            tracked.last_size, tracked.last_change = st.st_size, self._clock()
+            self._open.move_to_end(tracked.key)
+        if tracked.new:
+            tracked.new = not self._find_original(tracked)
+        if tracked.copy_of is not None and self._still_copy(tracked):
+            tracked.seen = stamp
+            return
+        if tracked.handover is not None:
+            self._take_over(tracked)
+        yield from self._check_identity(tracked, st.st_size)
+        yield from self._read_jsonl(tracked, st.st_size)
+        self._learn_head(tracked)
+        tracked.seen = stamp
 
-    def _drain(self, tracked: _Tracked) -> Iterator[Event]:
+    def _drain(self, tracked: _Tracked, moved: dict[str, dict[int, str]]) -> Iterator[Event]:
         """Read what is left in a file that left the glob; release it once it is done.
 
         A renamed-away file is kept until it stayed unchanged for RELEASE_AFTER_SECONDS: its
         writer may not have reopened its log yet. A deleted file is released as soon as nothing
-        is pending in it, so that its disk space is freed.
+        is pending in it, so that its disk space is freed. A file that was overwritten after it
+        left the glob holds nothing of this log any more: it is released at once.
         """
-        if tracked.fd < 0 or self.fmt == "parquet":
+        if self.fmt == "parquet" or (tracked.fd < 0 and not self._find_moved(tracked, moved)):
             self._release(tracked)
             return
         st = os.fstat(tracked.fd)
-        now = time.monotonic()
+        now = self._clock()
         if st.st_size != tracked.last_size:
             tracked.last_size, tracked.last_change = st.st_size, now
+        if tracked.handover is not None:
+            self._take_over(tracked)
+        if tracked.copy_of is not None or not self._same_content(tracked, st.st_size):
+            if tracked.copy_of is None:
+                log.warning("log file overwritten after it left the glob; not read further",
+                            extra={"file": tracked.path, "offset": tracked.offset})
+                yield Truncated(tracked.path)
+            self._release(tracked)
+            return
         yield from self._read_jsonl(tracked, st.st_size)
         settled = tracked.offset >= st.st_size and st.st_nlink == 0
         if not settled and now - tracked.last_change < RELEASE_AFTER_SECONDS:
@@ -297,28 +559,137 @@ class Follower:
             yield LongLine(tracked.path, tracked.line, tracked.skipping)
         self._release(tracked)
 
-    def _release(self, tracked: _Tracked) -> None:
-        del self._files[tracked.key]
-        if tracked.fd >= 0:
-            os.close(tracked.fd)
-            tracked.fd = -1
+    def _find_moved(self, tracked: _Tracked, moved: dict[str, dict[int, str]]) -> bool:
+        """Open a closed file that left the glob, if it is still in its directory."""
+        directory = os.path.dirname(tracked.path) or os.curdir
+        if directory not in moved:
+            try:
+                with os.scandir(directory) as entries:
+                    moved[directory] = {e.inode(): e.path for e in entries}
+            except OSError:
+                moved[directory] = {}
+        path = moved[directory].get(tracked.key[1])
+        return path is not None and self._reopen(tracked, path)
 
-    def _check_truncation(self, tracked: _Tracked, size: int) -> Iterator[Event]:
+    def _forget_old_positions(self) -> None:
+        now = self._clock()
+        while self._former:
+            head, where = next(iter(self._former.items()))
+            if now - where.when < COPY_MEMORY_SECONDS:
+                break
+            del self._former[head]
+
+    # -- identity -------------------------------------------------------------------------------
+
+    def _same_content(self, tracked: _Tracked, size: int) -> bool:
+        """Whether the bytes read so far are still in the file: size, head and fingerprint."""
         if tracked.offset == 0:
+            return True
+        if size < tracked.offset:
+            return False
+        if tracked.head and _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0)) != tracked.head:
+            return False
+        start = max(tracked.offset - FINGERPRINT, 0)
+        tail = os.pread(tracked.fd, tracked.offset - start, start)
+        if not tracked.fingerprint:
+            tracked.fingerprint = tail
+        return tracked.fingerprint == tail
+
+    def _check_identity(self, tracked: _Tracked, size: int) -> Iterator[Event]:
+        if self._same_content(tracked, size):
             return
-        changed = size < tracked.offset
-        if not changed:
-            start = max(tracked.offset - FINGERPRINT, 0)
-            tail = os.pread(tracked.fd, tracked.offset - start, start)
-            if not tracked.fingerprint:
-                tracked.fingerprint = tail
-            changed = tracked.fingerprint != tail
-        if changed:
-            log.warning("log file truncated or replaced; reading it again from the start",
-                        extra={"file": tracked.path, "offset": tracked.offset, "size": size})
-            tracked.offset, tracked.line, tracked.skipping, tracked.fingerprint = 0, 1, 0, b""
-            tracked.line_known = True
-            yield Truncated(tracked.path)
+        log.warning("log file truncated or replaced; reading it again from the start",
+                    extra={"file": tracked.path, "offset": tracked.offset, "size": size})
+        self._retire(tracked)
+        tracked.offset, tracked.line, tracked.skipping, tracked.fingerprint = 0, 1, 0, b""
+        tracked.line_known = True
+        yield Truncated(tracked.path)
+
+    def _retire(self, tracked: _Tracked) -> None:
+        """A file no longer holds what was read (truncated, replaced, released): remember where
+        reading stopped under its head, for a copy of it, and hand that over to its copies."""
+        if not tracked.head:
+            return
+        where = tracked.position(self._clock())
+        if self._heads.get(tracked.head) == tracked.key:
+            del self._heads[tracked.head]
+        self._former[tracked.head] = where
+        self._former.move_to_end(tracked.head)
+        while len(self._former) > COPY_MEMORY_FILES:
+            self._former.popitem(last=False)
+        for other in self._files.values():
+            if other.copy_of == tracked.key:
+                other.copy_of, other.handover = None, where
+        tracked.head = b""
+
+    def _find_original(self, tracked: _Tracked) -> bool:
+        """Whether a file found after start-up is a copy of one read before (see module doc);
+        False while that cannot be told yet (no complete first line: nothing to read either)."""
+        head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0))
+        if head is None:
+            return False
+        original = self._files.get(self._heads.get(head, (-1, -1)))
+        if original is not None and original is not tracked and self._copies(tracked, original):
+            tracked.copy_of = original.key
+            log.info("log file is a copy of one being read; read once that one is truncated",
+                     extra={"file": tracked.path, "original": original.path})
+            return True
+        where = self._former.get(head)
+        size = os.fstat(tracked.fd).st_size
+        if where is not None and size >= where.offset and _ends_with(tracked.fd, where):
+            tracked.place(where)
+            log.info("log file is a copy of one read before; read on from where that stopped",
+                     extra={"file": tracked.path, "offset": where.offset})
+        return True
+
+    def _copies(self, tracked: _Tracked, original: _Tracked) -> bool:
+        """Whether ``tracked`` holds what was read of ``original`` (or, while it is being
+        written, a beginning of it)."""
+        size = os.fstat(tracked.fd).st_size  # fresh: a copy may be growing
+        if size >= original.offset:
+            return _ends_with(tracked.fd, original.position(0.0))
+        self._open.move_to_end(tracked.key)
+        if original.fd < 0 and not self._reopen(original, keep=tracked):
+            return False
+        count = min(size, FINGERPRINT)
+        return count > 0 and (os.pread(tracked.fd, count, size - count)
+                              == os.pread(original.fd, count, size - count))
+
+    def _still_copy(self, tracked: _Tracked) -> bool:
+        """Whether a copy is still one while its original is read; if not, from where to read."""
+        assert tracked.copy_of is not None
+        original = self._files.get(tracked.copy_of)
+        if original is not None and self._copies(tracked, original):
+            return True
+        tracked.copy_of = None
+        if original is not None and not self._intact(original, tracked):
+            # Its original was truncated since: this copy holds what was read there.
+            tracked.handover = original.position(self._clock())
+        else:
+            log.info("log file is not a copy after all; reading it from the start",
+                     extra={"file": tracked.path})
+        return False
+
+    def _intact(self, tracked: _Tracked, keep: _Tracked) -> bool:
+        if tracked.fd < 0 and not self._reopen(tracked, keep=keep):
+            return False
+        return self._same_content(tracked, os.fstat(tracked.fd).st_size)
+
+    def _take_over(self, tracked: _Tracked) -> None:
+        """Read a copy on from where its original stopped (nothing of it, if it is shorter)."""
+        where, tracked.handover = tracked.handover, None
+        assert where is not None
+        size = os.fstat(tracked.fd).st_size
+        if size < where.offset:
+            self._skip_to(tracked, size)
+        elif _ends_with(tracked.fd, where):
+            tracked.place(where)
+        else:
+            return  # not a copy: read from the start
+        log.info("log file is a copy of one read before; read on from where that stopped",
+                 extra={"file": tracked.path, "offset": tracked.offset})
+
+    # -- reading --------------------------------------------------------------------------------
 
     def _read_jsonl(self, tracked: _Tracked, size: int) -> Iterator[Event]:
         limit = self.max_line_bytes
@@ -357,22 +728,86 @@ class Follower:
             if tracked.line is not None:
                 tracked.line += newlines
 
+    # -- Parquet --------------------------------------------------------------------------------
+
     def _check_parquet(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
         if tracked.done:
             return
-        now = time.monotonic()
+        now = self._clock()
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if st.st_size != tracked.last_size:
             tracked.last_size, tracked.last_change = st.st_size, now
-        if st.st_size >= 12:
-            head = os.pread(tracked.fd, 4, 0)
-            foot = os.pread(tracked.fd, 4, st.st_size - 4)
-            if head == PARQUET_MAGIC and foot == PARQUET_MAGIC:
-                self._finish_parquet(tracked, st.st_size)
-                yield ParquetReady(tracked.path)
+        # A closed file that did not change still has no footer: only the give-up time runs.
+        if not (tracked.fd < 0 and tracked.seen == stamp):
+            if tracked.fd < 0 and not self._reopen(tracked):
                 return
+            if st.st_size >= 12:
+                head = os.pread(tracked.fd, 4, 0)
+                foot = os.pread(tracked.fd, 4, st.st_size - 4)
+                if head == PARQUET_MAGIC and foot == PARQUET_MAGIC:
+                    self._finish_parquet(tracked, st.st_size)
+                    yield ParquetReady(tracked.path)
+                    return
+            tracked.seen = stamp
         if now - tracked.last_change >= PARQUET_GIVE_UP_SECONDS:
             self._finish_parquet(tracked, st.st_size)
             yield ParquetCorrupt(tracked.path, "corrupt")
+
+    def _finish_parquet(self, tracked: _Tracked, size: int) -> None:
+        """A Parquet file is read (or given up): release its descriptor, remember its identity.
+
+        Size, times and a digest of the footer identify it: a file deleted and created again
+        may get the same inode (and even the same size), and must then be read as a new file.
+        """
+        tracked.done, tracked.last_size = True, size
+        if tracked.fd >= 0 or self._reopen(tracked):
+            st = os.fstat(tracked.fd)
+            tracked.stamp = (st.st_mtime_ns, st.st_ctime_ns)
+            tracked.footer = _footer_digest(tracked.fd, size)
+            self._close(tracked)
+
+    def _replaced(self, existing: _Tracked, path: str, st: os.stat_result) -> bool:
+        """Whether a released Parquet file's inode now holds another file.
+
+        Touching or renaming a file changes its times but not its footer; a new file in a
+        reused inode has another footer (its row groups, offsets and statistics), and most
+        often another size.
+        """
+        if existing.last_size != st.st_size:
+            return True
+        stamp = (st.st_mtime_ns, st.st_ctime_ns)
+        if stamp == existing.stamp:
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False  # gone again: the next listing decides
+        try:
+            digest = _footer_digest(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if digest != existing.footer:
+            return True
+        existing.stamp = stamp
+        return False
+
+
+def _head_digest(start: bytes) -> bytes | None:
+    """The digest of a file's head, from its first HEAD_BYTES (None while its first line is
+    shorter than that and incomplete)."""
+    cut = start.find(b"\n")
+    if cut >= 0:
+        start = start[: cut + 1]
+    elif len(start) < HEAD_BYTES:
+        return None
+    return hashlib.blake2b(start, digest_size=16).digest()
+
+
+def _ends_with(fd: int, where: _Position) -> bool:
+    """Whether a file holds, just before ``where.offset``, the bytes read there."""
+    start = max(where.offset - FINGERPRINT, 0)
+    return bool(where.fingerprint) and os.pread(fd, where.offset - start, start) == \
+        where.fingerprint
 
 
 def _footer_digest(fd: int, size: int) -> bytes:

@@ -32,7 +32,7 @@ from logdata import (
     reference_frame,
     write_reference,
 )
-from reliability_helpers import fd_flags, fds_on, fds_under, proc_status
+from reliability_helpers import fd_flags, fds_on, fds_under, lines_block, proc_status
 
 MODEL = "files"
 ExporterFactory = Callable[..., Exporter]
@@ -202,3 +202,99 @@ def test_a_read_only_log_volume_is_followed_and_never_opened_for_writing(
         assert "Permission denied" not in process.stderr()
     finally:
         logs.chmod(0o755)  # let pytest clean up
+
+
+def barrier(process: Exporter, logs: Path, seed: int, expected: int) -> None:
+    """Write one record to a file of its own and wait until ``expected`` records were read:
+    the exporter has then looked at every file at least once since the call."""
+    append_lines(logs / f"barrier-{seed}.jsonl", records(seed, 1, start=10_000 + seed))
+    wait_ingested(process, expected)
+
+
+class TestCopyInsideTheGlob:
+    """Issue 13.10: copytruncate writing its copy to a name the glob matches counts each
+    record once (the copy is read only from where the original was read)."""
+
+    def test_copy_truncate_into_the_glob_neither_doubles_nor_loses_records(
+            self, tmp_path: Path, exporter: ExporterFactory) -> None:
+        cfg, logs = setup(tmp_path)
+        log = logs / "app.jsonl"
+        written = 50
+        append_lines(log, records(21, written))
+        process = exporter(cfg)
+        assert ingested(process) == written
+        expected = written
+        for rotation in range(1, 7):
+            # Records the exporter has not read yet when the copy is made (every other time),
+            # or has read already.
+            append_lines(log, records(30 + rotation, 40, start=written))
+            written += 40
+            expected += 40
+            if rotation % 2:
+                wait_ingested(process, expected)
+            shutil.copyfile(log, logs / f"app-{rotation}.jsonl")
+            if rotation % 3 == 0:  # the exporter sees the copy before the truncation
+                expected += 1
+                barrier(process, logs, rotation, expected)
+            with log.open("r+b") as handle:
+                handle.truncate(0)
+            append_lines(log, records(50 + rotation, 25, start=written))
+            written += 25
+            expected += 25
+            wait_ingested(process, expected)
+        expected += 1
+        barrier(process, logs, 99, expected)  # one more look at every file
+        assert ingested(process) == expected
+        assert value(process.scrape(), "drift_log_truncations_total", model=MODEL) == 6
+
+
+class TestOverwrittenAfterRename:
+    """Issue 13.11: a file renamed out of the glob and then overwritten in place holds nothing
+    of the log any more: it is not read from the old offset."""
+
+    def test_a_renamed_out_file_overwritten_with_other_records_is_not_read_further(
+            self, tmp_path: Path, exporter: ExporterFactory) -> None:
+        cfg, logs = setup(tmp_path)
+        log = logs / "app.jsonl"
+        append_lines(log, records(41, 100))
+        process = exporter(cfg)
+        assert ingested(process) == 100
+
+        away = logs / "app.jsonl.1"
+        os.rename(log, away)
+        with away.open("r+b") as handle:  # same inode; 2,221 foreign records
+            handle.truncate(0)
+            handle.write(lines_block(records(42, 2221, start=5000)))
+        append_lines(log, records(43, 10, start=100))
+        barrier(process, logs, 1, 111)
+        samples = process.scrape()
+        assert value(samples, "drift_rows_rejected_total", model=MODEL, reason="malformed") == 0
+        assert value(samples, "drift_log_truncations_total", model=MODEL) == 1
+        assert not fds_on(process.proc.pid, away)
+
+
+def test_an_unreadable_log_file_is_counted_and_logged_once_per_change_of_state(
+        tmp_path: Path, exporter: ExporterFactory, without_write_capabilities: None) -> None:
+    cfg, logs = setup(tmp_path)
+    append_lines(logs / "app.jsonl", records(61, 10))
+    secret = logs / "secret.jsonl"
+    append_lines(secret, records(62, 5, start=10))
+    os.chown(secret, SOMEONE_ELSE, SOMEONE_ELSE)
+    secret.chmod(0o000)
+    process = exporter(cfg)
+    assert ingested(process) == 10
+
+    def unreadable() -> float | None:
+        return value(process.scrape(), "drift_files_rejected_total", model=MODEL,
+                     reason="unreadable")
+
+    assert unreadable() == 1
+    for seed in (1, 2):  # more polls: counted and logged once
+        barrier(process, logs, seed, 10 + seed)
+    assert unreadable() == 1
+    assert process.stderr().count("log file unreadable") == 1
+    secret.chmod(0o444)
+    wait_ingested(process, 17)
+    barrier(process, logs, 3, 18)
+    assert unreadable() == 1
+    assert process.stderr().count("log file readable again") == 1

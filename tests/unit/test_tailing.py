@@ -1,11 +1,13 @@
 """Tests for exporter.tailing: following log files through partial lines, rotation, truncation.
 
 Scenario names follow mtail's tailer tests. Time never passes by sleeping: each test calls
-``poll()`` itself, and the time-based limits are monkeypatched to 0 where a test needs them.
+``poll()`` itself, and either gives the follower a FakeClock to advance or monkeypatches the
+time-based limits to 0 where it needs them.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -470,8 +472,9 @@ class TestStartUp:
         assert [e.first_line for e in events if isinstance(e, LineChunk)] == [51, 1]
         sizes = [p.stat().st_size for p in three_files]
         by_path = {t.path: read.get(t.fd, 0) for t in follower._files.values()}
-        assert by_path[str(three_files[0])] <= 1024  # the oldest: only its tail looked at
-        assert by_path[str(three_files[1])] < 2 * sizes[1]
+        # the oldest: only its tail looked at, and its head (learnt, then checked before reading)
+        assert by_path[str(three_files[0])] <= 1024 + 2 * tailing.HEAD_BYTES
+        assert by_path[str(three_files[1])] < 2 * sizes[1] + 2 * tailing.HEAD_BYTES
         follower.close()
 
     def test_a_skipped_file_that_grows_is_read_with_its_line_numbers(
@@ -685,3 +688,498 @@ class TestDiscovery:
         assert follow.open_files == 2
         follow.close()
         assert follow.open_files == 0
+
+
+class FakeClock:
+    """Monotonic time that passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def jsonl_follower(tmp_path: Path, clock: FakeClock, max_open: int = 4,
+                   pattern: str = "*.jsonl") -> Follower:
+    return Follower(str(tmp_path / pattern), "jsonl", LIMIT, clock=clock, max_open=max_open)
+
+
+class TestBoundedDescriptors:
+    """Issue 13.7: descriptors stay bounded whatever the number of files."""
+
+    def test_many_files_are_read_with_no_more_than_max_open_descriptors(
+        self, tmp_path: Path
+    ) -> None:
+        follower = jsonl_follower(tmp_path, FakeClock())
+        for n in range(50):
+            (tmp_path / f"{n:03}.jsonl").write_bytes(record(n))
+        assert sorted(ids(poll(follower))) == list(range(50))
+        assert follower.open_files <= 4
+        for n in range(50):
+            append(tmp_path / f"{n:03}.jsonl", record(100 + n))
+        assert sorted(ids(poll(follower))) == [100 + n for n in range(50)]
+        assert follower.open_files <= 4
+        assert poll(follower) == []
+        follower.close()
+
+    def test_start_up_with_more_files_than_descriptors_reads_the_window(
+        self, tmp_path: Path
+    ) -> None:
+        for n in range(30):
+            path = tmp_path / f"{n:03}.jsonl"
+            path.write_bytes(record(2 * n) + record(2 * n + 1))
+            set_mtime(path, 100 - n)
+        follower = jsonl_follower(tmp_path, FakeClock())
+        follower.start(25, None)
+        assert follower.open_files <= 4
+        assert ids(poll(follower)) == list(range(35, 60))
+        assert follower.open_files <= 4
+        follower.close()
+
+    def test_a_file_unchanged_for_the_idle_time_is_closed_and_read_on_when_it_grows(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1))
+        assert ids(poll(follower)) == [0, 1]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS - 1)
+        assert poll(follower) == []
+        assert follower.open_files == 1
+        clock.advance(1)
+        assert poll(follower) == []
+        assert follower.open_files == 0
+        assert poll(follower) == []  # unchanged: not even opened
+        assert follower.open_files == 0
+        append(log, record(2))
+        events = poll(follower)
+        assert ids(events) == [2]
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [3]
+        assert of_type(events, Truncated) == []
+
+    def test_a_partial_line_of_a_closed_file_is_read_once_completed(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + b'{"i": 1')
+        assert ids(poll(follower)) == [0]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        assert poll(follower) == []
+        assert follower.open_files == 0
+        append(log, b"}\n")
+        assert ids(poll(follower)) == [1]
+
+    def test_a_closed_file_overwritten_in_place_is_read_again_from_the_start(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(5)))
+        assert ids(poll(follower)) == list(range(5))
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        poll(follower)
+        assert follower.open_files == 0
+        with log.open("r+b") as f:  # same inode, other records, longer than the offset
+            f.write(b"".join(record(50 + i, pad="q") for i in range(8)))
+        events = poll(follower)
+        assert len(of_type(events, Truncated)) == 1
+        assert ids(events) == [50 + i for i in range(8)]
+
+    def test_a_closed_file_renamed_out_of_the_glob_is_drained_where_it_went(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        poll(follower)
+        assert follower.open_files == 0
+        append(log, record(1))  # the writer's last line, then rotation by rename
+        log.rename(tmp_path / "app.jsonl.1")
+        (tmp_path / "app.jsonl").write_bytes(record(2))
+        assert sorted(ids(poll(follower))) == [1, 2]
+        assert poll(follower) == []
+
+    def test_a_closed_file_deleted_is_forgotten(self, tmp_path: Path) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        poll(follower)
+        log.unlink()
+        assert poll(follower) == []
+        assert follower._files == {}
+
+    def test_rotated_files_still_draining_are_not_closed_for_idleness(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        with log.open("ab", buffering=0) as writer:
+            writer.write(record(0))
+            assert ids(poll(follower)) == [0]
+            log.rename(tmp_path / "app.jsonl.1")
+            clock.advance(tailing.IDLE_CLOSE_SECONDS)
+            assert poll(follower) == []
+            assert follower.open_files == 1
+            writer.write(record(1))
+        assert ids(poll(follower)) == [1]
+
+    def test_a_process_out_of_descriptors_closes_idle_files_and_warns_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        follower = jsonl_follower(tmp_path, FakeClock(), max_open=64)
+        for name in ("a", "b"):
+            (tmp_path / f"{name}.jsonl").write_bytes(record(0))
+        poll(follower)
+        assert follower.open_files == 2
+        real_open = os.open
+        refused = [3]  # the next opens fail as if another part of the process held the rest
+
+        def exhausted(path: str, flags: int, *args: int) -> int:
+            if refused[0]:
+                refused[0] -= 1
+                raise OSError(errno.EMFILE, "Too many open files", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", exhausted)
+        (tmp_path / "c.jsonl").write_bytes(record(1))
+        assert poll(follower) == []  # refused, retried after closing a and b: refused again
+        assert follower.open_files == 0
+        assert poll(follower) == []
+        assert ids(poll(follower)) == [1]
+        append(tmp_path / "a.jsonl", record(2))
+        assert ids(poll(follower)) == [2]
+        warned = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
+        assert len(warned) == 1
+        follower.close()
+
+    def test_more_rotated_files_than_descriptors_stay_within_the_limit(
+        self, tmp_path: Path
+    ) -> None:
+        follower = jsonl_follower(tmp_path, FakeClock())
+        for n in range(8):
+            (tmp_path / f"{n}.jsonl").write_bytes(record(n))
+        assert sorted(ids(poll(follower))) == list(range(8))
+        for n in range(8):  # rotated out of the glob, with a last record each
+            append(tmp_path / f"{n}.jsonl", record(10 + n))
+            (tmp_path / f"{n}.jsonl").rename(tmp_path / f"{n}.jsonl.1")
+        got = ids(poll(follower))
+        assert follower.open_files <= 4
+        got += ids(poll(follower))
+        assert sorted(got) == [10 + n for n in range(8)]
+        assert follower.open_files <= 4
+        follower.close()
+
+    def test_the_default_limit_follows_the_soft_descriptor_limit(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for soft, expected in ((256, 16), (1024, 64), (1 << 20, 64), (16, 4)):
+            monkeypatch.setattr(tailing.resource, "getrlimit",
+                                lambda _which, soft=soft: (soft, soft))
+            assert tailing.default_max_open() == expected
+
+
+class TestCopyInsideTheGlob:
+    """Issue 13.10: a copy of a file read before (copytruncate into a name the glob matches) is
+    read only from where the original was read."""
+
+    @pytest.fixture
+    def follower(self, tmp_path: Path) -> Iterator[Follower]:
+        follower = jsonl_follower(tmp_path, FakeClock(), max_open=64)
+        yield follower
+        follower.close()
+
+    @staticmethod
+    def copy_truncate(log: Path, copy: Path) -> None:
+        shutil.copyfile(log, copy)
+        with log.open("r+b") as f:
+            f.truncate(0)
+
+    def test_copy_truncate_into_the_glob_counts_every_record_once(
+        self, tmp_path: Path, follower: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follower)) == list(range(10))
+        append(log, record(10) + record(11))  # not read yet when the copy is made
+        self.copy_truncate(log, tmp_path / "app-1.jsonl")
+        append(log, record(12))
+        events = poll(follower)
+        events += poll(follower)
+        assert sorted(ids(events)) == [10, 11, 12]
+        assert len(of_type(events, Truncated)) == 1
+        assert poll(follower) == []
+
+    def test_a_copy_seen_before_its_original_is_truncated_is_not_read_twice(
+        self, tmp_path: Path, follower: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follower)) == list(range(10))
+        append(log, record(10) + record(11))
+        shutil.copyfile(log, tmp_path / "app-1.jsonl")
+        assert ids(poll(follower)) == [10, 11]  # from the original, the copy waits
+        append(log, record(12))  # after the copy: only in the original
+        assert ids(poll(follower)) == [12]
+        with log.open("r+b") as f:
+            f.truncate(0)
+        append(log, record(13))
+        assert ids(poll(follower) + poll(follower)) == [13]
+        append(tmp_path / "app-1.jsonl", record(14))  # the copy goes on by itself now
+        assert ids(poll(follower)) == [14]
+
+    def test_a_copy_of_a_file_that_goes_on_is_never_read(
+        self, tmp_path: Path, follower: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0) + record(1))
+        assert ids(poll(follower)) == [0, 1]
+        append(log, record(2))
+        shutil.copyfile(log, tmp_path / "backup.jsonl")
+        append(log, record(3))
+        assert ids(poll(follower)) == [2, 3]
+        assert poll(follower) == []
+
+    def test_a_copy_found_after_its_original_was_truncated_is_read_from_the_offset(
+        self, tmp_path: Path, follower: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follower)) == list(range(10))
+        append(log, record(10))
+        self.copy_truncate(log, tmp_path / ".app-1.jsonl")  # ignored while being written
+        append(log, record(11))
+        events = poll(follower)
+        assert ids(events) == [11]
+        assert len(of_type(events, Truncated)) == 1
+        (tmp_path / ".app-1.jsonl").rename(tmp_path / "app-1.jsonl")
+        events = poll(follower)
+        assert ids(events) == [10]
+        assert [e.first_line for e in events if isinstance(e, LineChunk)] == [11]
+
+    @pytest.mark.parametrize("first", [5, 50], ids=["within_the_first_line", "further"])
+    def test_a_copy_still_being_written_is_not_read_twice(
+        self, tmp_path: Path, follower: Follower, first: int
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follower)) == list(range(10))
+        append(log, record(10))
+        data = log.read_bytes()
+        copy = tmp_path / "app-1.jsonl"
+        copy.write_bytes(data[:first])  # the first bytes only, so far
+        assert ids(poll(follower)) == [10]
+        append(copy, data[first:])
+        with log.open("r+b") as f:
+            f.truncate(0)
+        append(log, record(11))
+        assert ids(poll(follower) + poll(follower)) == [11]
+
+    @pytest.mark.parametrize("records", [1, 40])
+    def test_a_new_file_that_only_starts_like_a_known_one_is_read_whole(
+        self, tmp_path: Path, follower: Follower, records: int
+    ) -> None:
+        # Some writers begin every file with the same line (a header, a warm-up request).
+        header = b'{"i": -1, "header": true}\n'
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(header + b"".join(record(i) for i in range(20)))
+        assert ids(poll(follower)) == [-1, *range(20)]
+        other = tmp_path / "app-2.jsonl"
+        other.write_bytes(header)
+        got = ids(poll(follower))
+        append(other, b"".join(record(100 + i) for i in range(records)))
+        got += ids(poll(follower)) + ids(poll(follower))
+        assert got == [-1, *range(100, 100 + records)]
+
+
+class TestOverwrittenFile:
+    """Issue 13.11: a file is read on from its offset only if it is still the file read."""
+
+    def test_a_file_renamed_out_of_the_glob_and_overwritten_is_not_read_further(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follow)) == list(range(10))
+        log.rename(tmp_path / "app.jsonl.1")
+        with (tmp_path / "app.jsonl.1").open("r+b") as f:  # same inode, foreign records
+            f.truncate(0)
+            f.write(b"".join(record(1000 + i, pad="foreign") for i in range(30)))
+        events = poll(follow)
+        assert ids(events) == []
+        assert events == [Truncated(str(log))]
+        assert follow.open_files == 0
+
+    def test_an_overwritten_file_renamed_back_into_the_glob_is_read_from_the_start(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(b"".join(record(i) for i in range(10)))
+        assert ids(poll(follow)) == list(range(10))
+        away = tmp_path / "app.jsonl.1"
+        log.rename(away)
+        with away.open("r+b") as f:
+            f.write(b"".join(record(1000 + i, pad="foreign") for i in range(30)))
+        away.rename(tmp_path / "back.jsonl")
+        events = poll(follow)
+        assert ids(events) == [1000 + i for i in range(30)]
+        assert {e.path for e in events if isinstance(e, LineChunk)} == {
+            str(tmp_path / "back.jsonl")}
+
+    def test_other_content_that_ends_like_the_old_one_at_the_offset_is_detected(
+        self, tmp_path: Path, follow: Follower
+    ) -> None:
+        # The bytes just before the offset are the same; only the first line tells.
+        log = tmp_path / "app.jsonl"
+        tail = b"".join(record(i) for i in range(1, 12))
+        assert len(tail) > tailing.FINGERPRINT
+        log.write_bytes(record(0, who="aaaa") + tail)
+        assert ids(poll(follow)) == list(range(12))
+        with log.open("r+b") as f:
+            f.write(record(7, who="bbbb") + tail + record(8))
+        events = poll(follow)
+        assert len(of_type(events, Truncated)) == 1
+        assert ids(events) == [7, *range(1, 12), 8]
+
+
+class TestUnreadableFile:
+    """Issue 13.13: an unreadable file is reported once per change of state."""
+
+    def test_a_file_that_cannot_be_opened_is_reported_once_then_once_when_readable(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        real_open = os.open
+        denied = {str(log)}
+
+        def deny(path: str, flags: int, *args: int) -> int:
+            if path in denied:
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", deny)
+        assert poll(follow) == [tailing.Unreadable(str(log), "Permission denied")]
+        assert poll(follow) == []
+        assert poll(follow) == []
+        denied.clear()
+        events = poll(follow)
+        assert ids(events) == [0]
+        assert events[-1] == tailing.Readable(str(log))
+        assert poll(follow) == []
+
+    def test_a_closed_file_that_cannot_be_opened_again_is_reported_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = FakeClock()
+        follower = jsonl_follower(tmp_path, clock)
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follower)) == [0]
+        clock.advance(tailing.IDLE_CLOSE_SECONDS)
+        poll(follower)
+        assert follower.open_files == 0
+        real_open = os.open
+        denied = [True]
+
+        def deny(path: str, flags: int, *args: int) -> int:
+            if denied[0] and path == str(log):
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", deny)
+        append(log, record(1))
+        assert poll(follower) == [tailing.Unreadable(str(log), "Permission denied")]
+        assert poll(follower) == []
+        denied[0] = False
+        assert poll(follower)[-1] == tailing.Readable(str(log))
+
+    def test_a_read_error_is_reported_once_and_the_file_read_on_when_it_passes(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        assert ids(poll(follow)) == [0]
+        append(log, record(1))
+        real_pread = os.pread
+        failing = [True]
+
+        def flaky(fd: int, size: int, offset: int) -> bytes:
+            if failing[0]:
+                raise OSError(5, "Input/output error")
+            return real_pread(fd, size, offset)
+
+        monkeypatch.setattr(os, "pread", flaky)
+        assert poll(follow) == [tailing.Unreadable(str(log), "Input/output error")]
+        assert poll(follow) == []
+        assert follow.open_files == 0
+        failing[0] = False
+        events = poll(follow)
+        assert ids(events) == [1]
+        assert events[-1] == tailing.Readable(str(log))
+
+    def test_a_file_that_goes_away_while_unreadable_is_forgotten(
+        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        log = tmp_path / "app.jsonl"
+        log.write_bytes(record(0))
+        real_open = os.open
+
+        def deny(path: str, flags: int, *args: int) -> int:
+            if path == str(log):
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(os, "open", deny)
+        assert len(poll(follow)) == 1
+        log.unlink()
+        assert poll(follow) == []
+        assert follow._unreadable == {}
+
+
+class TestFutureModificationTime:
+    """Issue 13.12: a modification time in the future does not make a file the newest."""
+
+    def test_a_file_touched_a_day_ahead_does_not_pass_for_the_newest(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        old = tmp_path / "a-old.jsonl"
+        old.write_bytes(record(0) + record(1))
+        set_mtime(old, -86400)  # touch -d tomorrow
+        new = tmp_path / "b-new.jsonl"  # written after the touch
+        new.write_bytes(record(2) + record(3))
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower.start(2, None)
+        assert ids(poll(follower)) == [2, 3]
+        poll(follower)
+        warned = [r for r in caplog.records if "in the future" in r.getMessage()]
+        assert [r.file for r in warned] == [str(old)]  # type: ignore[attr-defined]
+        follower.close()
+
+    def test_a_file_slightly_ahead_is_ordered_by_its_modification_time(
+        self, tmp_path: Path
+    ) -> None:
+        # A writer whose clock is a few seconds ahead: its files keep their order.
+        later = tmp_path / "a.jsonl"
+        later.write_bytes(record(1))
+        set_mtime(later, -20)
+        earlier = tmp_path / "b.jsonl"
+        earlier.write_bytes(record(0))
+        set_mtime(earlier, -10)
+        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        assert ids(poll(follower)) == [0, 1]
+        follower.close()
