@@ -313,7 +313,7 @@ def _render_counters(fam: _Families, state: ModelState) -> None:
                           ["model", "feature"])
     for column, count in sorted(c.values_invalid.items()):
         invalid.add_metric([model, column], count)
-    files = fam.counter("drift_files_rejected_total", "Parquet files that could not be read.",
+    files = fam.counter("drift_files_rejected_total", "Log files that could not be read.",
                         ["model", "reason"])
     for reason, count in sorted(c.files_rejected.items()):
         files.add_metric([model, reason], count)
