@@ -30,7 +30,7 @@ from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
 from exporter.tables import read_column_names
-from exporter.tailing import ignored
+from exporter.tailing import ignored, reading_order
 from exporter.window import MAX_FUTURE_SECONDS
 
 SAMPLE_LINES = 100  # records sampled from the newest log file
@@ -68,7 +68,7 @@ class LogFiles:
 
 
 def list_log_files(pattern: str) -> LogFiles:
-    """The glob's files in SPEC 2 order (mtime, then name), as ``run`` reads them."""
+    """The glob's files in the order ``run`` reads them (``tailing.reading_order``, then name)."""
     files: list[tuple[str, os.stat_result]] = []
     skipped: list[tuple[str, str]] = []
     for path in glob.glob(pattern, recursive=True):
@@ -84,7 +84,8 @@ def list_log_files(pattern: str) -> LogFiles:
             skipped.append((path, f"not a regular file ({_kind(st.st_mode)})"))
             continue
         files.append((path, st))
-    files.sort(key=lambda item: (item[1].st_mtime_ns, item[0]))
+    now = time.time_ns()
+    files.sort(key=lambda item: (reading_order(item[1], now), item[0]))
     return LogFiles(tuple(files), tuple(sorted(skipped)))
 
 

@@ -78,6 +78,14 @@ Key = tuple[int, int]  # (device, inode)
 Stamp = tuple[int, int, int]  # (size, mtime_ns, ctime_ns)
 
 
+def reading_order(st: os.stat_result, now_ns: int) -> int:
+    """A file's place in the reading order (SPEC 2: mtime, then name): its mtime, or its ctime
+    when the mtime is more than FUTURE_SLACK_SECONDS ahead of the clock (not trusted)."""
+    if st.st_mtime_ns > now_ns + int(FUTURE_SLACK_SECONDS * 1e9):
+        return min(st.st_ctime_ns, now_ns)
+    return st.st_mtime_ns
+
+
 def default_max_open() -> int:
     """MAX_OPEN_FILES, or a sixteenth of the soft descriptor limit when that is lower."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -254,9 +262,8 @@ class Follower:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            order = st.st_mtime_ns
-            if order > now + slack:
-                order = min(st.st_ctime_ns, now)
+            order = reading_order(st, now)
+            if st.st_mtime_ns > now + slack:
                 self._warn_future(path, st)
             found.append(_Listed(path, st, order, (st.st_dev, st.st_ino)))
         found.sort(key=lambda item: (item.order, item.path))

@@ -44,7 +44,7 @@ class TestListLogFiles:
         listed = [p for p, _ in list_log_files(pattern).files]
         assert [os.path.basename(p) for p in listed] == ["b.jsonl", "c.jsonl", "d.jsonl",
                                                          "a.jsonl"]
-        assert listed == [p for p, _ in Follower(pattern, "jsonl", 1 << 20)._list()]
+        assert listed == [item.path for item in Follower(pattern, "jsonl", 1 << 20)._list()]
 
     def test_what_is_not_a_regular_file_is_skipped_with_the_reason(self, tmp_path: Path) -> None:
         touch(tmp_path / "a.jsonl", 100)
