@@ -4,8 +4,10 @@ start-up neither kills the process nor is lost."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from harness import (
     STARTED,
     Exporter,
     free_port,
+    kill_quietly,
     model_config,
     start_exporter,
     value,
@@ -112,3 +115,40 @@ def test_sighup_during_start_up_does_not_kill_and_reloads_once_running(
     assert value(process.scrape(), "drift_config_last_reload_successful") == 1
     code, _ = process.stop()
     assert code == 0, process.stderr()
+
+
+STUCK = """
+from exporter import logs, signals
+logs.setup_logging()
+signals.install()
+import hashlib
+print("installed", flush=True)
+hashlib.pbkdf2_hmac("sha256", b"x", b"y", 2_000_000_000)  # minutes in C, no signal checks
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_start_up_step_stuck_in_c_code_still_ends_with_exit_0_within_5_s() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", STUCK], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "installed"
+        # Inside the C call once the process has burnt CPU time after saying so.
+        spent = _cpu_seconds(proc.pid)
+        wait_until(lambda: _cpu_seconds(proc.pid) > spent + 0.3, 10, what="the C call")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(8)
+        took = time.monotonic() - started
+    finally:
+        kill_quietly(proc)  # type: ignore[arg-type]
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, stderr
+    assert took < 5, f"{took:.1f}s"
+    assert "did not return in time" in stderr
+    assert "signal=SIGTERM" in stderr
