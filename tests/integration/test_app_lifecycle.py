@@ -152,3 +152,29 @@ class TestReload:
             app.web.server.server_close()  # never served: Web.stop() would wait for serve_forever
             for pipeline in app.pipelines:
                 pipeline.close()
+
+    def test_a_reference_that_fails_to_load_refuses_the_whole_reload(
+            self, tmp_path: Path, no_leaked_threads: object,
+            caplog: pytest.LogCaptureFixture) -> None:
+        _config(tmp_path, tmp_path)
+        for name in ("m", "n"):
+            (tmp_path / name).mkdir()
+        path = tmp_path / "config.yaml"
+        _write_models(path, tmp_path, {"m": "100ms"})
+        app = App(load_config(path), "127.0.0.1:0", config_file=str(path))
+        app.start()
+        try:
+            _wait(lambda: _status(app, "/-/ready") == 200)
+            running = list(app.pipelines)
+            _write_models(path, tmp_path, {"m": "200ms", "n": "100ms"})
+            # The config is valid (the reference has the column) but holds no rows.
+            pd.DataFrame({"x": pd.Series([], dtype=float)}).to_parquet(tmp_path / "ref.parquet")
+            with caplog.at_level("ERROR", logger="exporter.app"):
+                assert not app.reload()
+            assert app.pipelines == running
+            refused = [r for r in caplog.records if "reload refused" in r.getMessage()]
+            assert len(refused) == 1
+            assert "has no rows" in refused[0].problems  # type: ignore[attr-defined]
+            assert app.registry.get_sample_value("drift_config_last_reload_successful") == 0
+        finally:
+            app.stop()
