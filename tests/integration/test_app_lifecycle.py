@@ -1,5 +1,5 @@
-"""The App's lifecycle in-process: readiness, waiting for a missing log directory, and a stop
-that leaves no threads or descriptors behind."""
+"""The App's lifecycle in-process: readiness, waiting for a missing log directory, a stop that
+leaves no threads or descriptors behind, and which pipeline objects a reload keeps."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
+import yaml
 
 from exporter.app import App
-from exporter.config import Config, parse_config
+from exporter.config import Config, load_config, parse_config
 
 
 def _config(tmp_path: Path, log_dir: Path) -> Config:
@@ -75,5 +76,105 @@ class TestLifecycle:
             _wait(lambda: _status(app, "/-/ready") == 200)
             _wait(lambda: app.registry.get_sample_value(
                 "drift_rows_ingested_total", {"model": "m"}) == 150)
+        finally:
+            app.stop()
+
+
+def _write_models(path: Path, tmp_path: Path, intervals: dict[str, str]) -> None:
+    """A config file of numerical models on the shared reference, one log directory each."""
+    models = [{"name": name, "logs": {"path": str(tmp_path / name / "*.jsonl")},
+               "reference": {"path": str(tmp_path / "ref.parquet")},
+               "features": [{"name": "x", "type": "numerical"}], "update_interval": interval}
+              for name, interval in intervals.items()]
+    path.write_text(yaml.safe_dump({"models": models}))
+
+
+class TestReload:
+    """App.reload(): which pipeline objects survive, and what a stop does to a pending reload."""
+
+    def test_an_unchanged_model_keeps_its_pipeline_object_and_a_changed_one_is_replaced(
+            self, tmp_path: Path, no_leaked_threads: object) -> None:
+        _config(tmp_path, tmp_path)  # writes the reference
+        for name in ("same", "changed"):
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "a.jsonl").write_text('{"x": 1}\n' * 20)
+        path = tmp_path / "config.yaml"
+        _write_models(path, tmp_path, {"same": "100ms", "changed": "100ms"})
+        app = App(load_config(path), "127.0.0.1:0", config_file=str(path))
+        app.start()
+        try:
+            _wait(lambda: _status(app, "/-/ready") == 200)
+            same, changed = app.pipelines
+            _write_models(path, tmp_path, {"same": "100ms", "changed": "200ms", "new": "1s"})
+            (tmp_path / "new").mkdir()
+            assert app.reload()
+            assert app.pipelines[0] is same
+            assert app.pipelines[1] is not changed
+            assert app.pipelines[1].config.update_interval == 0.2
+            assert [p.config.name for p in app.pipelines] == ["same", "changed", "new"]
+            assert changed.reader.follower.open_files == 0  # closed by the swap
+            assert app.registry.get_sample_value("drift_config_last_reload_successful") == 1
+        finally:
+            app.stop()
+
+    def test_a_reload_without_a_config_file_is_refused_and_reported(
+            self, tmp_path: Path, no_leaked_threads: object) -> None:
+        (tmp_path / "logs").mkdir()
+        app = App(_config(tmp_path, tmp_path / "logs"), "127.0.0.1:0")
+        app.start()
+        try:
+            assert not app.reload()
+            assert app.registry.get_sample_value("drift_config_last_reload_successful") == 0
+        finally:
+            app.stop()
+
+    def test_a_reload_pending_when_the_app_stops_is_abandoned_not_waited_for(
+            self, tmp_path: Path) -> None:
+        _config(tmp_path, tmp_path)
+        (tmp_path / "m").mkdir()
+        path = tmp_path / "config.yaml"
+        _write_models(path, tmp_path, {"m": "100ms"})
+        app = App(load_config(path), "127.0.0.1:0", config_file=str(path))
+        _write_models(path, tmp_path, {"m": "100ms", "n": "100ms"})
+        (tmp_path / "n").mkdir()
+        # Not started: no ingest thread will ever apply the swap; stopping must release reload().
+        outcome: list[bool] = []
+        worker = threading.Thread(target=lambda: outcome.append(app.reload()))
+        worker.start()
+        try:
+            _wait(lambda: app._swap is not None)  # the pending swap is the point
+            app.stop_event.set()
+            worker.join(5)
+            assert outcome == [False]
+            assert [p.config.name for p in app.pipelines] == ["m"]
+            assert app._swap is None  # withdrawn, its pipelines closed
+        finally:
+            app.web.server.server_close()  # never served: Web.stop() would wait for serve_forever
+            for pipeline in app.pipelines:
+                pipeline.close()
+
+    def test_a_reference_that_fails_to_load_refuses_the_whole_reload(
+            self, tmp_path: Path, no_leaked_threads: object,
+            caplog: pytest.LogCaptureFixture) -> None:
+        _config(tmp_path, tmp_path)
+        for name in ("m", "n"):
+            (tmp_path / name).mkdir()
+        path = tmp_path / "config.yaml"
+        _write_models(path, tmp_path, {"m": "100ms"})
+        app = App(load_config(path), "127.0.0.1:0", config_file=str(path))
+        app.start()
+        try:
+            _wait(lambda: _status(app, "/-/ready") == 200)
+            running = list(app.pipelines)
+            _write_models(path, tmp_path, {"m": "200ms", "n": "100ms"})
+            # The config is valid (the reference has the column) but holds no rows.
+            pd.DataFrame({"x": pd.Series([], dtype=float)}).to_parquet(tmp_path / "ref.parquet")
+            with caplog.at_level("ERROR", logger="exporter.app"):
+                assert not app.reload()
+            assert app.pipelines == running
+            refused = [r for r in caplog.records if "reload refused" in r.getMessage()]
+            assert len(refused) == 1
+            assert "has no rows" in refused[0].problems  # type: ignore[attr-defined]
+            assert app.registry.get_sample_value("drift_config_last_reload_successful") == 0
         finally:
             app.stop()
