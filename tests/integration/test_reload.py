@@ -46,7 +46,10 @@ def reference(tmp_path: Path) -> Path:
 def _logs(tmp_path: Path, name: str, rows: int, file: str = "a.jsonl") -> Path:
     directory = tmp_path / name
     directory.mkdir(exist_ok=True)
-    append_lines(directory / file, (jsonl_line({"x": float(i % 7)}) for i in range(rows)))
+    # Each line names its file: a new file whose bytes are a prefix of an older one would be
+    # taken for a copy of it still being written (tailing's copy detection).
+    append_lines(directory / file, (jsonl_line({"x": float(i % 7), "file": file, "i": i})
+                                    for i in range(rows)))
     return directory / file
 
 
