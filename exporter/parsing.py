@@ -34,8 +34,6 @@ from numpy.typing import NDArray
 from exporter.values import (
     INVALID,
     Invalid,
-    coded_categories,
-    coded_parts,
     first_key_wins,
     to_category,
     to_number,
@@ -62,14 +60,41 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class Coded:
+    """A categorical column as it was dictionary-encoded: row ``i`` is ``dictionary[codes[i]]``,
+    code -1 is missing.
+
+    Consumers map the few distinct values once instead of hashing every row (the reference's
+    ``CategoricalReference.encode``, the fast path's check of suspicious text)."""
+
+    codes: NDArray[np.int32]
+    dictionary: tuple[str, ...]
+
+    def values(self) -> ObjectArray:
+        """The object array ``dictionary[codes]``: one Python str per distinct value, None
+        where the code is -1."""
+        lookup = np.empty(len(self.dictionary) + 1, dtype=object)
+        lookup[: len(self.dictionary)] = self.dictionary
+        values: ObjectArray = lookup[self.codes]  # -1 picks the trailing None
+        return values
+
+
+@dataclass(frozen=True)
 class Batch:
-    """Parsed records: numbers as float64 (NaN = missing or invalid), categories as str/None."""
+    """Parsed records: numbers as float64 (NaN = missing or invalid), categories as str/None.
+
+    ``coded`` holds, for the categorical columns that were read dictionary-encoded (the
+    columnar JSONL path), the codes and dictionary ``categories`` was built from; a column
+    without an entry has only its values. Whatever builds a batch from other batches (a
+    concatenation, a selection of rows) leaves ``coded`` out unless it rebuilds the codes, so
+    they always describe ``categories`` exactly."""
 
     rows: int
     numbers: Mapping[str, FloatArray]
     categories: Mapping[str, ObjectArray]
     invalid: Mapping[str, int] = field(default_factory=dict)
     rejected: Mapping[str, int] = field(default_factory=dict)
+    coded: Mapping[str, Coded] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,7 +142,8 @@ def concat_batches(columns: Sequence[ColumnSpec], pieces: Sequence[Batch],
         return Batch(0, base.numbers, base.categories, invalid, rejected)
     if len(pieces) == 1:
         p = pieces[0]
-        return Batch(p.rows, p.numbers, p.categories, invalid, rejected)
+        return Batch(p.rows, p.numbers, p.categories, invalid, rejected, p.coded)
+    # the pieces' codes index different dictionaries: the concatenation has values only
     numbers = {name: np.concatenate([p.numbers[name] for p in pieces])
                for name in pieces[0].numbers}
     categories = {name: np.concatenate([p.categories[name] for p in pieces])
@@ -316,8 +342,8 @@ def _stringified_values(block: bytes, batch: Batch, columns: Sequence[ColumnSpec
     for col in columns:
         if col.kind != CATEGORY:
             continue
-        parts = coded_parts(batch.categories[col.name])
-        if parts is None or not _SUSPICIOUS_TEXT.search("\n".join(parts[1])):
+        coded = batch.coded.get(col.name)
+        if coded is None or not _SUSPICIOUS_TEXT.search("\n".join(coded.dictionary)):
             continue
         key = re.escape(json.dumps(col.name, ensure_ascii=False).encode("utf-8"))
         if re.search(key + rb"\s*:\s*[-\[{0-9]", block):
@@ -351,6 +377,7 @@ def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec],
                 numbers_as_text: bool) -> Batch:
     numbers: dict[str, FloatArray] = {}
     categories: dict[str, ObjectArray] = {}
+    coded: dict[str, Coded] = {}
     invalid: dict[str, int] = {}
     # column by column: no query to plan (a select costs ~0.1-0.25 ms even for 500 rows);
     # renamed before Arrow, which refuses a name holding NUL (polars panics)
@@ -363,20 +390,21 @@ def _from_frame(frame: pl.DataFrame, columns: Sequence[ColumnSpec],
         elif col.kind == TIME:
             numbers[col.name], invalid[col.name] = parse_timestamps(series.to_arrow())
         else:
-            categories[col.name] = _coded_strings(series.to_arrow())
+            coded[col.name] = _coded_strings(series.to_arrow())
+            categories[col.name] = coded[col.name].values()
     return Batch(frame.height, numbers, categories,
-                 {k: v for k, v in invalid.items() if v})
+                 {k: v for k, v in invalid.items() if v}, coded=coded)
 
 
-def _coded_strings(text: pa.Array | pa.ChunkedArray) -> ObjectArray:
-    """A String column as an object array that keeps its dictionary codes: each distinct
-    string becomes one Python object, and encoding against the reference maps only those."""
+def _coded_strings(text: pa.Array | pa.ChunkedArray) -> Coded:
+    """A String column dictionary-encoded: each distinct string becomes one Python object,
+    and encoding against the reference maps only those."""
     if isinstance(text, pa.ChunkedArray):  # one dictionary for the whole column
         text = text.chunk(0) if text.num_chunks == 1 else text.combine_chunks()
     encoded = pc.dictionary_encode(text)
     indices = encoded.indices
     codes = np.asarray(plain_numpy(indices, null=-1), dtype=np.int32)
-    return coded_categories(codes, encoded.dictionary.to_pylist())
+    return Coded(codes, tuple(encoded.dictionary.to_pylist()))
 
 
 _NUMPY_TYPES = {pa.float64(): np.float64, pa.int64(): np.int64, pa.int32(): np.int32,

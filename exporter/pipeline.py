@@ -30,7 +30,7 @@ from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
 from exporter.fleet import FleetCounts
 from exporter.parsing import CATEGORY, NUMBER, TIME, Batch, ColumnSpec
-from exporter.quality import PREDICTED_CLASS, label_is_number
+from exporter.quality import label_is_number
 from exporter.reader import LogReader
 from exporter.reference import (
     CategoricalReference,
@@ -144,7 +144,7 @@ class ModelPipeline:
             else:
                 objects.append(config.label.column)
             if config.prediction is not None and config.prediction.type == "categorical":
-                objects.append(PREDICTED_CLASS)
+                objects.append(config.prediction.column)  # as text, for quality
         return Window(numbers, codes, rows=config.window.rows, duration=config.window.duration,
                       objects=tuple(dict.fromkeys(objects)))
 
@@ -266,7 +266,8 @@ class ModelPipeline:
             if spec.kind == CATEGORY:
                 ref = self.profile.columns[spec.name]
                 assert isinstance(ref, CategoricalReference)
-                codes[spec.name] = ref.encode(batch.categories[spec.name])
+                codes[spec.name] = ref.encode(batch.categories[spec.name],
+                                              batch.coded.get(spec.name))
         numbers = {s.name: batch.numbers[s.name] for s in self.monitored if s.kind == NUMBER}
         objects: dict[str, NDArray[np.object_]] = {}
         config = self.config
@@ -292,7 +293,7 @@ class ModelPipeline:
             target = objects[column]
             missing = missing_objects(objects[column])
         if config.prediction is not None and config.prediction.type == "categorical":
-            objects[PREDICTED_CLASS] = batch.categories[config.prediction.column]
+            objects[config.prediction.column] = batch.categories[config.prediction.column]
         if self._pending_ids.shape[0] and self._join_id and batch.rows:
             self._take_pending(batch.categories[self._join_id], target, missing)
 

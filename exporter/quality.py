@@ -17,8 +17,6 @@ from exporter.config import ModelConfig
 from exporter.stats import quality as q
 from exporter.values import missing_objects
 
-PREDICTED_CLASS = "__predicted_class__"  # window column: a categorical prediction as text
-
 
 @dataclass(frozen=True)
 class QualitySnapshot:
@@ -49,7 +47,10 @@ def label_is_number(model: ModelConfig) -> bool:
 def compute_quality(rows: int, numbers: Mapping[str, NDArray[np.float64]],
                     objects: Mapping[str, NDArray[np.object_]], model: ModelConfig,
                     reference: QualitySnapshot | None, min_rows: int) -> QualitySnapshot | None:
-    """Quality of the labelled records among ``rows``; None when no label is configured."""
+    """Quality of the labelled records among ``rows``; None when no label is configured.
+
+    ``objects`` holds a categorical label and a categorical prediction as text, under their
+    column names; ``numbers`` a numerical label or prediction score."""
     if model.label is None or model.prediction is None:
         return None
     label = model.label
@@ -86,7 +87,7 @@ def _classification(labels: NDArray[np.object_], labeled: NDArray[np.bool_],
     assert model.prediction is not None
     assert model.label is not None
     if model.prediction.type == "categorical":
-        predicted = objects[PREDICTED_CLASS]
+        predicted = objects[model.prediction.column]
         use = labeled & ~missing_objects(predicted)
         if int(use.sum()) < min_rows:
             return None

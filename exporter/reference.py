@@ -24,16 +24,17 @@ from exporter.parsing import (
     CATEGORY,
     NUMBER,
     Batch,
+    Coded,
     ColumnSpec,
     batch_from_records,
     batch_from_table,
 )
-from exporter.quality import PREDICTED_CLASS, QualitySnapshot, compute_quality, label_is_number
+from exporter.quality import QualitySnapshot, compute_quality, label_is_number
 from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
 from exporter.tables import read_parquet_columns, read_table, table_format
-from exporter.values import coded_parts, missing_objects
+from exporter.values import missing_objects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,11 +77,13 @@ class CategoricalReference:
         """Shares of each category and of the unseen bin."""
         return proportions(self.counts)
 
-    def encode(self, values: NDArray[np.object_]) -> NDArray[np.int32]:
-        """Codes: category index, len(categories) for unseen values, -1 for missing."""
-        coded = coded_parts(values)
+    def encode(self, values: NDArray[np.object_], coded: Coded | None = None) -> NDArray[np.int32]:
+        """Codes: category index, len(categories) for unseen values, -1 for missing.
+
+        ``coded``, the batch's dictionary codes of ``values`` when it has them, saves hashing
+        every row."""
         if coded is not None:  # parsed by the fast path: map its few distinct values once
-            codes_in, dictionary = coded
+            codes_in, dictionary = coded.codes, coded.dictionary
             unseen = len(self.categories)
             lookup = np.full(len(dictionary) + 1, -1, dtype=np.int32)  # last slot: missing
             if 0 < len(dictionary) <= 4096:  # a dict beats pandas' set-up for a few values
@@ -217,10 +220,7 @@ def _reference_quality(model: ModelConfig, source: Source) -> QualitySnapshot | 
     specs = [ColumnSpec(model.label.column, label_kind),
              ColumnSpec(model.prediction.column, prediction_kind)]
     batch = _batch(source, specs)
-    objects = dict(batch.categories)
-    if prediction_kind == CATEGORY:
-        objects[PREDICTED_CLASS] = batch.categories[model.prediction.column]
-    return compute_quality(batch.rows, batch.numbers, objects, model, None, min_rows=1)
+    return compute_quality(batch.rows, batch.numbers, batch.categories, model, None, min_rows=1)
 
 
 def batch_from_frame(frame: pd.DataFrame, specs: list[ColumnSpec]) -> Batch:

@@ -114,37 +114,3 @@ def _float_category(value: object) -> str | Invalid | None:
     if number is None or np.isinf(number):
         return INVALID
     return None if np.isnan(number) else format_float(number)
-
-
-class CodedCategories(np.ndarray):  # type: ignore[type-arg]
-    """An object array of category strings that remembers how it was dictionary-encoded.
-
-    ``codes[i]`` is the index of value ``i`` in ``dictionary`` (-1 = missing), so a consumer
-    can map the few distinct values once instead of hashing every row. Only the array built by
-    ``coded_categories`` carries them: a slice, copy or concatenation is a plain object array
-    as far as ``codes`` goes (None), so they can never go stale.
-    """
-
-    codes: NDArray[np.int32] | None
-    dictionary: tuple[str, ...]
-
-    def __array_finalize__(self, obj: object) -> None:
-        self.codes = None
-        self.dictionary = ()
-
-
-def coded_categories(codes: NDArray[np.int32], dictionary: list[str]) -> CodedCategories:
-    """The object array ``dictionary[codes]`` (None where a code is -1), keeping the codes."""
-    lookup = np.empty(len(dictionary) + 1, dtype=object)
-    lookup[: len(dictionary)] = dictionary
-    out = lookup[codes].view(CodedCategories)  # -1 picks the trailing None
-    out.codes = codes
-    out.dictionary = tuple(dictionary)
-    return out
-
-
-def coded_parts(values: object) -> tuple[NDArray[np.int32], tuple[str, ...]] | None:
-    """(codes, dictionary) of an array built by ``coded_categories``, else None."""
-    if isinstance(values, CodedCategories) and values.codes is not None:
-        return values.codes, values.dictionary
-    return None

@@ -39,7 +39,8 @@ class Records:
     numbers: Mapping[str, NDArray[np.float64]]
     codes: Mapping[str, NDArray[np.int32]]
     times: NDArray[np.float64]  # the record's own timestamp, else when it was read
-    objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)  # ids, class labels
+    # by column name: ids, categorical labels, a categorical prediction's text (for quality)
+    objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

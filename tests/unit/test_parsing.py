@@ -20,9 +20,11 @@ from exporter.parsing import (
     NUMBER,
     TIME,
     Batch,
+    Coded,
     ColumnSpec,
     Rejection,
     batch_from_table,
+    concat_batches,
     parse_jsonl,
     parse_parquet,
     parse_timestamps,
@@ -585,3 +587,50 @@ class TestSuspiciousText:
 
         joined = "\n".join(["plain", text, "other text"])
         assert bool(_SUSPICIOUS_TEXT.search(joined)) is suspicious
+
+
+class TestDictionaryCodes:
+    """The columnar path hands its dictionary codes on in ``Batch.coded``, in plain sight."""
+
+    def test_a_columnar_batch_carries_the_codes_and_dictionary_its_categories_came_from(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        force_path(monkeypatch, "fast")
+        batch, _ = parse_jsonl(lines({"c": "b"}, {"c": "a"}, {"x": 1}, {"c": "b"}), COLUMNS)
+        coded = batch.coded["c"]
+        assert isinstance(coded, Coded)
+        assert coded.dictionary == ("b", "a")
+        assert coded.codes.dtype == np.int32
+        assert coded.codes.tolist() == [0, 1, -1, 0]
+        assert batch.categories["c"].tolist() == ["b", "a", None, "b"]
+        assert type(batch.categories["c"]) is np.ndarray  # a plain object array, no subclass
+        assert coded.values().tolist() == batch.categories["c"].tolist()
+
+    def test_each_distinct_text_is_one_python_object(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        force_path(monkeypatch, "fast")
+        batch, _ = parse_jsonl(lines(*({"c": "same"} for _ in range(3))), COLUMNS)
+        first, second, third = batch.categories["c"]
+        assert first is second is third
+
+    def test_line_by_line_batches_have_values_only(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        force_path(monkeypatch, "slow")
+        batch, _ = parse_jsonl(lines({"c": "a"}, {"c": "b"}), COLUMNS)
+        assert batch.categories["c"].tolist() == ["a", "b"]
+        assert dict(batch.coded) == {}
+
+    def test_a_concatenation_of_pieces_drops_codes_that_index_different_dictionaries(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        force_path(monkeypatch, "fast")
+        one, _ = parse_jsonl(lines({"c": "a"}), COLUMNS)
+        two, _ = parse_jsonl(lines({"c": "b"}), COLUMNS)
+        assert one.coded["c"].codes.tolist() == two.coded["c"].codes.tolist() == [0]
+        joined = concat_batches(COLUMNS, [one, two])
+        assert joined.categories["c"].tolist() == ["a", "b"]
+        assert dict(joined.coded) == {}
+        assert concat_batches(COLUMNS, [one]).coded["c"] is one.coded["c"]
+
+    def test_parquet_batches_have_values_only(self, tmp_path: Path) -> None:
+        pq.write_table(pa.table({"c": ["a", "b"]}), tmp_path / "p.parquet")
+        batch = parse_parquet(str(tmp_path / "p.parquet"), COLUMNS)
+        assert batch.categories["c"].tolist() == ["a", "b"]
+        assert dict(batch.coded) == {}

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from exporter.config import parse_config
+from exporter.parsing import Coded
 from exporter.reference import OTHER, load_reference, profile_categorical, profile_numerical
 
 
@@ -64,6 +65,16 @@ class TestCategoricalProfile:
         ref = profile_categorical("c", np.array(["x", "y"], dtype=object), max_categories=20)
         codes = ref.encode(np.array(["y", "zzz", None, "x"], dtype=object))
         assert list(codes) == [1, 2, -1, 0]
+
+    @pytest.mark.parametrize("distinct", [3, 5000])  # a dict below 4,096 values, pandas above
+    def test_encoding_with_the_batchs_dictionary_codes_equals_encoding_the_values(
+            self, distinct: int) -> None:
+        ref = profile_categorical("c", np.array([f"v{i}" for i in range(0, distinct, 2)],
+                                                dtype=object), max_categories=20)
+        dictionary = tuple(f"v{i}" for i in range(distinct))
+        codes = np.random.default_rng(0).integers(-1, distinct, 2000).astype(np.int32)
+        coded = Coded(codes, dictionary)
+        assert ref.encode(coded.values(), coded).tolist() == ref.encode(coded.values()).tolist()
 
     def test_categories_beyond_the_cap_are_summed_as_other(self) -> None:
         values = np.array(list("aaaabbbccd"), dtype=object)
