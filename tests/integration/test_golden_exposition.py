@@ -20,7 +20,8 @@ ExporterFactory = Callable[..., Exporter]
 EXPECTED_ROWS = {"scoring": 120, "classes": 60, "versioned": 80, "idle": 0}
 # Values that depend on the wall clock, on timing or on the machine (inotify or polling).
 VOLATILE_FAMILIES = ("drift_last_update_timestamp_seconds", "drift_update_duration_seconds",
-                     "drift_exporter_polling_fallback")
+                     "drift_exporter_polling_fallback",
+                     "drift_config_last_reload_success_timestamp_seconds")
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 SETTLE_SECONDS = 0.6  # longer than update_interval (200ms) plus a compute tick
 
@@ -87,5 +88,6 @@ class TestGoldenExposition:
         assert process.startswith(collector)
         rest = process[len(collector):]
         assert all(line.split()[2 if line.startswith("#") else 0].split("{")[0].startswith(
-            ("drift_update_duration_seconds", "drift_exporter_polling_fallback"))
+            ("drift_update_duration_seconds", "drift_exporter_polling_fallback",
+             "drift_config_last_reload_"))
             for line in rest.splitlines()), rest
