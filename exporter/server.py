@@ -1,41 +1,153 @@
-"""HTTP surface: /metrics, /, /-/healthy, /-/ready, with optional TLS and basic auth."""
+"""HTTP surface: /metrics, /, /-/healthy, /-/ready, /-/reload, with optional TLS and basic auth.
+
+Resource bounds: a listen backlog of LISTEN_BACKLOG, at most MAX_CONNECTIONS connections served
+at once (more wait in the backlog), and each request's line and headers must arrive within
+REQUEST_TIMEOUT_SECONDS of the connection (or of the previous response on a kept-alive one).
+"""
 
 from __future__ import annotations
 
+import gzip
 import html
+import io
 import logging
+import math
 import socket
 import ssl
+import sys
 import threading
+import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter import __version__
 from exporter.collector import ModelState, OpenMetricsView
-from exporter.webconfig import TlsContext, WebConfig, check_basic_auth
+from exporter.webconfig import TlsContext, WebConfig, check_basic_auth, client_san_allowed
 
 log = logging.getLogger(__name__)
 
+LISTEN_BACKLOG = 1024
+MAX_CONNECTIONS = 64
+REQUEST_TIMEOUT_SECONDS = 10.0  # TLS handshake, or request line and headers
+WRITE_TIMEOUT_SECONDS = 30.0  # sending one response
+_TEXT = "text/plain; charset=utf-8"
+_GET = ("GET", "HEAD")
+_RELOAD = ("POST", "PUT")
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+
+@dataclass(frozen=True)
+class _Active:
+    """The web config in force and its TLS context; swapped whole on reload."""
+
+    config: WebConfig
+    tls: TlsContext | None
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that fail once a deadline has passed: a client trickling its headers a
+    byte at a time cannot hold a connection longer than the deadline allows."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        """Always: this is a reader."""
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        """Read what is available, waiting no longer than the deadline."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request not received in time")
+        self.sock.settimeout(None if math.isinf(remaining) else remaining)
+        return self.sock.recv_into(buffer)
+
+
+class _Server(HTTPServer):
     allow_reuse_address = True
-    tls: TlsContext | None = None
+    request_queue_size = LISTEN_BACKLOG
 
-    def get_request(self) -> tuple[socket.socket, object]:
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            sock.settimeout(10)
-            try:
-                sock = self.tls.current().wrap_socket(sock, server_side=True)
-            except (ssl.SSLError, OSError):
-                sock.close()
-                raise
-        return sock, addr
+    def __init__(self, address: tuple[str, int], family: socket.AddressFamily,
+                 web: Web) -> None:
+        self.address_family = family
+        self.web = web
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.closing = threading.Event()
+        super().__init__(address, _Handler)  # type: ignore[arg-type]
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        # Waiting for a free slot stops accepting: further clients wait in the listen backlog.
+        while not self.slots.acquire(timeout=0.2):
+            if self.closing.is_set():
+                self.shutdown_request(request)
+                return
+        active = self.web.active  # the config in force when the connection arrived
+        thread = threading.Thread(target=self._serve, args=(request, client_address, active),
+                                  name="http-connection", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            self.slots.release()
+            self.shutdown_request(request)
+
+    def _serve(self, sock: socket.socket, client_address: object, active: _Active) -> None:
+        try:
+            if active.tls is not None:
+                sock = self._handshake(sock, client_address, active)
+            _Handler(sock, client_address, self, active)
+        except _RejectedError:
+            pass
+        except Exception:  # noqa: BLE001 - one connection's failure is logged, never fatal
+            self.handle_error(sock, client_address)
+        finally:
+            self.shutdown_request(sock)
+            self.slots.release()
+
+    def _handshake(self, sock: socket.socket, client_address: object,
+                   active: _Active) -> socket.socket:
+        assert active.tls is not None
+        sock.settimeout(REQUEST_TIMEOUT_SECONDS)
+        try:
+            tls_sock = active.tls.current().wrap_socket(sock, server_side=True,
+                                                        do_handshake_on_connect=False)
+            tls_sock.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            log.debug("TLS handshake failed", extra={"client": _peer(client_address),
+                                                     "error": str(exc)})
+            sock.close()
+            raise _RejectedError from exc
+        if not client_san_allowed(active.config, tls_sock.getpeercert()):
+            log.warning("client certificate has none of client_allowed_sans; connection closed",
+                        extra={"client": _peer(client_address)})
+            tls_sock.close()
+            raise _RejectedError
+        return tls_sock
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One log line instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError | TimeoutError):  # resets, broken pipes: the client's doing
+            log.debug("connection error", extra={"client": _peer(client_address),
+                                                  "error": repr(exc)})
+        else:
+            log.warning("request failed", exc_info=True,
+                        extra={"client": _peer(client_address)})
+
+
+class _RejectedError(Exception):
+    """The connection was refused before HTTP (handshake or client certificate)."""
+
+
+def _peer(client_address: object) -> str:
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return f"{client_address[0]}:{client_address[1]}"
+    return str(client_address)
 
 
 class Web:
@@ -43,21 +155,32 @@ class Web:
 
     def __init__(self, address: str, registry: CollectorRegistry,
                  states: Callable[[], list[ModelState]], ready: Callable[[], bool],
-                 web_config: WebConfig | None = None) -> None:
+                 web_config: WebConfig | None = None, *,
+                 reload: Callable[[], bool] | None = None) -> None:
         host, _, port = address.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
         self.registry = registry
         self.states = states
         self.ready = ready
-        self.web_config = web_config or WebConfig()
-        handler = self._handler_class()
+        self.reload = reload
+        self.active = _Active(WebConfig(), None)
+        self.set_web_config(web_config or WebConfig())
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        _Server.address_family = family
-        self.server = _Server((host, int(port)), handler)
-        if self.web_config.tls:
-            self.server.tls = TlsContext(self.web_config)
+        self.server = _Server((host, int(port)), family, self)
         self.thread = threading.Thread(target=self.server.serve_forever, name="http",
                                        kwargs={"poll_interval": 0.2}, daemon=True)
+
+    @property
+    def web_config(self) -> WebConfig:
+        """The web config in force."""
+        return self.active.config
+
+    def set_web_config(self, config: WebConfig) -> None:
+        """Use ``config`` (TLS on or off, users, headers) for connections accepted from now on."""
+        # http2 (default true) only allows HTTP/2; this server speaks HTTP/1.1, which every
+        # client negotiates (TLS contexts announce only http/1.1 through ALPN).
+        tls = TlsContext(config) if config.tls else None
+        self.active = _Active(config, tls)  # one reference assignment: atomic for readers
 
     @property
     def host(self) -> str:
@@ -75,56 +198,123 @@ class Web:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self.server.closing.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        web = self
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = f"drift-exporter/{__version__}"
-            protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    server_version = f"drift-exporter/{__version__}"
+    protocol_version = "HTTP/1.1"
+    server: _Server
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                log.debug("http request", extra={"request": format % args})
+    def __init__(self, request: socket.socket, client_address: object, server: _Server,
+                 active: _Active) -> None:
+        self.active = active
+        self.reader = _DeadlineReader(request)
+        super().__init__(request, client_address, server)  # type: ignore[arg-type]
 
-            def do_GET(self) -> None:
-                if not check_basic_auth(web.web_config, self.headers.get("Authorization")):
-                    self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
-                               {"WWW-Authenticate": 'Basic realm="drift-exporter"'})
-                    return
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-                    source: CollectorRegistry | OpenMetricsView = web.registry
-                    if content_type.startswith("application/openmetrics-text"):
-                        source = OpenMetricsView(web.registry)
-                    self._send(200, encoder(source), content_type)  # type: ignore[arg-type]
-                elif path == "/-/healthy":
-                    self._send(200, b"Healthy\n", "text/plain; charset=utf-8")
-                elif path == "/-/ready":
-                    if web.ready():
-                        self._send(200, b"Ready\n", "text/plain; charset=utf-8")
-                    else:
-                        self._send(503, b"Not ready\n", "text/plain; charset=utf-8")
-                elif path == "/":
-                    self._send(200, landing_page(web.states()).encode(),
-                               "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"Not found\n", "text/plain; charset=utf-8")
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BufferedReader(self.reader)
 
-            def _send(self, code: int, body: bytes, content_type: str,
-                      headers: dict[str, str] | None = None) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        log.debug("http request", extra={"request": format % args,
+                                         "client": _peer(self.client_address)})
 
-        return Handler
+    def handle_one_request(self) -> None:
+        """Read one request within the deadline and answer it."""
+        self.reader.deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                self.requestline, self.request_version, self.command = "", "", ""
+                self.send_error(414)
+                return
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if not self.parse_request():
+                return
+            self.reader.deadline = math.inf
+            self.connection.settimeout(WRITE_TIMEOUT_SECONDS)
+            self._dispatch()
+            self.wfile.flush()
+        except TimeoutError:
+            self.close_connection = True
+
+    def end_headers(self) -> None:
+        for name, value in self.active.config.headers:
+            self.send_header(name, value)
+        super().end_headers()
+
+    def _dispatch(self) -> None:
+        if not check_basic_auth(self.active.config, self.headers.get("Authorization")):
+            self._send(401, b"Unauthorized\n", _TEXT,
+                       {"WWW-Authenticate": 'Basic realm="drift-exporter"'})
+            return
+        path = urlsplit(self.path).path
+        routes: dict[str, tuple[tuple[str, ...], Callable[[], None]]] = {
+            "/metrics": (_GET, self._metrics), "/": (_GET, self._landing),
+            "/-/healthy": (_GET, lambda: self._send(200, b"Healthy\n", _TEXT)),
+            "/-/ready": (_GET, self._ready), "/-/reload": (_RELOAD, self._reload)}
+        route = routes.get(path)
+        if route is None:
+            self._send(404, b"Not found\n", _TEXT)
+        elif self.command not in route[0]:
+            self._send(405, b"Method not allowed\n", _TEXT, {"Allow": ", ".join(route[0])})
+        else:
+            route[1]()
+        if self.command not in _GET:  # a body we did not read must not be taken for a request
+            self.close_connection = True
+
+    def _metrics(self) -> None:
+        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+        source: CollectorRegistry | OpenMetricsView = self.server.web.registry
+        names = parse_qs(urlsplit(self.path).query).get("name[]")
+        if names:
+            source = self.server.web.registry.restricted_registry(names)  # type: ignore[assignment]
+        if content_type.startswith("application/openmetrics-text"):
+            source = OpenMetricsView(source)
+        body = encoder(source)  # type: ignore[arg-type]
+        headers = {}
+        if gzip_accepted(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        self._send(200, body, content_type, headers)
+
+    def _ready(self) -> None:
+        if self.server.web.ready():
+            self._send(200, b"Ready\n", _TEXT)
+        else:
+            self._send(503, b"Not ready\n", _TEXT)
+
+    def _landing(self) -> None:
+        body = landing_page(self.server.web.states()).encode()
+        self._send(200, body, "text/html; charset=utf-8")
+
+    def _reload(self) -> None:
+        reload = self.server.web.reload
+        if reload is None:
+            self._send(403, b"Lifecycle API is not enabled.\n", _TEXT)
+        elif reload():
+            self._send(200, b"Reloaded\n", _TEXT)
+        else:
+            self._send(500, b"Reload failed; the running configuration stays in force "
+                            b"(see the log)\n", _TEXT)
+
+    def _send(self, code: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 def landing_page(states: list[ModelState]) -> str:

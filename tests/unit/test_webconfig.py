@@ -29,7 +29,7 @@ class TestLoadWebConfig:
         assert "extra: unknown key" in text
         assert "tls_server_config.bogus: unknown key" in text
         assert "cert_file: file" in text
-        assert "cert_file and key_file go together" in text
+        assert "key_file (or key) is required" in text
         assert "basic_auth_users.alice: expected a bcrypt hash" in text
 
     def test_bcrypt_users_are_loaded(self, tmp_path: Path) -> None:
