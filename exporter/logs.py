@@ -78,7 +78,7 @@ def _thread_exception(args: threading.ExceptHookArgs) -> None:
         return
     name = args.thread.name if args.thread is not None else "?"
     logging.getLogger("exporter").error(
-        "uncaught exception in a thread", extra={"thread": name},
+        "uncaught exception in a thread", extra={"thread_name": name},
         exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback))
 
 

@@ -32,7 +32,7 @@ from exporter.webconfig import TlsContext, WebConfig, check_basic_auth, client_s
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 1024
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 128
 REQUEST_TIMEOUT_SECONDS = 10.0  # TLS handshake, or request line and headers
 WRITE_TIMEOUT_SECONDS = 30.0  # sending one response
 _TEXT = "text/plain; charset=utf-8"
