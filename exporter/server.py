@@ -238,6 +238,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if not self.parse_request():
                 return
+            if self.server.web.active is not self.active:
+                # The web config changed since this connection was accepted (users, TLS,
+                # client CA): close it unanswered, as an idle keep-alive connection may be
+                # closed, so the client reconnects under the new config.
+                self.close_connection = True
+                return
             self.reader.deadline = math.inf
             self.connection.settimeout(WRITE_TIMEOUT_SECONDS)
             self._dispatch()

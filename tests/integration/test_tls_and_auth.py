@@ -4,6 +4,7 @@ certificates and bcrypt basic auth, exercised with real TLS clients against the 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import os
 import socket
 import ssl
@@ -401,5 +402,24 @@ class TestReloadAndSwap:
                                 verify=str(ca.cert), timeout=5).status_code == 200
             with pytest.raises(requests.exceptions.ConnectionError):
                 requests.get(f"http://127.0.0.1:{app.web.port}/-/healthy", timeout=5)
+        finally:
+            app.stop()
+
+    def test_a_kept_alive_connection_is_closed_once_the_web_config_changes(
+            self, tmp_path: Path) -> None:
+        app = _app(tmp_path, "")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", app.web.port, timeout=5)
+            connection.request("GET", "/-/healthy")
+            assert connection.getresponse().read() == b"Healthy\n"
+            hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
+            (tmp_path / "users.yml").write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+            app.web.set_web_config(load_web_config(tmp_path / "users.yml"))
+            connection.request("GET", "/-/healthy")
+            with pytest.raises(http.client.RemoteDisconnected):
+                connection.getresponse()
+            connection.close()
+            assert requests.get(f"http://127.0.0.1:{app.web.port}/-/healthy",
+                                timeout=5).status_code == 401
         finally:
             app.stop()
