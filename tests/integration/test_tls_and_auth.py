@@ -67,6 +67,20 @@ class TestTls:
         finally:
             app.stop()
 
+    def test_a_silent_client_does_not_stall_the_handshakes_of_others(self, tmp_path: Path,
+                                                                      pki) -> None:  # type: ignore[no-untyped-def]
+        ca, _, _, server, _ = pki
+        app = _app(tmp_path, _tls_yml(server))
+        try:
+            with socket.create_connection(("127.0.0.1", app.web.port), timeout=5):
+                started = time.monotonic()
+                response = requests.get(f"https://127.0.0.1:{app.web.port}/-/healthy",
+                                        verify=str(ca.cert), timeout=3)
+                assert response.status_code == 200
+                assert time.monotonic() - started < 2
+        finally:
+            app.stop()
+
     def test_a_replaced_certificate_is_used_without_restart(self, tmp_path: Path,
                                                              pki) -> None:  # type: ignore[no-untyped-def]
         ca, _ca_cert, _ca_key, server, _ = pki
