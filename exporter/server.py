@@ -1,22 +1,26 @@
 """HTTP surface: /metrics, /, /-/healthy, /-/ready, /-/reload, with optional TLS and basic auth.
 
-Resource bounds: a listen backlog of LISTEN_BACKLOG, at most MAX_CONNECTIONS connections served
-at once (more wait in the backlog), and each request's line and headers must arrive within
+Resource bounds: a listen backlog of LISTEN_BACKLOG; up to WAITING_MAX connections waiting for
+a request without a thread; at most MAX_CONNECTIONS handler threads, each serving a connection
+that has sent something; a request's line and headers (and a TLS handshake) must arrive within
 REQUEST_TIMEOUT_SECONDS of the connection (or of the previous response on a kept-alive one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import html
 import io
 import logging
 import math
+import selectors
 import socket
 import ssl
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -32,7 +36,8 @@ from exporter.webconfig import TlsContext, WebConfig, check_basic_auth, client_s
 log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 1024
-MAX_CONNECTIONS = 128
+MAX_CONNECTIONS = 128  # handler threads
+WAITING_MAX = 1024  # connections held without a thread, waiting for a request
 REQUEST_TIMEOUT_SECONDS = 10.0  # TLS handshake, or request line and headers
 WRITE_TIMEOUT_SECONDS = 30.0  # sending one response
 _TEXT = "text/plain; charset=utf-8"
@@ -69,6 +74,111 @@ class _DeadlineReader(io.RawIOBase):
         return self.sock.recv_into(buffer)
 
 
+@dataclass
+class _Connection:
+    """An accepted connection and what it was accepted under."""
+
+    sock: socket.socket
+    address: object
+    active: _Active
+    deadline: float  # when it must have sent (the rest of) a request
+    secured: bool = False  # TLS handshake done
+
+
+class _WaitingRoom:
+    """Connections without a thread: new ones until their first bytes arrive, kept-alive ones
+    between requests. A connection takes one of the MAX_CONNECTIONS handler threads only when
+    it has something to read, so a silent client costs a file descriptor, not a thread, and is
+    closed at its deadline."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = socket.socketpair()
+        for end in (self.wake_r, self.wake_w):
+            end.setblocking(False)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.lock = threading.Lock()
+        self.incoming: list[_Connection] = []
+        self.waiting: dict[socket.socket, _Connection] = {}  # oldest first
+        self.ready: deque[_Connection] = deque()
+        self.drop: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._run, name="http-waiting", daemon=True)
+
+    def size(self) -> int:
+        """Connections held (a racy read is fine: it only paces the accept loop)."""
+        return len(self.incoming) + len(self.waiting) + len(self.ready)
+
+    def add(self, connection: _Connection) -> None:
+        """Hold a connection until it is readable (any thread)."""
+        with self.lock:
+            self.incoming.append(connection)
+        self.wake()
+
+    def wake(self) -> None:
+        """Interrupt the wait: a connection came or a thread slot was freed."""
+        with contextlib.suppress(OSError):
+            self.wake_w.send(b"\0")
+
+    def evict_oldest_silent(self, older_than: float) -> bool:
+        """Close the longest-waiting connection if it has waited ``older_than`` seconds."""
+        with self.lock:
+            for sock, connection in self.waiting.items():
+                if connection.deadline - REQUEST_TIMEOUT_SECONDS < time.monotonic() - older_than:
+                    self.drop.append(sock)
+                    self.wake()
+                    return True
+                return False
+        return False
+
+    def _run(self) -> None:
+        while not self.server.closing.is_set():
+            for key, _ in self.selector.select(0.2):
+                if key.fileobj is self.wake_r:
+                    with contextlib.suppress(OSError):
+                        self.wake_r.recv(4096)
+                    continue
+                self._take(key.fileobj, ready=True)  # type: ignore[arg-type]
+            with self.lock:
+                incoming, self.incoming = self.incoming, []
+                dropped, self.drop = self.drop, []
+            for sock in dropped:
+                self._take(sock, ready=False)
+            for connection in incoming:
+                pending = isinstance(connection.sock, ssl.SSLSocket) and connection.sock.pending()
+                if pending:
+                    self.ready.append(connection)
+                    continue
+                with self.lock:
+                    self.waiting[connection.sock] = connection
+                self.selector.register(connection.sock, selectors.EVENT_READ)
+            now = time.monotonic()
+            for sock, connection in list(self.waiting.items()):
+                if connection.deadline > now:
+                    break  # deadlines grow in arrival order
+                self._take(sock, ready=False)
+            while self.ready and self.server.slots.acquire(blocking=False):
+                self.server.start_worker(self.ready.popleft())
+        for sock in list(self.waiting):
+            self._take(sock, ready=False)
+        for connection in self.ready:
+            self.server.shutdown_request(connection.sock)
+        self.selector.close()
+        self.wake_r.close()
+        self.wake_w.close()
+
+    def _take(self, sock: socket.socket, *, ready: bool) -> None:
+        with self.lock:
+            connection = self.waiting.pop(sock, None)
+        if connection is None:
+            return
+        self.selector.unregister(sock)
+        if ready:
+            self.ready.append(connection)
+        else:
+            self.server.shutdown_request(sock)
+
+
 class _Server(HTTPServer):
     allow_reuse_address = True
     request_queue_size = LISTEN_BACKLOG
@@ -80,34 +190,57 @@ class _Server(HTTPServer):
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.closing = threading.Event()
         super().__init__(address, _Handler)  # type: ignore[arg-type]
+        self.room = _WaitingRoom(self)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        # Waiting for a free slot stops accepting: further clients wait in the listen backlog.
-        while not self.slots.acquire(timeout=0.2):
-            if self.closing.is_set():
+        # A full waiting room first sheds a connection that has been silent for a second;
+        # failing that, accepting pauses and further clients wait in the listen backlog.
+        while self.room.size() >= WAITING_MAX and not self.room.evict_oldest_silent(1.0):
+            if self.closing.wait(0.01):
                 self.shutdown_request(request)
                 return
-        active = self.web.active  # the config in force when the connection arrived
-        thread = threading.Thread(target=self._serve, args=(request, client_address, active),
+        self.room.add(_Connection(request, client_address, self.web.active,
+                                  time.monotonic() + REQUEST_TIMEOUT_SECONDS))
+
+    def start_worker(self, connection: _Connection) -> None:
+        """Serve a readable connection on a thread of its own (a slot is already taken)."""
+        thread = threading.Thread(target=self._serve, args=(connection,),
                                   name="http-connection", daemon=True)
         try:
             thread.start()
         except RuntimeError:
-            self.slots.release()
-            self.shutdown_request(request)
+            self._release()
+            self.shutdown_request(connection.sock)
 
-    def _serve(self, sock: socket.socket, client_address: object, active: _Active) -> None:
+    def _release(self) -> None:
+        self.slots.release()
+        self.room.wake()
+
+    def _serve(self, connection: _Connection) -> None:
+        parked = False
         try:
-            if active.tls is not None:
-                sock = self._handshake(sock, client_address, active)
-            _Handler(sock, client_address, self, active)
+            if connection.active.tls is not None and not connection.secured:
+                connection.sock = self._handshake(connection.sock, connection.address,
+                                                  connection.active)
+                connection.secured = True
+                parked = not connection.sock.pending()  # type: ignore[attr-defined]
+            if not parked:
+                handler = _Handler(connection.sock, connection.address, self, connection.active)
+                parked = handler.parked
+            if parked and not self.closing.is_set():
+                connection.deadline = time.monotonic() + REQUEST_TIMEOUT_SECONDS
+                self.room.add(connection)
+            else:
+                parked = False
         except _RejectedError:
             pass
         except Exception:  # noqa: BLE001 - one connection's failure is logged, never fatal
-            self.handle_error(sock, client_address)
+            parked = False
+            self.handle_error(connection.sock, connection.address)
         finally:
-            self.shutdown_request(sock)
-            self.slots.release()
+            if not parked:
+                self.shutdown_request(connection.sock)
+            self._release()
 
     def _handshake(self, sock: socket.socket, client_address: object,
                    active: _Active) -> socket.socket:
@@ -194,6 +327,7 @@ class Web:
 
     def start(self) -> None:
         """Serve in the background."""
+        self.server.room.thread.start()
         self.thread.start()
 
     def stop(self) -> None:
@@ -202,6 +336,8 @@ class Web:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+        if self.server.room.thread.is_alive():
+            self.server.room.thread.join(timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -212,17 +348,38 @@ class _Handler(BaseHTTPRequestHandler):
     def __init__(self, request: socket.socket, client_address: object, server: _Server,
                  active: _Active) -> None:
         self.active = active
+        self.parked = False  # kept alive with nothing to read: back to the waiting room
         self.reader = _DeadlineReader(request)
         super().__init__(request, client_address, server)  # type: ignore[arg-type]
 
     def setup(self) -> None:
         super().setup()
         self.rfile.close()
-        self.rfile = io.BufferedReader(self.reader)
+        self.buffered = io.BufferedReader(self.reader)
+        self.rfile = self.buffered
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("http request", extra={"request": format % args,
                                          "client": _peer(self.client_address)})
+
+    def handle(self) -> None:
+        """Answer requests while the client has sent more; park the connection when idle."""
+        self.close_connection = True
+        self.handle_one_request()
+        while not self.close_connection:
+            if not self._buffered():
+                self.parked = True
+                return
+            self.handle_one_request()
+
+    def _buffered(self) -> bool:
+        # With the deadline already passed the reader cannot wait on the socket: peek returns
+        # bytes already buffered (a pipelined request) or fails at once.
+        self.reader.deadline = -math.inf
+        try:
+            return bool(self.buffered.peek(1))
+        except OSError:
+            return False
 
     def handle_one_request(self) -> None:
         """Read one request within the deadline and answer it."""

@@ -122,6 +122,20 @@ class TestLoad:
                 sock.close()
         assert http.get("/-/healthy").status_code == 200
 
+    def test_silent_connections_take_no_thread_and_delay_no_one(self, http: Exporter) -> None:
+        before = thread_count(http.proc.pid)
+        silent = []
+        try:
+            for _ in range(300):
+                silent.append(socket.create_connection(("127.0.0.1", http.port), timeout=5))
+            started = time.monotonic()
+            assert http.get("/-/healthy").status_code == 200
+            assert time.monotonic() - started < 1.0
+            assert thread_count(http.proc.pid) <= before + 2
+        finally:
+            for sock in silent:
+                sock.close()
+
     def test_a_client_that_never_finishes_its_headers_is_cut_off(self, http: Exporter) -> None:
         with socket.create_connection(("127.0.0.1", http.port), timeout=5) as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
@@ -161,6 +175,22 @@ class TestHttpDetails:
         names = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
                  if line and not line.startswith("#")}
         assert names == {"drift_window_rows", "drift_exporter_build_info"}
+
+    def test_pipelined_and_kept_alive_requests_are_all_answered(self, http: Exporter) -> None:
+        with socket.create_connection(("127.0.0.1", http.port), timeout=5) as sock:
+            request = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+            sock.sendall(request * 3)
+            answers = b""
+            while answers.count(b"Healthy\n") < 3:
+                chunk = sock.recv(4096)
+                assert chunk, answers
+                answers += chunk
+            sock.sendall(request)  # later, on the same (parked) connection
+            answers = b""
+            while b"Healthy\n" not in answers:
+                chunk = sock.recv(4096)
+                assert chunk, answers
+                answers += chunk
 
     def test_reload_is_refused_when_the_lifecycle_api_is_off(self, http: Exporter) -> None:
         response = requests.post(http.url("/-/reload"), timeout=5)
