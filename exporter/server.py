@@ -14,6 +14,7 @@ import html
 import io
 import logging
 import math
+import resource
 import selectors
 import socket
 import ssl
@@ -105,6 +106,11 @@ class _WaitingRoom:
         self.drop: list[socket.socket] = []
         self.thread = threading.Thread(target=self._run, name="http-waiting", daemon=True)
 
+    def capacity(self) -> int:
+        """WAITING_MAX, or less when the open-file limit would not allow that many."""
+        soft = _open_file_limit()
+        return max(16, min(WAITING_MAX, (soft - MAX_CONNECTIONS - 64) // 2))
+
     def size(self) -> int:
         """Connections held (a racy read is fine: it only paces the accept loop)."""
         return len(self.incoming) + len(self.waiting) + len(self.ready)
@@ -193,9 +199,9 @@ class _Server(HTTPServer):
         self.room = _WaitingRoom(self)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        # A full waiting room first sheds a connection that has been silent for a second;
+        # A full waiting room first sheds a connection that has been silent for 0.25 s;
         # failing that, accepting pauses and further clients wait in the listen backlog.
-        while self.room.size() >= WAITING_MAX and not self.room.evict_oldest_silent(1.0):
+        while self.room.size() >= self.room.capacity() and not self.room.evict_oldest_silent(0.25):
             if self.closing.wait(0.01):
                 self.shutdown_request(request)
                 return
@@ -273,6 +279,23 @@ class _Server(HTTPServer):
                         extra={"client": _peer(client_address)})
 
 
+def _open_file_limit() -> int:
+    try:
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        return 1024
+
+
+def _raise_open_file_limit() -> None:
+    """Lift the soft open-file limit to the hard one, as Go programs (exporter-toolkit's
+    exporters) do at start: each waiting connection holds a descriptor."""
+    with contextlib.suppress(OSError, ValueError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 class _RejectedError(Exception):
     """The connection was refused before HTTP (handshake or client certificate)."""
 
@@ -299,6 +322,7 @@ class Web:
         self.active = _Active(WebConfig(), None)
         self.set_web_config(web_config or WebConfig())
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        _raise_open_file_limit()
         self.server = _Server((host, int(port)), family, self)
         self.thread = threading.Thread(target=self.server.serve_forever, name="http",
                                        kwargs={"poll_interval": 0.2}, daemon=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import selectors
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from harness import STARTED, Exporter, free_port, model_config, start_exporter
+from harness import (
+    STARTED,
+    Exporter,
+    exporter_command,
+    free_port,
+    model_config,
+    start_exporter,
+    write_config,
+)
 
 MAX_CONNECTIONS = 128  # exporter.server.MAX_CONNECTIONS
 REQUEST_TIMEOUT = 10.0  # exporter.server.REQUEST_TIMEOUT_SECONDS
@@ -143,6 +153,33 @@ class TestLoad:
             sock.settimeout(REQUEST_TIMEOUT + 5)
             assert sock.recv(1) == b"", "the server closes the connection"
             assert time.monotonic() - started < REQUEST_TIMEOUT + 2
+
+
+class TestFewDescriptors:
+    @pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
+    def test_with_few_descriptors_the_oldest_silent_connection_makes_way(
+            self, tmp_path: Path) -> None:
+        config = write_config(tmp_path, small_config(tmp_path))
+        port = free_port()
+        with (tmp_path / "stderr").open("wb") as err:
+            proc = subprocess.Popen(
+                ["prlimit", "--nofile=300:300", *exporter_command(), "run",
+                 f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=err, stderr=err)
+        process = Exporter(proc, port, config, tmp_path / "stderr")
+        silent = []
+        try:
+            process.wait_ready()
+            for _ in range(295):  # more descriptors than the limit leaves; ~54 may wait
+                silent.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            started = time.monotonic()
+            assert process.get("/-/healthy").status_code == 200
+            assert time.monotonic() - started < 4.0
+        finally:
+            for sock in silent:
+                sock.close()
+            code, _ = process.stop()
+        assert code == 0, process.stderr()
 
 
 class TestHttpDetails:
