@@ -139,32 +139,11 @@ class _WaitingRoom:
 
     def _run(self) -> None:
         while not self.server.closing.is_set():
-            for key, _ in self.selector.select(0.2):
-                if key.fileobj is self.wake_r:
-                    with contextlib.suppress(OSError):
-                        self.wake_r.recv(4096)
-                    continue
-                self._take(key.fileobj, ready=True)  # type: ignore[arg-type]
-            with self.lock:
-                incoming, self.incoming = self.incoming, []
-                dropped, self.drop = self.drop, []
-            for sock in dropped:
-                self._take(sock, ready=False)
-            for connection in incoming:
-                pending = isinstance(connection.sock, ssl.SSLSocket) and connection.sock.pending()
-                if pending:
-                    self.ready.append(connection)
-                    continue
-                with self.lock:
-                    self.waiting[connection.sock] = connection
-                self.selector.register(connection.sock, selectors.EVENT_READ)
-            now = time.monotonic()
-            for sock, connection in list(self.waiting.items()):
-                if connection.deadline > now:
-                    break  # deadlines grow in arrival order
-                self._take(sock, ready=False)
-            while self.ready and self.server.slots.acquire(blocking=False):
-                self.server.start_worker(self.ready.popleft())
+            try:
+                self._once()
+            except Exception:  # the room must outlive any one connection's fault
+                log.warning("HTTP waiting room error", exc_info=True)
+                time.sleep(0.05)  # do not spin if the fault repeats
         for sock in list(self.waiting):
             self._take(sock, ready=False)
         for connection in self.ready:
@@ -173,12 +152,45 @@ class _WaitingRoom:
         self.wake_r.close()
         self.wake_w.close()
 
+    def _once(self) -> None:
+        for key, _ in self.selector.select(0.2):
+            if key.fileobj is self.wake_r:
+                with contextlib.suppress(OSError):
+                    self.wake_r.recv(4096)
+                continue
+            self._take(key.fileobj, ready=True)  # type: ignore[arg-type]
+        with self.lock:
+            incoming, self.incoming = self.incoming, []
+            dropped, self.drop = self.drop, []
+        for sock in dropped:
+            self._take(sock, ready=False)
+        for connection in incoming:
+            pending = isinstance(connection.sock, ssl.SSLSocket) and connection.sock.pending()
+            if pending:
+                self.ready.append(connection)
+                continue
+            try:
+                self.selector.register(connection.sock, selectors.EVENT_READ)
+            except (OSError, ValueError):  # closed meanwhile
+                self.server.shutdown_request(connection.sock)
+                continue
+            with self.lock:
+                self.waiting[connection.sock] = connection
+        now = time.monotonic()
+        for sock, connection in list(self.waiting.items()):
+            if connection.deadline > now:
+                break  # deadlines grow in arrival order
+            self._take(sock, ready=False)
+        while self.ready and self.server.slots.acquire(blocking=False):
+            self.server.start_worker(self.ready.popleft())
+
     def _take(self, sock: socket.socket, *, ready: bool) -> None:
         with self.lock:
             connection = self.waiting.pop(sock, None)
         if connection is None:
             return
-        self.selector.unregister(sock)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(sock)
         if ready:
             self.ready.append(connection)
         else:
