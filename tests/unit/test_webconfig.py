@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ssl
 import time
 from pathlib import Path
 
@@ -179,3 +180,18 @@ class TestBasicAuthCache:
         for user in users:
             assert check_basic_auth(config, _basic(user, "pw"))
         assert len(webconfig._verified) <= webconfig._VERIFIED_MAX
+
+
+class TestGoNames:
+    """Go's cipher suite and curve names map onto names this OpenSSL knows."""
+
+    @pytest.mark.parametrize("go_name", sorted(webconfig._CIPHERS))
+    def test_each_cipher_suite_is_exactly_one_openssl_suite(self, go_name: str) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.set_ciphers(webconfig._CIPHERS[go_name])
+        names = [c["name"] for c in context.get_ciphers() if not c["name"].startswith("TLS_")]
+        assert names == [webconfig._CIPHERS[go_name]]
+
+    @pytest.mark.parametrize("go_name", sorted(webconfig._CURVES))
+    def test_each_curve_is_known_to_openssl(self, go_name: str) -> None:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ecdh_curve(webconfig._CURVES[go_name])
