@@ -207,6 +207,14 @@ class App:
                 self.reload_timestamp.set(time.time())
             return done
 
+    def _swap_web_config(self, web_config: WebConfig, problems: list[str]) -> None:
+        if web_config == self.web.web_config:
+            return
+        try:  # certificate files may change between loading and swapping
+            self.web.set_web_config(web_config)
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(f"{self.web_config_file}: {exc}")
+
     def _reload(self) -> bool:
         if self.config_file is None:
             log.error("configuration reload refused: the configuration was not read from a file")
@@ -221,14 +229,14 @@ class App:
         if self.web_config_file is not None:
             web_config = _load_web_config(self.web_config_file, problems)
         swap = self._plan(config, problems) if config is not None else None
+        if not problems and web_config is not None:
+            self._swap_web_config(web_config, problems)
         if problems or swap is None:
             _refuse(self.config_file, problems)
             if swap is not None:
                 for pipeline in swap.added:
                     pipeline.close()
             return False
-        if web_config is not None and web_config != self.web.web_config:
-            self.web.set_web_config(web_config)
         with self._swap_lock:
             self._swap = swap
         self.wake.set()

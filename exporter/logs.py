@@ -1,11 +1,18 @@
-"""Process logging in logfmt or JSON, with structured fields passed through ``extra``."""
+"""Process logging in logfmt or JSON, with structured fields passed through ``extra``.
+
+Everything the process writes to stderr while running is a log line: Python warnings (numpy's
+included) and uncaught exceptions in any thread go through the same formatter.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
 import time
+import warnings
+from types import TracebackType
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
@@ -57,3 +64,31 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])
+    _route_stderr_writers_to_log()
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    logging.getLogger("py.warnings").warning(str(message), extra={
+        "category": category.__name__, "location": f"{filename}:{lineno}"})
+
+
+def _thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("exporter").error(
+        "uncaught exception in a thread", extra={"thread_name": name},
+        exc_info=(args.exc_type, args.exc_value or args.exc_type(), args.exc_traceback))
+
+
+def _main_exception(kind: type[BaseException], value: BaseException,
+                    traceback: TracebackType | None) -> None:
+    logging.getLogger("exporter").error("uncaught exception", exc_info=(kind, value, traceback))
+
+
+def _route_stderr_writers_to_log() -> None:
+    """Warnings and uncaught exceptions would print raw, multi-line text to stderr."""
+    warnings.showwarning = _show_warning
+    threading.excepthook = _thread_exception
+    sys.excepthook = _main_exception

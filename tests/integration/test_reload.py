@@ -230,7 +230,7 @@ class TestHttpReload:
         samples = process.scrape()
         assert value(samples, SUCCESS) == 0
         assert _models(samples) == {"a", "b"}
-        assert requests.get(process.url("/-/reload"), timeout=5).status_code == 404
+        assert requests.get(process.url("/-/reload"), timeout=5).status_code == 405  # POST, PUT
 
 
 def _hash(password: bytes) -> str:
