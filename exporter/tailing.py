@@ -369,8 +369,7 @@ class Follower:
 
     def _learn_head(self, tracked: Tracked) -> None:
         """Remember the head of a file read past it, so a copy of it is recognised."""
-        if (tracked.head or tracked.offset == 0 or tracked.fd < 0
-                or isinstance(self.fmt, ReadOnce)):
+        if tracked.head or tracked.offset == 0 or tracked.fd < 0:  # read-once: offset 0
             return
         tracked.head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0)) or b""
         if tracked.head:

@@ -10,6 +10,7 @@ import errno
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -904,7 +905,7 @@ class TestBoundedDescriptors:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         for soft, expected in ((256, 16), (1024, 64), (1 << 20, 64), (16, 4)):
-            monkeypatch.setattr(tailing.resource, "getrlimit",
+            monkeypatch.setattr(resource, "getrlimit",
                                 lambda _which, soft=soft: (soft, soft))
             assert tailing.default_max_open() == expected
 
@@ -1236,3 +1237,55 @@ print(sorted(m for m in ("exporter.parsing", "polars") if m in sys.modules))
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, timeout=60)
         assert out.stdout.strip() == "[]"
+
+
+class Sealed(tailing.ReadOnce):
+    """A toy read-once format (as gzip will be): complete once it ends with ``END``."""
+
+    give_up_seconds = 5.0
+
+    def is_complete(self, fd: int, size: int) -> bool:
+        return size >= 4 and os.pread(fd, 4, size - 4) == b"END\n"
+
+    def identity(self, fd: int, size: int) -> bytes:
+        return os.pread(fd, size, 0)
+
+    def records(self, path: str) -> int | None:
+        return Path(path).read_bytes().count(b"\n") - 1
+
+
+class TestAnotherReadOnceFormat:
+    """A new read-once format is one class: the follower does the rest."""
+
+    def test_a_file_is_ready_once_when_complete(self, tmp_path: Path, clock: FakeClock) -> None:
+        follower = Follower(str(tmp_path / "*.log"), Sealed(), clock=clock)
+        path = tmp_path / "a.log"
+        path.write_bytes(b"1\n2\n")
+        assert poll(follower) == []
+        append(path, b"END\n")
+        assert poll(follower) == [FileReady(str(path))]
+        os.utime(path)
+        assert poll(follower) == []
+        assert follower.open_files == 0
+        follower.close()
+
+    def test_a_file_never_completed_is_corrupt_after_the_formats_give_up_time(
+        self, tmp_path: Path, clock: FakeClock
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.log"), Sealed(), clock=clock)
+        path = tmp_path / "a.log"
+        path.write_bytes(b"1\n")
+        assert poll(follower) == []
+        clock.advance(Sealed.give_up_seconds)
+        assert poll(follower) == [FileCorrupt(str(path), "corrupt")]
+        follower.close()
+
+    def test_start_up_counts_its_records_towards_the_window(self, tmp_path: Path) -> None:
+        for name, ago in (("a", 30), ("b", 20), ("c", 10)):
+            (tmp_path / f"{name}.log").write_bytes(b"1\n2\nEND\n")
+            set_mtime(tmp_path / f"{name}.log", ago)
+        follower = Follower(str(tmp_path / "*.log"), Sealed())
+        follower.start(3, None)
+        assert poll(follower) == [FileReady(str(tmp_path / "b.log")),
+                                  FileReady(str(tmp_path / "c.log"))]
+        follower.close()
