@@ -470,7 +470,7 @@ def decode_record(line: bytes) -> dict[str, object] | str:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return str(exc)[:200] or type(exc).__name__
     if not isinstance(obj, dict):
-        return f"a JSON {type(obj).__name__}, not an object"
+        return f"expected a JSON object, got {json_kind(obj)}"
     if _SURROGATE.search(line) and not _encodable(obj):
         return "a lone UTF-16 surrogate"
     return obj
@@ -667,3 +667,12 @@ def arrow_timestamps(array: pa.ChunkedArray) -> tuple[FloatArray, int]:
     if not (_is_text(kind) or pa.types.is_date(kind) or pa.types.is_null(kind)):
         return np.full(len(array), np.nan), len(array) - array.null_count
     return parse_timestamps(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+
+
+_JSON_KINDS: dict[type, str] = {list: "an array", str: "a string", int: "a number",
+                                float: "a number", bool: "a boolean", type(None): "null"}
+
+
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in JSON's words ("an array", "null"), for messages."""
+    return _JSON_KINDS.get(type(value), "a value")

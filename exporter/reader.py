@@ -6,13 +6,23 @@ import logging
 from collections.abc import Iterator, Sequence
 
 from exporter.counters import ModelCounters
-from exporter.parsing import Batch, ColumnSpec, Rejection, parse_jsonl, parse_parquet
+from exporter.parsing import (
+    Batch,
+    ColumnSpec,
+    Rejection,
+    parse_jsonl,
+    parse_parquet,
+    record_lines,
+)
+from exporter.tail_jsonl import JsonlFormat
+from exporter.tail_parquet import ParquetFormat
 from exporter.tailing import (
+    FileCorrupt,
+    FileFormat,
+    FileReady,
     Follower,
     LineChunk,
     LongLine,
-    ParquetCorrupt,
-    ParquetReady,
     Readable,
     Truncated,
     Unreadable,
@@ -21,6 +31,15 @@ from exporter.tailing import (
 log = logging.getLogger(__name__)
 
 LOGGED_REJECTIONS_PER_POLL = 10  # bad lines named individually per poll; the rest are summed
+
+
+def file_format(fmt: str, max_line_bytes: int) -> FileFormat:
+    """How the follower reads a log format: JSONL is told which lines the parser reads a
+    record from (to read back the newest records at start-up), Parquet files are read once."""
+    if fmt == "parquet":
+        return ParquetFormat()
+    return JsonlFormat(max_line_bytes,
+                       lambda data, limit: record_lines(data, max_line_bytes=limit))
 
 
 class LogReader:
@@ -32,7 +51,7 @@ class LogReader:
         self.columns = list(columns)
         self.counters = counters
         self.max_line_bytes = max_line_bytes
-        self.follower = Follower(pattern, fmt, max_line_bytes)
+        self.follower = Follower(pattern, file_format(fmt, max_line_bytes))
         self._logged = 0
 
     def batches(self) -> Iterator[Batch]:
@@ -51,11 +70,11 @@ class LogReader:
                 self._log(event.path, Rejection(event.line or 0, "too_long",
                                                 f"{event.length} bytes"), event.line is None)
                 self.counters.add_batch(0, {"too_long": 1}, {}, None)
-            elif isinstance(event, ParquetReady):
+            elif isinstance(event, FileReady):
                 batch_or_none = self._parquet(event.path)
                 if batch_or_none is not None:
                     yield batch_or_none
-            elif isinstance(event, ParquetCorrupt):
+            elif isinstance(event, FileCorrupt):
                 log.warning("parquet file rejected", extra={"file": event.path,
                                                              "reason": event.reason})
                 self.counters.file_rejected(event.reason)

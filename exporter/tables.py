@@ -1,9 +1,10 @@
 """Read reference data files into pandas DataFrames, chosen by file extension.
 
 Supported: `.parquet` (pyarrow), `.csv` (pandas' default type inference) and `.jsonl`/`.ndjson`
-(one JSON object per line, read with `json.loads`, so `NaN`/`Infinity` tokens are accepted and
-blank lines skipped; of keys duplicated in one object the first wins, as in the logs). Every read
-failure becomes a ReferenceDataError naming the file, and the line for JSONL.
+(one JSON object per line, each read by the logs' rule, ``parsing.decode_record``: `NaN` and
+`Infinity` tokens are accepted, blank lines skipped, of keys duplicated in one object the first
+wins, a byte order mark is skipped, a lone UTF-16 surrogate is an error). Every read failure
+becomes a ReferenceDataError naming the file, and the line for JSONL.
 
 Parquet columns are taken as stored: pandas metadata is ignored, so a named index written by
 `DataFrame.to_parquet` comes back as an ordinary column, and unnamed index columns
@@ -13,16 +14,14 @@ with the columns of `read_table`.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from exporter.errors import ReferenceDataError
-from exporter.values import first_key_wins
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -32,16 +31,6 @@ if TYPE_CHECKING:
 TABLE_EXTENSIONS = (".parquet", ".csv", ".jsonl", ".ndjson")
 
 _PANDAS_INDEX_RE = re.compile(r"__index_level_\d+__")
-
-_JSON_KINDS: dict[type, str] = {
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    type(None): "null",
-}
-
 
 def table_format(path: str | Path) -> str | None:
     """Return `parquet`, `csv` or `jsonl` for a supported file name, else None."""
@@ -117,23 +106,22 @@ def _require_format(path: str | Path) -> str:
     return fmt
 
 
-def _jsonl_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield each non-blank line of a JSONL file as a dict, naming the line of any bad one."""
+def _jsonl_records(path: str | Path) -> Iterator[dict[str, object]]:
+    """Yield each record of a JSONL file, naming the line of any bad one.
+
+    A line is read by the logs' rule (``parsing.decode_record``; SPEC 2 reads references and
+    logs alike): blank lines hold no record, and a line the logs would reject as malformed is
+    an error here."""
+    from exporter.parsing import decode_record  # here: parsing imports polars
+
     with Path(path).open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-                if not line.strip():
-                    continue
-                record = json.loads(line, object_pairs_hook=first_key_wins)
-            # UnicodeDecodeError and JSONDecodeError are ValueErrors; nesting deeper than
-            # json.loads goes (about 1,000 levels) raises RecursionError
-            except (ValueError, RecursionError) as exc:
-                msg = f"cannot read {path}, line {number}: {_reason(exc)}"
-                raise ReferenceDataError(msg) from exc
-            if not isinstance(record, dict):
-                kind = _JSON_KINDS.get(type(record), "a value")
-                msg = f"cannot read {path}, line {number}: expected a JSON object, got {kind}"
+            line = raw[:-1] if raw.endswith(b"\n") else raw
+            if not line.strip(b" \t\r"):
+                continue  # blank lines carry no record, as in the logs
+            record = decode_record(line)
+            if isinstance(record, str):
+                msg = f"cannot read {path}, line {number}: {record}"
                 raise ReferenceDataError(msg)
             yield record
 

@@ -1,14 +1,20 @@
-"""Following the log files of one glob: discovery, offsets, partial lines, rotation, truncation,
-copies, and a bounded number of open descriptors.
+"""Following the log files of one glob: discovery, offsets, partial records, rotation,
+truncation, copies, and a bounded number of open descriptors, whatever the format.
+
+Formats. What depends on the format is behind a small interface, one module per format: an
+``Appended`` format (``tail_jsonl``) is followed as its files grow, read up to the last complete
+record; a ``ReadOnce`` format (``tail_parquet``) is read once per file, when the file is complete.
+The follower knows no parser: the caller (``reader.py``) builds the format, giving JSONL the
+parser's rule for which lines hold a record, used to read back the last N records at start-up.
+Time comes from injected clocks (a monotonic one for durations, a wall one for file times).
 
 Identity. Files are keyed by (device, inode); a renamed file (``x.parquet.tmp`` ->
-``x.parquet``, ``app.jsonl`` -> ``app-1.jsonl``) keeps its identity and offset. Before a JSONL
+``x.parquet``, ``app.jsonl`` -> ``app-1.jsonl``) keeps its identity and offset. Before an appended
 file is read on from its offset, its content is checked to be the one read before: its *head*
 (a digest of its first line, or of its first HEAD_BYTES when that line is longer) and the
 FINGERPRINT bytes just before the offset must be unchanged, and its size must not be below the
 offset. Otherwise it was truncated or replaced: it is read again from 0 under its current path
-(``Truncated``). A JSONL file is read up to its last complete line; a last line without ``\\n``
-waits.
+(``Truncated``).
 
 Descriptors. At most ``max_open`` files of a glob are open at once (MAX_OPEN_FILES, or a
 sixteenth of the soft RLIMIT_NOFILE when that is lower, at least MIN_OPEN_FILES): opening one
@@ -34,8 +40,8 @@ than FUTURE_SLACK_SECONDS ahead of the clock is not trusted (``touch -d tomorrow
 unpacked with skewed times): such a file is ordered by its status-change time, which only the
 kernel sets, and a warning names it once.
 
-Parquet files are read once, when their footer is complete; their descriptor is released then
-(the file stays known by inode, size and footer).
+A read-once file is read when complete (Parquet: its footer is written); its descriptor is
+released then (the file stays known by inode, size, times and the format's digest of it).
 """
 
 from __future__ import annotations
@@ -48,25 +54,17 @@ import os
 import resource
 import stat
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-
 log = logging.getLogger(__name__)
 
-READ_CHUNK = 8 << 20  # 16 MiB blocks parse ~5% faster but hold ~50 MiB more at peak
-TAIL_STEP = 64 << 10  # backward reads at start-up begin this small and double up to READ_CHUNK
 FINGERPRINT = 64  # bytes before the offset that must not change while a file is followed
 HEAD_BYTES = 1024  # a file's head: its first line, or its first HEAD_BYTES when that is longer
-PARQUET_MAGIC = b"PAR1"
-PARQUET_GIVE_UP_SECONDS = 60.0  # a Parquet file without footer, unchanged this long, is corrupt
-COUNT_LINES_LIMIT = 256 << 20  # count lines of a skipped prefix only up to this size
+GIVE_UP_SECONDS = 60.0  # a read-once file still incomplete, unchanged this long, is corrupt
 RELEASE_AFTER_SECONDS = 30.0  # a file renamed out of the glob is held until unchanged this long
-FOOTER_PROBE = 4096  # bytes compared at the end of a Parquet file without a valid footer
-MAX_FOOTER = 16 << 20  # a footer is compared up to this size
 MAX_OPEN_FILES = 64  # descriptors held per glob at most (fewer under a low RLIMIT_NOFILE)
 MIN_OPEN_FILES = 4
 IDLE_CLOSE_SECONDS = 10.0  # a file unchanged this long is closed, and reopened when it changes
@@ -115,15 +113,15 @@ class LongLine:
 
 
 @dataclass(frozen=True)
-class ParquetReady:
-    """A complete Parquet file to read once."""
+class FileReady:
+    """A complete read-once file (Parquet) to read."""
 
     path: str
 
 
 @dataclass(frozen=True)
-class ParquetCorrupt:
-    """A Parquet file that never became readable."""
+class FileCorrupt:
+    """A read-once file that never became complete."""
 
     path: str
     reason: str
@@ -151,7 +149,7 @@ class Readable:
     path: str
 
 
-Event = LineChunk | LongLine | ParquetReady | ParquetCorrupt | Truncated | Unreadable | Readable
+Event = LineChunk | LongLine | FileReady | FileCorrupt | Truncated | Unreadable | Readable
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,9 @@ class _Listed:
 
 
 @dataclass
-class _Tracked:
+class Tracked:
+    """A file being followed: where reading stands, its identity and its descriptor."""
+
     path: str
     key: Key
     fd: int  # -1 while closed
@@ -186,12 +186,12 @@ class _Tracked:
     line: int | None = 1
     line_known: bool = True  # False after a start-up skip, until lines are read (counted lazily)
     skipping: int = 0  # bytes of a too-long line skipped so far (0 = not skipping)
-    done: bool = False  # Parquet: read or rejected
+    done: bool = False  # read-once: read or rejected
     fingerprint: bytes = b""  # the bytes just before ``offset`` when it was last advanced
     head: bytes = b""  # digest of the head, once read past it ("" before)
     last_size: int = -1
-    stamp: tuple[int, int] = (0, 0)  # Parquet, once done: (mtime_ns, ctime_ns) when last checked
-    footer: bytes = b""  # Parquet, once done: digest of its footer (the file's identity)
+    stamp: tuple[int, int] = (0, 0)  # read-once, when done: (mtime_ns, ctime_ns) last checked
+    identity: bytes = b""  # read-once, when done: the format's digest (Parquet: its footer)
     seen: Stamp | None = None  # when last read to its end: a closed file unchanged since waits
     listed: bool = True  # matched the glob at the last poll (else: drained, not reopened)
     new: bool = False  # found after start-up, not yet checked for being a copy
@@ -214,6 +214,50 @@ class _Tracked:
         self.line_known, self.skipping = where.line_known, where.skipping
 
 
+class Appended(ABC):
+    """A format whose files grow by appends and are followed: read up to their last complete
+    record (JSONL: ``exporter.tail_jsonl``)."""
+
+    @abstractmethod
+    def complete_end(self, fd: int, size: int) -> int:
+        """Offset just past the last complete record before ``size``."""
+
+    @abstractmethod
+    def tail_start(self, fd: int, end: int, records: int) -> tuple[int, int]:
+        """Offset where the last ``records`` records before ``end`` start, and how many exist
+        (start-up reads back only what the window needs)."""
+
+    @abstractmethod
+    def read(self, tracked: Tracked, size: int) -> Iterator[Event]:
+        """Complete records from ``tracked.offset`` up to ``size``, advancing ``tracked``."""
+
+    @abstractmethod
+    def pending(self, tracked: Tracked) -> Iterator[Event]:
+        """What to report of a file released with a record unfinished."""
+
+
+class ReadOnce(ABC):
+    """A format whose files are written whole and read once, when complete (Parquet:
+    ``exporter.tail_parquet``); their descriptor is released then."""
+
+    give_up_seconds = GIVE_UP_SECONDS  # still incomplete and unchanged this long: corrupt
+
+    @abstractmethod
+    def is_complete(self, fd: int, size: int) -> bool:
+        """Whether the file is written whole (and can be read)."""
+
+    @abstractmethod
+    def identity(self, fd: int, size: int) -> bytes:
+        """A digest telling this file from another one given the same inode later."""
+
+    @abstractmethod
+    def records(self, path: str) -> int | None:
+        """How many records the file holds, cheaply (None when that cannot be told now)."""
+
+
+FileFormat = Appended | ReadOnce
+
+
 def ignored(path: str) -> bool:
     """Names a writer uses while writing (``.x``, ``_x``, ``x.tmp``) are never read."""
     name = os.path.basename(path)
@@ -223,16 +267,17 @@ def ignored(path: str) -> bool:
 class Follower:
     """Follows every file matching one glob; ``poll`` yields what is new since the last poll."""
 
-    def __init__(self, pattern: str, fmt: str, max_line_bytes: int, *,
-                 clock: Callable[[], float] = time.monotonic, max_open: int | None = None,
+    def __init__(self, pattern: str, fmt: FileFormat, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], int] = time.time_ns, max_open: int | None = None,
                  idle_seconds: float = IDLE_CLOSE_SECONDS) -> None:
         self.pattern = pattern
         self.fmt = fmt
-        self.max_line_bytes = max_line_bytes
         self.max_open = max(max_open or default_max_open(), MIN_OPEN_FILES)
         self.idle_seconds = idle_seconds
-        self._clock = clock
-        self._files: dict[Key, _Tracked] = {}
+        self._clock = clock  # monotonic seconds: idle, release, give-up and copy-memory times
+        self._wall_clock = wall_clock  # ns since the epoch: to tell modification times ahead
+        self._files: dict[Key, Tracked] = {}
         self._open: OrderedDict[Key, None] = OrderedDict()  # least recently changed first
         self._heads: dict[bytes, Key] = {}  # the file read under each head
         self._former: OrderedDict[bytes, _Position] = OrderedDict()  # where retired heads stopped
@@ -250,7 +295,7 @@ class Follower:
     # -- listing and start-up -----------------------------------------------------------------
 
     def _list(self) -> list[_Listed]:
-        now = time.time_ns()
+        now = self._wall_clock()
         slack = int(FUTURE_SLACK_SECONDS * 1e9)
         found = []
         for path in glob.glob(self.pattern, recursive=True):
@@ -296,38 +341,25 @@ class Follower:
             except OSError as exc:
                 self._failed(tracked, exc)
 
-    def _skip_all(self, tracked: _Tracked, size: int) -> None:
-        if self.fmt == "parquet":
-            self._finish_parquet(tracked, size)
+    def _skip_all(self, tracked: Tracked, size: int) -> None:
+        if isinstance(self.fmt, ReadOnce):
+            self._finish(tracked, size)
         else:
-            self._skip_to(tracked, self._complete_end(tracked, size))
+            self._skip_to(tracked, self.fmt.complete_end(tracked.fd, size))
 
-    def _backfill(self, tracked: _Tracked, size: int, remaining: int) -> int:
+    def _backfill(self, tracked: Tracked, size: int, remaining: int) -> int:
         if remaining <= 0:
             self._skip_all(tracked, size)
             return 0
-        if self.fmt == "parquet":
-            try:
-                import pyarrow.parquet as pq
-
-                rows = int(pq.ParquetFile(tracked.path).metadata.num_rows)
-            except Exception:  # noqa: BLE001 - unreadable now; poll() decides
-                return remaining
-            return remaining - rows
-        end = self._complete_end(tracked, size)
-        offset, found = _tail_records(tracked.fd, end, remaining, self.max_line_bytes)
+        if isinstance(self.fmt, ReadOnce):
+            rows = self.fmt.records(tracked.path)
+            return remaining if rows is None else remaining - rows
+        end = self.fmt.complete_end(tracked.fd, size)
+        offset, found = self.fmt.tail_start(tracked.fd, end, remaining)
         self._skip_to(tracked, offset)
         return remaining - found
 
-    def _complete_end(self, tracked: _Tracked, size: int) -> int:
-        """Offset just past the last complete line."""
-        for start, block in _backward_blocks(tracked.fd, size):
-            cut = block.rfind(b"\n")
-            if cut >= 0:
-                return start + cut + 1
-        return 0
-
-    def _skip_to(self, tracked: _Tracked, offset: int) -> None:
+    def _skip_to(self, tracked: Tracked, offset: int) -> None:
         # Line numbers are counted when lines are read: an old file that never grows is never
         # read beyond its tail.
         tracked.offset, tracked.line_known = offset, offset == 0
@@ -335,9 +367,9 @@ class Follower:
         start = max(offset - FINGERPRINT, 0)
         tracked.fingerprint = os.pread(tracked.fd, offset - start, start)
 
-    def _learn_head(self, tracked: _Tracked) -> None:
+    def _learn_head(self, tracked: Tracked) -> None:
         """Remember the head of a file read past it, so a copy of it is recognised."""
-        if tracked.head or tracked.offset == 0 or tracked.fd < 0 or self.fmt == "parquet":
+        if tracked.head or tracked.offset == 0 or tracked.fd < 0:  # read-once: offset 0
             return
         tracked.head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0)) or b""
         if tracked.head:
@@ -345,7 +377,7 @@ class Follower:
 
     # -- descriptors ----------------------------------------------------------------------------
 
-    def _track(self, item: _Listed, *, new: bool) -> _Tracked | None:
+    def _track(self, item: _Listed, *, new: bool) -> Tracked | None:
         key = item.key
         existing = self._files.get(key)
         if existing is not None and existing.done and self._replaced(existing, item.path,
@@ -358,13 +390,13 @@ class Follower:
         fd = self._open_fd(item.path, key)
         if fd is None:
             return None
-        tracked = _Tracked(item.path, key, fd, self._clock(), new=new)
+        tracked = Tracked(item.path, key, fd, self._clock(), new=new)
         self._files[key] = tracked
         self._open[key] = None
         return tracked
 
-    def _reopen(self, tracked: _Tracked, path: str | None = None,
-                keep: _Tracked | None = None) -> bool:
+    def _reopen(self, tracked: Tracked, path: str | None = None,
+                keep: Tracked | None = None) -> bool:
         """Open a closed file again, if ``path`` (its own by default) still names it."""
         fd = self._open_fd(path or tracked.path, tracked.key, keep=keep,
                            report=tracked.listed)
@@ -376,7 +408,7 @@ class Follower:
         self._open[tracked.key] = None
         return True
 
-    def _open_fd(self, path: str, key: Key, *, keep: _Tracked | None = None,
+    def _open_fd(self, path: str, key: Key, *, keep: Tracked | None = None,
                  report: bool = True) -> int | None:
         """A descriptor on ``path`` if it still is the file ``key`` (None otherwise)."""
         self._make_room(keep)
@@ -402,7 +434,7 @@ class Follower:
             return None
         return fd
 
-    def _out_of_descriptors(self, exc: OSError, keep: _Tracked | None) -> bool:
+    def _out_of_descriptors(self, exc: OSError, keep: Tracked | None) -> bool:
         """The process ran out of descriptors: close this glob's files that can be opened again
         (warned once); whether any was closed."""
         closable = [self._files[k] for k in self._open
@@ -415,7 +447,7 @@ class Follower:
                         extra={"pattern": self.pattern, "error": str(exc)})
         return bool(closable)
 
-    def _make_room(self, keep: _Tracked | None) -> None:
+    def _make_room(self, keep: Tracked | None) -> None:
         """Close the least recently changed file while ``max_open`` are open."""
         while len(self._open) >= self.max_open:
             candidates = [self._files[k] for k in self._open
@@ -432,7 +464,7 @@ class Follower:
                         extra={"file": victim.path, "offset": victim.offset})
             self._release(victim)
 
-    def _close(self, tracked: _Tracked) -> None:
+    def _close(self, tracked: Tracked) -> None:
         if tracked.fd >= 0:
             os.close(tracked.fd)
             tracked.fd = -1
@@ -445,7 +477,7 @@ class Follower:
             if tracked.listed and now - tracked.last_change >= self.idle_seconds:
                 self._close(tracked)
 
-    def _release(self, tracked: _Tracked) -> None:
+    def _release(self, tracked: Tracked) -> None:
         self._retire(tracked)
         self._close(tracked)
         self._files.pop(tracked.key, None)
@@ -469,13 +501,13 @@ class Follower:
         if self._unreadable.pop(path, None) is not None:
             self._notices.append(Readable(path))
 
-    def _failed(self, tracked: _Tracked, exc: OSError) -> None:
+    def _failed(self, tracked: Tracked, exc: OSError) -> None:
         """A read failed (EIO, a permission taken away): close; retried at every poll."""
         self._unreadable_now(tracked.path, exc)
         tracked.seen = None
         self._close(tracked)
 
-    def _guarded(self, tracked: _Tracked, events: Iterator[Event]) -> Iterator[Event]:
+    def _guarded(self, tracked: Tracked, events: Iterator[Event]) -> Iterator[Event]:
         try:
             yield from events
         except OSError as exc:
@@ -487,7 +519,8 @@ class Follower:
     # -- polling --------------------------------------------------------------------------------
 
     def poll(self) -> Iterator[Event]:
-        """Yield new complete lines, ready Parquet files and faults, oldest file first."""
+        """Yield new complete records, complete read-once files and faults, oldest file
+        first."""
         if not self._started:
             self.start(None, None)
         listing = self._list()
@@ -510,10 +543,10 @@ class Follower:
         notices, self._notices = self._notices, []
         yield from notices
 
-    def _follow(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
+    def _follow(self, tracked: Tracked, st: os.stat_result) -> Iterator[Event]:
         """Read what is new in a listed file."""
-        if self.fmt == "parquet":
-            yield from self._check_parquet(tracked, st)
+        if isinstance(self.fmt, ReadOnce):
+            yield from self._check_complete(tracked, st, self.fmt)
             return
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if tracked.fd < 0 and ((tracked.seen == stamp and tracked.handover is None)
@@ -530,11 +563,11 @@ class Follower:
         if tracked.handover is not None:
             self._take_over(tracked)
         yield from self._check_identity(tracked, st.st_size)
-        yield from self._read_jsonl(tracked, st.st_size)
+        yield from self.fmt.read(tracked, st.st_size)
         self._learn_head(tracked)
         tracked.seen = stamp
 
-    def _drain(self, tracked: _Tracked, moved: dict[str, dict[int, str]]) -> Iterator[Event]:
+    def _drain(self, tracked: Tracked, moved: dict[str, dict[int, str]]) -> Iterator[Event]:
         """Read what is left in a file that left the glob; release it once it is done.
 
         A renamed-away file is kept until it stayed unchanged for RELEASE_AFTER_SECONDS: its
@@ -542,7 +575,8 @@ class Follower:
         is pending in it, so that its disk space is freed. A file that was overwritten after it
         left the glob holds nothing of this log any more: it is released at once.
         """
-        if self.fmt == "parquet" or (tracked.fd < 0 and not self._find_moved(tracked, moved)):
+        fmt = self.fmt
+        if isinstance(fmt, ReadOnce) or (tracked.fd < 0 and not self._find_moved(tracked, moved)):
             self._release(tracked)
             return
         st = os.fstat(tracked.fd)
@@ -558,15 +592,14 @@ class Follower:
                 yield Truncated(tracked.path)
             self._release(tracked)
             return
-        yield from self._read_jsonl(tracked, st.st_size)
+        yield from fmt.read(tracked, st.st_size)
         settled = tracked.offset >= st.st_size and st.st_nlink == 0
         if not settled and now - tracked.last_change < RELEASE_AFTER_SECONDS:
             return
-        if tracked.skipping:
-            yield LongLine(tracked.path, tracked.line, tracked.skipping)
+        yield from fmt.pending(tracked)
         self._release(tracked)
 
-    def _find_moved(self, tracked: _Tracked, moved: dict[str, dict[int, str]]) -> bool:
+    def _find_moved(self, tracked: Tracked, moved: dict[str, dict[int, str]]) -> bool:
         """Open a closed file that left the glob, if it is still in its directory."""
         directory = os.path.dirname(tracked.path) or os.curdir
         if directory not in moved:
@@ -588,7 +621,7 @@ class Follower:
 
     # -- identity -------------------------------------------------------------------------------
 
-    def _same_content(self, tracked: _Tracked, size: int) -> bool:
+    def _same_content(self, tracked: Tracked, size: int) -> bool:
         """Whether the bytes read so far are still in the file: size, head and fingerprint."""
         if tracked.offset == 0:
             return True
@@ -602,7 +635,7 @@ class Follower:
             tracked.fingerprint = tail
         return tracked.fingerprint == tail
 
-    def _check_identity(self, tracked: _Tracked, size: int) -> Iterator[Event]:
+    def _check_identity(self, tracked: Tracked, size: int) -> Iterator[Event]:
         if self._same_content(tracked, size):
             return
         log.warning("log file truncated or replaced; reading it again from the start",
@@ -612,7 +645,7 @@ class Follower:
         tracked.line_known = True
         yield Truncated(tracked.path)
 
-    def _retire(self, tracked: _Tracked) -> None:
+    def _retire(self, tracked: Tracked) -> None:
         """A file no longer holds what was read (truncated, replaced, released): remember where
         reading stopped under its head, for a copy of it, and hand that over to its copies."""
         if not tracked.head:
@@ -629,7 +662,7 @@ class Follower:
                 other.copy_of, other.handover = None, where
         tracked.head = b""
 
-    def _find_original(self, tracked: _Tracked) -> bool:
+    def _find_original(self, tracked: Tracked) -> bool:
         """Whether a file found after start-up is a copy of one read before (see module doc);
         False while that cannot be told yet (no complete first line: nothing to read either)."""
         head = _head_digest(os.pread(tracked.fd, HEAD_BYTES, 0))
@@ -649,7 +682,7 @@ class Follower:
                      extra={"file": tracked.path, "offset": where.offset})
         return True
 
-    def _copies(self, tracked: _Tracked, original: _Tracked) -> bool:
+    def _copies(self, tracked: Tracked, original: Tracked) -> bool:
         """Whether ``tracked`` holds what was read of ``original`` (or, while it is being
         written, a beginning of it)."""
         size = os.fstat(tracked.fd).st_size  # fresh: a copy may be growing
@@ -662,7 +695,7 @@ class Follower:
         return count > 0 and (os.pread(tracked.fd, count, size - count)
                               == os.pread(original.fd, count, size - count))
 
-    def _still_copy(self, tracked: _Tracked) -> bool:
+    def _still_copy(self, tracked: Tracked) -> bool:
         """Whether a copy is still one while its original is read; if not, from where to read."""
         assert tracked.copy_of is not None
         original = self._files.get(tracked.copy_of)
@@ -677,12 +710,12 @@ class Follower:
                      extra={"file": tracked.path})
         return False
 
-    def _intact(self, tracked: _Tracked, keep: _Tracked) -> bool:
+    def _intact(self, tracked: Tracked, keep: Tracked) -> bool:
         if tracked.fd < 0 and not self._reopen(tracked, keep=keep):
             return False
         return self._same_content(tracked, os.fstat(tracked.fd).st_size)
 
-    def _take_over(self, tracked: _Tracked) -> None:
+    def _take_over(self, tracked: Tracked) -> None:
         """Read a copy on from where its original stopped (nothing of it, if it is shorter)."""
         where, tracked.handover = tracked.handover, None
         assert where is not None
@@ -696,48 +729,10 @@ class Follower:
         log.info("log file is a copy of one read before; read on from where that stopped",
                  extra={"file": tracked.path, "offset": tracked.offset})
 
-    # -- reading --------------------------------------------------------------------------------
+    # -- read-once files ------------------------------------------------------------------------
 
-    def _read_jsonl(self, tracked: _Tracked, size: int) -> Iterator[Event]:
-        limit = self.max_line_bytes
-        # a block must be able to hold a line of max_line_bytes, or such a line would wait forever
-        chunk = max(READ_CHUNK, limit + 1)
-        if not tracked.line_known and tracked.offset < size:
-            tracked.line_known = True
-            tracked.line = (_count_lines(tracked.fd, tracked.offset)
-                            if tracked.offset <= COUNT_LINES_LIMIT else None)
-        while tracked.offset < size:
-            block = os.pread(tracked.fd, min(chunk, size - tracked.offset), tracked.offset)
-            if not block:
-                break
-            if tracked.skipping:
-                cut = block.find(b"\n")
-                if cut < 0:
-                    tracked.skipping += len(block)
-                    tracked.advance(block)
-                    continue
-                yield LongLine(tracked.path, tracked.line, tracked.skipping + cut)
-                tracked.advance(block[: cut + 1])
-                tracked.skipping = 0
-                tracked.line = None if tracked.line is None else tracked.line + 1
-                continue
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                if len(block) > limit:
-                    tracked.skipping = len(block)
-                    tracked.advance(block)
-                    continue
-                break  # a partial last line waits for its newline
-            data = block if cut == len(block) - 1 else block[: cut + 1]
-            newlines = data.count(b"\n")
-            yield LineChunk(tracked.path, data, tracked.line, tracked.offset, newlines)
-            tracked.advance(data)
-            if tracked.line is not None:
-                tracked.line += newlines
-
-    # -- Parquet --------------------------------------------------------------------------------
-
-    def _check_parquet(self, tracked: _Tracked, st: os.stat_result) -> Iterator[Event]:
+    def _check_complete(self, tracked: Tracked, st: os.stat_result,
+                        fmt: ReadOnce) -> Iterator[Event]:
         if tracked.done:
             return
         now = self._clock()
@@ -748,38 +743,38 @@ class Follower:
         if not (tracked.fd < 0 and tracked.seen == stamp):
             if tracked.fd < 0 and not self._reopen(tracked):
                 return
-            if st.st_size >= 12:
-                head = os.pread(tracked.fd, 4, 0)
-                foot = os.pread(tracked.fd, 4, st.st_size - 4)
-                if head == PARQUET_MAGIC and foot == PARQUET_MAGIC:
-                    self._finish_parquet(tracked, st.st_size)
-                    yield ParquetReady(tracked.path)
-                    return
+            if fmt.is_complete(tracked.fd, st.st_size):
+                self._finish(tracked, st.st_size)
+                yield FileReady(tracked.path)
+                return
             tracked.seen = stamp
-        if now - tracked.last_change >= PARQUET_GIVE_UP_SECONDS:
-            self._finish_parquet(tracked, st.st_size)
-            yield ParquetCorrupt(tracked.path, "corrupt")
+        if now - tracked.last_change >= fmt.give_up_seconds:
+            self._finish(tracked, st.st_size)
+            yield FileCorrupt(tracked.path, "corrupt")
 
-    def _finish_parquet(self, tracked: _Tracked, size: int) -> None:
-        """A Parquet file is read (or given up): release its descriptor, remember its identity.
+    def _finish(self, tracked: Tracked, size: int) -> None:
+        """A read-once file is read (or given up): release its descriptor, remember its identity.
 
-        Size, times and a digest of the footer identify it: a file deleted and created again
-        may get the same inode (and even the same size), and must then be read as a new file.
+        Size, times and the format's digest (a Parquet footer) identify it: a file deleted and
+        created again may get the same inode (and even the same size), and must then be read as
+        a new file.
         """
+        assert isinstance(self.fmt, ReadOnce)
         tracked.done, tracked.last_size = True, size
         if tracked.fd >= 0 or self._reopen(tracked):
             st = os.fstat(tracked.fd)
             tracked.stamp = (st.st_mtime_ns, st.st_ctime_ns)
-            tracked.footer = _footer_digest(tracked.fd, size)
+            tracked.identity = self.fmt.identity(tracked.fd, size)
             self._close(tracked)
 
-    def _replaced(self, existing: _Tracked, path: str, st: os.stat_result) -> bool:
-        """Whether a released Parquet file's inode now holds another file.
+    def _replaced(self, existing: Tracked, path: str, st: os.stat_result) -> bool:
+        """Whether a released read-once file's inode now holds another file.
 
-        Touching or renaming a file changes its times but not its footer; a new file in a
-        reused inode has another footer (its row groups, offsets and statistics), and most
-        often another size.
+        Touching or renaming a file changes its times but not its digest; a new file in a
+        reused inode has another one (a Parquet footer: its row groups, offsets and
+        statistics), and most often another size.
         """
+        assert isinstance(self.fmt, ReadOnce)
         if existing.last_size != st.st_size:
             return True
         stamp = (st.st_mtime_ns, st.st_ctime_ns)
@@ -790,10 +785,10 @@ class Follower:
         except OSError:
             return False  # gone again: the next listing decides
         try:
-            digest = _footer_digest(fd, st.st_size)
+            digest = self.fmt.identity(fd, st.st_size)
         finally:
             os.close(fd)
-        if digest != existing.footer:
+        if digest != existing.identity:
             return True
         existing.stamp = stamp
         return False
@@ -815,85 +810,3 @@ def _ends_with(fd: int, where: _Position) -> bool:
     start = max(where.offset - FINGERPRINT, 0)
     return bool(where.fingerprint) and os.pread(fd, where.offset - start, start) == \
         where.fingerprint
-
-
-def _footer_digest(fd: int, size: int) -> bytes:
-    """A digest of a Parquet file's footer (its metadata), or of its last bytes when it has
-    none (a corrupt file)."""
-    length = FOOTER_PROBE
-    if size >= 12:
-        tail = os.pread(fd, 8, size - 8)
-        if len(tail) == 8 and tail[4:] == PARQUET_MAGIC:
-            length = int.from_bytes(tail[:4], "little") + 8
-    start = max(size - min(length, MAX_FOOTER), 0)
-    return hashlib.blake2b(os.pread(fd, size - start, start), digest_size=16).digest()
-
-
-def _count_lines(fd: int, end: int) -> int:
-    """1 + the number of newlines before ``end``."""
-    count, pos = 1, 0
-    while pos < end:
-        block = os.pread(fd, min(READ_CHUNK, end - pos), pos)
-        if not block:
-            break
-        count += block.count(b"\n")
-        pos += len(block)
-    return count
-
-
-def _backward_blocks(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
-    """(start, block) before ``end``, newest first; blocks grow from TAIL_STEP to READ_CHUNK."""
-    step = TAIL_STEP
-    while end > 0:
-        start = max(end - step, 0)
-        yield start, os.pread(fd, end - start, start)
-        end, step = start, min(step * 2, READ_CHUNK)
-
-
-def _tail_records(fd: int, end: int, records: int, limit: int) -> tuple[int, int]:
-    """Offset where the last ``records`` records before ``end`` start, and how many exist.
-
-    Blank, malformed and too long lines are no records: counting lines instead would leave a
-    window rebuilt at start-up short of the records a following exporter holds. The file is
-    read backwards once, each block's whole lines classified by the parser; a line longer than
-    ``limit`` is not kept in memory.
-    """
-    found = 0
-    tail = b""  # the end of a line that starts before the bytes classified so far
-    tail_long = False  # that line is longer than ``limit`` (its bytes were dropped)
-    for start, block in _backward_blocks(fd, end):
-        cut = -1 if start == 0 else block.find(b"\n")  # block[:cut + 1] ends an older line
-        if cut < 0 and start > 0:  # the whole block lies inside one line
-            tail, tail_long = _grow_tail(block, tail, tail_long, limit)
-            continue
-        whole, base = block[cut + 1:], start + cut + 1
-        if tail_long:  # the last line of ``whole`` goes on into the dropped bytes: no record
-            whole = whole[: whole.rfind(b"\n") + 1]
-        else:
-            whole += tail
-        starts = _record_starts(whole, base, limit)
-        need = records - found
-        if starts.shape[0] >= need:
-            return int(starts[-need]), records
-        found += starts.shape[0]
-        tail, tail_long = _grow_tail(block[: cut + 1], b"", False, limit)
-    return 0, found
-
-
-def _grow_tail(older: bytes, tail: bytes, long: bool, limit: int) -> tuple[bytes, bool]:
-    """Prepend ``older`` to a partial line; drop its bytes once it is longer than ``limit``."""
-    if long or len(older) + len(tail) > limit + 1:
-        return b"", True
-    return older + tail, False
-
-
-def _record_starts(whole: bytes, base: int, limit: int) -> NDArray[np.int64]:
-    """Offsets of the lines of ``whole`` (whole lines, starting at ``base``) holding a record."""
-    if not whole:
-        return np.empty(0, dtype=np.int64)
-    from exporter.parsing import record_lines
-
-    newlines = np.flatnonzero(np.frombuffer(whole, dtype=np.uint8) == 10)
-    starts = base + np.concatenate(([0], newlines[:-1] + 1)).astype(np.int64)
-    result: NDArray[np.int64] = starts[record_lines(whole, max_line_bytes=limit)]
-    return result

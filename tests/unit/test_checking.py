@@ -12,6 +12,7 @@ import pytest
 from exporter import checking
 from exporter.checking import check_logs, list_log_files
 from exporter.config import ModelConfig, parse_config
+from exporter.reader import file_format
 from exporter.tailing import Follower
 
 
@@ -44,7 +45,8 @@ class TestListLogFiles:
         listed = [p for p, _ in list_log_files(pattern).files]
         assert [os.path.basename(p) for p in listed] == ["b.jsonl", "c.jsonl", "d.jsonl",
                                                          "a.jsonl"]
-        assert listed == [item.path for item in Follower(pattern, "jsonl", 1 << 20)._list()]
+        follower = Follower(pattern, file_format("jsonl", 1 << 20))
+        assert listed == [item.path for item in follower._list()]
 
     def test_what_is_not_a_regular_file_is_skipped_with_the_reason(self, tmp_path: Path) -> None:
         touch(tmp_path / "a.jsonl", 100)

@@ -141,6 +141,29 @@ class TestReadTable:
         assert frame["x"].tolist() == [3.5, 1.5]
 
 
+class TestOneJsonlRule:
+    """SPEC 2: references and logs are read alike; one rule (``parsing.decode_record``)."""
+
+    @pytest.mark.parametrize("line", [
+        b'{"x": 1}', b'\xef\xbb\xbf{"x": 1}', b'{"x": "\\ud800"}', b"\x0c", b" \t\r",
+        b"[1]", b'{"x": NaN}', b'{"x": 1, "x": 2}', b'{"x": 1}{"x": 2}', b'{"x": "\xff"}',
+        b'{"x": "\\ud83d\\ude00"}', b"\xc2\xa0",
+    ])
+    def test_a_line_is_a_record_of_a_reference_exactly_when_it_is_one_of_a_log(
+        self, tmp_path: Path, line: bytes
+    ) -> None:
+        path = tmp_path / "ref.jsonl"
+        path.write_bytes(b'{"x": 0}\n' + line + b"\n")
+        _, rejections = parse_jsonl(path.read_bytes(), [ColumnSpec("x", NUMBER)])
+        try:
+            read_table(path)
+        except ReferenceDataError:
+            accepted = False
+        else:
+            accepted = True
+        assert accepted == (rejections == [])
+
+
 class TestReadColumnNames:
     @pytest.mark.parametrize("name", ["ref.parquet", "ref.csv", "ref.jsonl", "ref.ndjson"])
     def test_each_format_lists_its_columns(self, tmp_path: Path, name: str) -> None:

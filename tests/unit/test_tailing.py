@@ -1,8 +1,7 @@
 """Tests for exporter.tailing: following log files through partial lines, rotation, truncation.
 
 Scenario names follow mtail's tailer tests. Time never passes by sleeping: each test calls
-``poll()`` itself, and either gives the follower a FakeClock to advance or monkeypatches the
-time-based limits to 0 where it needs them.
+``poll()`` itself, and gives the follower a FakeClock to advance where time matters.
 """
 
 from __future__ import annotations
@@ -11,7 +10,10 @@ import errno
 import json
 import os
 import random
+import resource
 import shutil
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -21,19 +23,44 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from exporter import tailing
+from exporter import parsing, tail_jsonl, tailing
+from exporter.tail_jsonl import JsonlFormat
+from exporter.tail_parquet import ParquetFormat
 from exporter.tailing import (
     Event,
+    FileCorrupt,
+    FileReady,
     Follower,
     LineChunk,
     LongLine,
-    ParquetCorrupt,
-    ParquetReady,
     Truncated,
     ignored,
 )
 
 LIMIT = 1 << 20
+
+
+def jsonl(limit: int) -> JsonlFormat:
+    """JSONL as the exporter follows it, with the parser's rule for which lines are records."""
+    return JsonlFormat(limit, lambda data, most: parsing.record_lines(data, max_line_bytes=most))
+
+
+class FakeClock:
+    """Monotonic time that passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def record(i: int, **extra: object) -> bytes:
@@ -65,8 +92,8 @@ def of_type(events: list[Event], kind: type) -> list[Event]:
 
 
 @pytest.fixture
-def follow(tmp_path: Path) -> Iterator[Follower]:
-    follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+def follow(tmp_path: Path, clock: FakeClock) -> Iterator[Follower]:
+    follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT), clock=clock)
     yield follower
     follower.close()
 
@@ -141,7 +168,7 @@ class TestLogRotation:
         assert poll(follow) == []
 
     def test_log_rotation_reads_what_the_writer_adds_before_it_reopens_its_log(
-        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, follow: Follower, clock: FakeClock
     ) -> None:
         log = tmp_path / "app.jsonl"
         with log.open("ab", buffering=0) as writer:
@@ -155,14 +182,15 @@ class TestLogRotation:
         (tmp_path / "app.jsonl").write_bytes(record(2))
         assert ids(poll(follow)) == [2]
         assert follow.open_files == 2  # the rotated file is held until it settles
-        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
-        assert poll(follow) == []
+        clock.advance(tailing.RELEASE_AFTER_SECONDS)
+        append(tmp_path / "app.jsonl", record(3))  # written to: not closed for being idle
+        assert ids(poll(follow)) == [3]
         assert follow.open_files == 1
 
     def test_log_rotation_twice_between_two_polls_loses_and_repeats_nothing(
         self, tmp_path: Path
     ) -> None:
-        follower = Follower(str(tmp_path / "app*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "app*.jsonl"), jsonl(LIMIT))
         a = tmp_path / "app.jsonl"
         a.write_bytes(record(0))
         assert ids(poll(follower)) == [0]
@@ -180,7 +208,7 @@ class TestLogRotation:
         follower.close()
 
     def test_a_renamed_file_keeps_its_offset(self, tmp_path: Path) -> None:
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         log = tmp_path / "a.jsonl"
         log.write_bytes(record(0))
         assert ids(poll(follower)) == [0]
@@ -284,7 +312,7 @@ class TestDeletedFile:
             assert follow.open_files == 0
 
     def test_a_deleted_file_with_a_partial_line_is_released_after_the_grace_time(
-        self, tmp_path: Path, follow: Follower, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, follow: Follower, clock: FakeClock
     ) -> None:
         log = tmp_path / "app.jsonl"
         log.write_bytes(record(0) + b'{"i": 1')
@@ -292,7 +320,7 @@ class TestDeletedFile:
         log.unlink()
         assert poll(follow) == []
         assert follow.open_files == 1
-        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
+        clock.advance(tailing.RELEASE_AFTER_SECONDS)
         assert poll(follow) == []
         assert follow.open_files == 0
 
@@ -310,8 +338,8 @@ def fixed_width_parquet(path: Path, seed: int, rows: int = 50) -> None:
 
 class TestParquetFiles:
     @pytest.fixture
-    def follow_parquet(self, tmp_path: Path) -> Iterator[Follower]:
-        follower = Follower(str(tmp_path / "*.parquet*"), "parquet", LIMIT)
+    def follow_parquet(self, tmp_path: Path, clock: FakeClock) -> Iterator[Follower]:
+        follower = Follower(str(tmp_path / "*.parquet*"), ParquetFormat(), clock=clock)
         yield follower
         follower.close()
 
@@ -322,7 +350,7 @@ class TestParquetFiles:
         write_parquet(tmp)
         assert poll(follow_parquet) == []
         tmp.rename(tmp_path / "a.parquet")
-        assert poll(follow_parquet) == [ParquetReady(str(tmp_path / "a.parquet"))]
+        assert poll(follow_parquet) == [FileReady(str(tmp_path / "a.parquet"))]
         assert poll(follow_parquet) == []
         os.utime(tmp_path / "a.parquet")  # touching it later does not re-read it
         assert poll(follow_parquet) == []
@@ -337,14 +365,15 @@ class TestParquetFiles:
         assert poll(follow_parquet) == []
 
     def test_a_file_without_footer_is_corrupt_only_after_the_give_up_time(
-        self, tmp_path: Path, follow_parquet: Follower, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, follow_parquet: Follower, clock: FakeClock
     ) -> None:
         path = tmp_path / "a.parquet"
         path.write_bytes(b"PAR1" + b"\x00" * 100)
         assert poll(follow_parquet) == []
+        clock.advance(tailing.GIVE_UP_SECONDS - 1)
         assert poll(follow_parquet) == []
-        monkeypatch.setattr(tailing, "PARQUET_GIVE_UP_SECONDS", 0.0)
-        assert poll(follow_parquet) == [ParquetCorrupt(str(path), "corrupt")]
+        clock.advance(1)
+        assert poll(follow_parquet) == [FileCorrupt(str(path), "corrupt")]
         assert poll(follow_parquet) == []  # counted once, never retried
 
     def test_a_file_whose_footer_arrives_in_time_is_read(
@@ -358,27 +387,27 @@ class TestParquetFiles:
         path.write_bytes(data[: len(data) // 2])
         assert poll(follow_parquet) == []
         append(path, data[len(data) // 2:])
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
 
     def test_complete_magic_with_corrupt_content_is_left_to_the_reader(
         self, tmp_path: Path, follow_parquet: Follower
     ) -> None:
         path = tmp_path / "a.parquet"
         path.write_bytes(b"PAR1" + b"\x07" * 100 + b"PAR1")
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
 
     def test_another_file_in_a_released_inode_is_read(
         self, tmp_path: Path, follow_parquet: Follower
     ) -> None:
         path = tmp_path / "a.parquet"
         write_parquet(path, rows=3)
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
         other = tmp_path / "other.bin"
         write_parquet(other, rows=300)
         with path.open("r+b") as f:  # same inode, other content and size
             f.truncate(0)
             f.write(other.read_bytes())
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
 
     def test_another_file_of_the_same_size_in_a_released_inode_is_read(
         self, tmp_path: Path, follow_parquet: Follower
@@ -387,14 +416,14 @@ class TestParquetFiles:
         # columns give it the same size: only its footer tells it apart.
         path = tmp_path / "a.parquet"
         fixed_width_parquet(path, seed=1)
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
         other = tmp_path / "other.bin"
         fixed_width_parquet(other, seed=2)
         assert other.stat().st_size == path.stat().st_size
         with path.open("r+b") as f:
             f.truncate(0)
             f.write(other.read_bytes())
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
         assert poll(follow_parquet) == []
 
     def test_a_read_file_renamed_or_touched_is_not_read_again(
@@ -402,7 +431,7 @@ class TestParquetFiles:
     ) -> None:
         path = tmp_path / "a.parquet"
         fixed_width_parquet(path, seed=1)
-        assert poll(follow_parquet) == [ParquetReady(str(path))]
+        assert poll(follow_parquet) == [FileReady(str(path))]
         path.rename(tmp_path / "b.parquet")
         assert poll(follow_parquet) == []
         os.utime(tmp_path / "b.parquet", ns=(1, 1))
@@ -410,12 +439,13 @@ class TestParquetFiles:
         assert poll(follow_parquet) == []
 
     def test_a_corrupt_file_touched_later_is_not_retried(
-        self, tmp_path: Path, follow_parquet: Follower, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, follow_parquet: Follower, clock: FakeClock
     ) -> None:
-        monkeypatch.setattr(tailing, "PARQUET_GIVE_UP_SECONDS", 0.0)
         path = tmp_path / "a.parquet"
         path.write_bytes(b"PAR1" + b"\x00" * 100)
-        assert poll(follow_parquet) == [ParquetCorrupt(str(path), "corrupt")]
+        assert poll(follow_parquet) == []
+        clock.advance(tailing.GIVE_UP_SECONDS)
+        assert poll(follow_parquet) == [FileCorrupt(str(path), "corrupt")]
         os.utime(path)
         assert poll(follow_parquet) == []
 
@@ -433,10 +463,10 @@ class TestIgnoredNames:
     def test_ignored_files_are_never_read(self, tmp_path: Path) -> None:
         for name in (".x", "_x", "x.tmp", "ok"):
             (tmp_path / name).write_bytes(record(0))
-        follower = Follower(str(tmp_path / ".*"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / ".*"), jsonl(LIMIT))
         assert poll(follower) == []
         follower.close()
-        follower = Follower(str(tmp_path / "*"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*"), jsonl(LIMIT))
         events = poll(follower)
         assert [e.path for e in events] == [str(tmp_path / "ok")]
         follower.close()
@@ -463,8 +493,8 @@ class TestStartUp:
             read[fd] = read.get(fd, 0) + size
             return real_pread(fd, size, offset)
 
-        monkeypatch.setattr(tailing, "TAIL_STEP", 512)
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        monkeypatch.setattr(tail_jsonl, "TAIL_STEP", 512)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         monkeypatch.setattr(os, "pread", spy)
         follower.start(150, None)
         events = poll(follower)
@@ -480,7 +510,7 @@ class TestStartUp:
     def test_a_skipped_file_that_grows_is_read_with_its_line_numbers(
         self, tmp_path: Path, three_files: list[Path]
     ) -> None:
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         follower.start(10, None)
         assert ids(poll(follower)) == list(range(290, 300))
         append(three_files[0], record(7))
@@ -492,7 +522,7 @@ class TestStartUp:
     def test_newer_than_skips_files_last_written_before_it(
         self, tmp_path: Path, three_files: list[Path]
     ) -> None:
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         follower.start(None, time.time() - 150)
         assert ids(poll(follower)) == list(range(200, 300))
         follower.close()
@@ -500,7 +530,7 @@ class TestStartUp:
     def test_more_rows_needed_than_exist_reads_everything_in_file_order(
         self, tmp_path: Path, three_files: list[Path]
     ) -> None:
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         follower.start(10_000, None)
         assert ids(poll(follower)) == list(range(300))
         follower.close()
@@ -510,7 +540,7 @@ class TestStartUp:
     ) -> None:
         log = tmp_path / "app.jsonl"
         log.write_bytes(record(0) + record(1) + b'{"i": 2')
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         follower.start(1, None)
         assert ids(poll(follower)) == [1]
         append(log, b"}\n")
@@ -521,11 +551,11 @@ class TestStartUp:
         for n, age in enumerate((300, 200, 100)):
             write_parquet(tmp_path / f"{n}.parquet", rows=10)
             set_mtime(tmp_path / f"{n}.parquet", age)
-        follower = Follower(str(tmp_path / "*.parquet"), "parquet", LIMIT)
+        follower = Follower(str(tmp_path / "*.parquet"), ParquetFormat())
         follower.start(15, None)
         events = poll(follower)
-        assert events == [ParquetReady(str(tmp_path / "1.parquet")),
-                          ParquetReady(str(tmp_path / "2.parquet"))]
+        assert events == [FileReady(str(tmp_path / "1.parquet")),
+                          FileReady(str(tmp_path / "2.parquet"))]
         assert follower.open_files == 0
         follower.close()
 
@@ -555,7 +585,7 @@ class TestStartUpCountsRecords:
         log.write_bytes(record(0) + record(1) + b"\n" + b"[1]\n" + record(2) + b'{"i": 9\n'
                         + b"  \n" + record(3) + record(8, pad="x" * 3000) + record(4)
                         + b'{"i": 7, "s": "\xff"}\n' + b"\xef\xbb\xbf" + record(5))
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 1024)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(1024))
         follower.start(4, None)
         assert record_ids(poll(follower), 1024) == [2, 3, 4, 5]
         follower.close()
@@ -565,8 +595,8 @@ class TestStartUpCountsRecords:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
     ) -> None:
         # Small blocks: lines, and too long lines, span several of them.
-        monkeypatch.setattr(tailing, "TAIL_STEP", 128)
-        monkeypatch.setattr(tailing, "READ_CHUNK", 1024)
+        monkeypatch.setattr(tail_jsonl, "TAIL_STEP", 128)
+        monkeypatch.setattr(tail_jsonl, "READ_CHUNK", 1024)
         rng = random.Random(seed)
         limit = 600
         data, wanted = [], []
@@ -589,7 +619,7 @@ class TestStartUpCountsRecords:
             path.write_bytes(b"".join(data[a:b]))
             set_mtime(path, 100 - n)
         needed = rng.randint(1, len(wanted) + 5)
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", limit)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(limit))
         follower.start(needed, None)
         assert record_ids(poll(follower), limit) == wanted[-needed:]
         follower.close()
@@ -601,14 +631,14 @@ class TestStartUpCountsRecords:
             for _ in range(50):
                 f.write(b"x" * (1 << 20))
             f.write(b'"}\n' + record(2))
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         tracemalloc.start()
         try:
             follower.start(2, None)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert peak < 2 * tailing.READ_CHUNK + 2 * LIMIT
+        assert peak < 2 * tail_jsonl.READ_CHUNK + 2 * LIMIT
         events = poll(follower)
         assert record_ids(events, LIMIT) == [0, 2]
         assert of_type(events, LongLine) == [LongLine(str(log), 2, (50 << 20) + 19)]
@@ -644,27 +674,27 @@ class TestLongLine:
         assert events[0] == LongLine(str(log), 2, length + 1000)
         assert ids(events) == [2]
         assert [e.first_line for e in events if isinstance(e, LineChunk)] == [3]
-        assert max(sizes) <= tailing.READ_CHUNK
+        assert max(sizes) <= tail_jsonl.READ_CHUNK
 
     def test_a_line_longer_than_the_read_chunk_but_within_the_limit_is_read(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(tailing, "READ_CHUNK", 1024)
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 8192)
+        monkeypatch.setattr(tail_jsonl, "READ_CHUNK", 1024)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(8192))
         log = tmp_path / "app.jsonl"
         log.write_bytes(record(0, pad="p" * 5000) + record(1))
         assert ids(poll(follower)) == [0, 1]
         follower.close()
 
     def test_a_deleted_file_ending_in_a_long_line_reports_it_when_released(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        self, tmp_path: Path, clock: FakeClock
     ) -> None:
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", 1024)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(1024), clock=clock)
         log = tmp_path / "app.jsonl"
         log.write_bytes(record(0) + b"x" * 5000)
         assert ids(poll(follower)) == [0]
         log.unlink()
-        monkeypatch.setattr(tailing, "RELEASE_AFTER_SECONDS", 0.0)
+        clock.advance(tailing.RELEASE_AFTER_SECONDS)
         assert poll(follower) == [LongLine(str(log), 2, 5000)]
         assert follower.open_files == 0
 
@@ -690,22 +720,9 @@ class TestDiscovery:
         assert follow.open_files == 0
 
 
-class FakeClock:
-    """Monotonic time that passes only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def jsonl_follower(tmp_path: Path, clock: FakeClock, max_open: int = 4,
                    pattern: str = "*.jsonl") -> Follower:
-    return Follower(str(tmp_path / pattern), "jsonl", LIMIT, clock=clock, max_open=max_open)
+    return Follower(str(tmp_path / pattern), jsonl(LIMIT), clock=clock, max_open=max_open)
 
 
 class TestBoundedDescriptors:
@@ -888,7 +905,7 @@ class TestBoundedDescriptors:
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         for soft, expected in ((256, 16), (1024, 64), (1 << 20, 64), (16, 4)):
-            monkeypatch.setattr(tailing.resource, "getrlimit",
+            monkeypatch.setattr(resource, "getrlimit",
                                 lambda _which, soft=soft: (soft, soft))
             assert tailing.default_max_open() == expected
 
@@ -1162,7 +1179,7 @@ class TestFutureModificationTime:
         set_mtime(old, -86400)  # touch -d tomorrow
         new = tmp_path / "b-new.jsonl"  # written after the touch
         new.write_bytes(record(2) + record(3))
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         follower.start(2, None)
         assert ids(poll(follower)) == [2, 3]
         poll(follower)
@@ -1180,6 +1197,95 @@ class TestFutureModificationTime:
         earlier = tmp_path / "b.jsonl"
         earlier.write_bytes(record(0))
         set_mtime(earlier, -10)
-        follower = Follower(str(tmp_path / "*.jsonl"), "jsonl", LIMIT)
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT))
         assert ids(poll(follower)) == [0, 1]
+        follower.close()
+
+    def test_the_future_is_judged_by_the_wall_clock_given(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        log = tmp_path / "a.jsonl"
+        log.write_bytes(record(0))
+        a_day_ago = time.time_ns() - 86400 * 10**9
+        follower = Follower(str(tmp_path / "*.jsonl"), jsonl(LIMIT), wall_clock=lambda: a_day_ago)
+        assert ids(poll(follower)) == [0]
+        warned = [r for r in caplog.records if "in the future" in r.getMessage()]
+        assert [r.file for r in warned] == [str(log)]  # type: ignore[attr-defined]
+        follower.close()
+
+
+class TestLayering:
+    """Tailing knows file formats, not parsing: the parser's rule is passed in."""
+
+    def test_following_and_reading_back_the_last_records_imports_no_parser(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "a.jsonl").write_bytes(record(0) + record(1) + b"partial")
+        code = f"""
+import sys, numpy as np
+from exporter.tail_jsonl import JsonlFormat
+from exporter.tail_parquet import ParquetFormat
+from exporter.tailing import Follower
+every_line = lambda data, limit: np.ones(data.count(b"\\n"), dtype=bool)
+follower = Follower({str(tmp_path / "*.jsonl")!r}, JsonlFormat(1024, every_line))
+follower.start(1, None)
+events = list(follower.poll())
+Follower({str(tmp_path / "*.parquet")!r}, ParquetFormat()).start(1, None)
+assert len(events) == 1, events
+print(sorted(m for m in ("exporter.parsing", "polars") if m in sys.modules))
+"""
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, timeout=60)
+        assert out.stdout.strip() == "[]"
+
+
+class Sealed(tailing.ReadOnce):
+    """A toy read-once format (as gzip will be): complete once it ends with ``END``."""
+
+    give_up_seconds = 5.0
+
+    def is_complete(self, fd: int, size: int) -> bool:
+        return size >= 4 and os.pread(fd, 4, size - 4) == b"END\n"
+
+    def identity(self, fd: int, size: int) -> bytes:
+        return os.pread(fd, size, 0)
+
+    def records(self, path: str) -> int | None:
+        return Path(path).read_bytes().count(b"\n") - 1
+
+
+class TestAnotherReadOnceFormat:
+    """A new read-once format is one class: the follower does the rest."""
+
+    def test_a_file_is_ready_once_when_complete(self, tmp_path: Path, clock: FakeClock) -> None:
+        follower = Follower(str(tmp_path / "*.log"), Sealed(), clock=clock)
+        path = tmp_path / "a.log"
+        path.write_bytes(b"1\n2\n")
+        assert poll(follower) == []
+        append(path, b"END\n")
+        assert poll(follower) == [FileReady(str(path))]
+        os.utime(path)
+        assert poll(follower) == []
+        assert follower.open_files == 0
+        follower.close()
+
+    def test_a_file_never_completed_is_corrupt_after_the_formats_give_up_time(
+        self, tmp_path: Path, clock: FakeClock
+    ) -> None:
+        follower = Follower(str(tmp_path / "*.log"), Sealed(), clock=clock)
+        path = tmp_path / "a.log"
+        path.write_bytes(b"1\n")
+        assert poll(follower) == []
+        clock.advance(Sealed.give_up_seconds)
+        assert poll(follower) == [FileCorrupt(str(path), "corrupt")]
+        follower.close()
+
+    def test_start_up_counts_its_records_towards_the_window(self, tmp_path: Path) -> None:
+        for name, ago in (("a", 30), ("b", 20), ("c", 10)):
+            (tmp_path / f"{name}.log").write_bytes(b"1\n2\nEND\n")
+            set_mtime(tmp_path / f"{name}.log", ago)
+        follower = Follower(str(tmp_path / "*.log"), Sealed())
+        follower.start(3, None)
+        assert poll(follower) == [FileReady(str(tmp_path / "b.log")),
+                                  FileReady(str(tmp_path / "c.log"))]
         follower.close()
