@@ -217,36 +217,37 @@ def _rare_term_moments(terms: TermFunction, rest: FloatArray, counts: FloatArray
         multiplicity = np.append(multiplicity, 1)
     if shares.shape[0] == 0:
         return 0.0, 0.0
-    k, pmf = _count_grid(true_count * size / reference_n, true_var * (size / reference_n) ** 2)
-    rows = max(1, _CHUNK_ELEMENTS // k.shape[1])
+    lam = true_count * size / reference_n
+    lam_var = true_var * (size / reference_n) ** 2
+    spread = _SPAN * np.sqrt(lam + lam_var) + _SPAN
+    low = np.floor(np.maximum(lam - spread, 0.0))
+    width = int(np.max(np.ceil(lam + spread) - low)) + 1
+    rows = max(1, _CHUNK_ELEMENTS // width)
     mean = var = 0.0
     for start in range(0, shares.shape[0], rows):
         part = slice(start, start + rows)
-        values_k = terms(shares[part, np.newaxis], k[part] / size[part, np.newaxis])
-        first = np.sum(pmf[part] * values_k, axis=1)
-        second = np.sum(pmf[part] * (values_k - first[:, np.newaxis]) ** 2, axis=1)
+        k = low[part, np.newaxis] + np.arange(width, dtype=np.float64)
+        pmf = _count_pmf(k, lam[part], lam_var[part])
+        values_k = terms(shares[part, np.newaxis], k / size[part, np.newaxis])
+        first = np.sum(pmf * values_k, axis=1)
+        second = np.sum(pmf * (values_k - first[:, np.newaxis]) ** 2, axis=1)
         mean += float(np.sum(multiplicity[part] * first))
         var += float(np.sum(multiplicity[part] * second))
     return mean, var
 
 
-def _count_grid(lam: FloatArray, lam_var: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Counts around each mean (one row per mean, to 12 sd) and their probabilities: Poisson
-    with a gamma-distributed mean (mean lam, variance lam_var), i.e. negative binomial."""
-    sd = np.sqrt(lam + lam_var)
-    spread = _SPAN * sd + _SPAN
-    low = np.floor(np.maximum(lam - spread, 0.0))
-    width = int(np.max(np.ceil(lam + spread) - low)) + 1
-    k = low[:, np.newaxis] + np.arange(width, dtype=np.float64)
+def _count_pmf(k: FloatArray, lam: FloatArray, lam_var: FloatArray) -> FloatArray:
+    """Probabilities of the counts k (one row per mean, to 12 sd): Poisson with a gamma
+    distributed mean (mean lam, variance lam_var), i.e. negative binomial."""
     mu = np.maximum(lam, 1e-300)[:, np.newaxis]
-    # Gamma shape of the mean; a huge shape is the Poisson limit (capped: gammaln's precision).
-    shape = np.minimum(np.where(lam_var > 0, lam * lam / np.maximum(lam_var, 1e-300), 1e8),
-                       1e8)[:, np.newaxis]
-    log_pmf = (gammaln(k + shape) - gammaln(shape) - gammaln(k + 1.0)
-               - shape * np.log1p(mu / shape) + k * np.log(mu / (shape + mu)))
-    pmf = np.exp(log_pmf)
+    poisson = k * np.log(mu) - mu - gammaln(k + 1.0)
+    # Gamma shape of the mean (capped where it is huge: the Poisson limit, taken below).
+    shape = np.minimum(lam * lam / np.maximum(lam_var, 1e-300), 1e8)[:, np.newaxis]
+    mixed = (gammaln(k + shape) - gammaln(shape) - gammaln(k + 1.0)
+             - shape * np.log1p(mu / shape) + k * np.log(mu / (shape + mu)))
+    pmf: FloatArray = np.exp(np.where((lam_var > 0)[:, np.newaxis], mixed, poisson))
     pmf /= np.sum(pmf, axis=1, keepdims=True)  # the truncated mass (< 1e-30) put back
-    return k, pmf
+    return pmf
 
 
 def _just_above(value: float) -> float:

@@ -199,6 +199,15 @@ class TestHighCardinalityThreshold:
         print(f"{statistic} {shape} n={window_n}: capped {capped:.5f} full {full:.5f}")
         assert 0.97 * full <= capped <= 1.35 * full
 
+    def test_rare_bin_counts_are_poisson_or_negative_binomial_as_scipy_has_them(self) -> None:
+        k = np.arange(0.0, 80.0)[np.newaxis, :]
+        poisson = calibration._count_pmf(k, np.array([7.0]), np.array([0.0]))[0]
+        mixed = calibration._count_pmf(k, np.array([7.0]), np.array([3.5]))[0]
+        np.testing.assert_allclose(poisson, sps.poisson.pmf(k[0], 7.0), rtol=1e-9, atol=1e-15)
+        # A gamma mean of 7 and variance 3.5 (shape 14): negative binomial(14, 14 / 21).
+        np.testing.assert_allclose(mixed, sps.nbinom.pmf(k[0], 14, 14 / 21), rtol=1e-9,
+                                   atol=1e-15)
+
     @pytest.mark.parametrize("statistic", ["psi", "jensen_shannon"])
     def test_the_same_seed_gives_the_same_capped_threshold(self, statistic: str) -> None:
         p_reference, _ = _sampled_reference(_true_shares("zipf", 5_000), 100_000,
