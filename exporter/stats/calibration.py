@@ -13,17 +13,19 @@ Method (documented in docs/statistics.md):
 * Binned distances draw ``DRAWS`` multinomial bin counts (about a millisecond in all) and take
   the ``TAIL`` (99.9%) quantile.
 * Beyond ``MAX_SIMULATED_BINS`` bins (high-cardinality categories) the cost of that simulation
-  (DRAWS x bins, 4 GB for 100k categories) is capped: the ``MAX_SIMULATED_BINS - 1`` most
-  frequent bins are simulated as above (the rest drawn as one merged bin that adds no term),
-  and the mean and variance of the rest's terms are summed analytically, once per distinct
-  reference count (at most about sqrt(2N) of them): a rare bin's window count is Poisson
-  around its true count, estimated by Robbins' empirical Bayes rule (r+1) f(r+1) / f(r) for
-  small counts r (f(r): bins seen r times; taking the noisy r itself makes the simulated
-  windows follow the reference's own noise and underestimates the distance), and the unseen
-  bin gets the Good-Turing share f(1) / N of values the reference never saw. The two parts'
-  standard deviations are added (the largest possible sum, whatever their correlation) and the
-  ``CAPPED_TAIL`` (99.99%) quantile is taken. Cost: about 16 MiB and 0.1-0.3 s per calibration
-  whatever the number of categories.
+  (DRAWS x bins, 4 GB for 100k categories) is capped, and sparse bins (counts up to
+  ``ROBBINS_MAX_COUNT`` shared by many bins) are not simulated from their noisy shares: only
+  the other bins among the ``MAX_SIMULATED_BINS - 1`` largest are simulated as above (the rest
+  drawn as one merged bin that adds no term), and the mean and variance of the rest's terms are
+  summed analytically, once per distinct reference count (at most about sqrt(2N) of them). A
+  sparse bin's window count follows its true count, estimated by Robbins' empirical Bayes rule
+  from f(r), the number of bins seen r times (mean (r+1) f(r+1) / f(r), with the matching
+  variance): simulating windows from the noisy reference shares themselves makes them follow
+  the reference's own noise, and gave up to 100% false alarms for categories seen 5-15 times
+  each. The unseen bin gets the Good-Turing share f(1) / N of values the reference never saw.
+  The two parts' standard deviations are added (the largest possible sum, whatever their
+  correlation) and the ``TAIL`` quantile is taken. Cost: about 10-16 MiB and 0.1-0.5 s per
+  calibration whatever the number of categories.
 * Wasserstein draws ``WASSERSTEIN_DRAWS`` bootstrap windows of at most ``WASSERSTEIN_MAX_DRAW``
   values from at most ``WASSERSTEIN_POOL`` evenly spaced order statistics of the reference, and
   scales by sqrt(draw/n_eff) (W shrinks as 1/sqrt(n)). Its null distribution has a heavier
@@ -40,6 +42,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaincinv, gammaln
@@ -52,7 +55,6 @@ from exporter.stats.wasserstein import wasserstein_rows
 P_VALUE_ALPHA = 0.001
 DRAWS = 1024
 TAIL = 0.999
-CAPPED_TAIL = 0.9999  # the capped path: its estimated mean may run low for noisy rare bins
 MAX_SIMULATED_BINS = 1024  # bins simulated draw by draw; the rarer ones are summed analytically
 ROBBINS_MAX_COUNT = 20  # reference counts up to this are shrunk (empirical Bayes) ...
 ROBBINS_MIN_BINS = 10  # ... when at least this many bins share the count and the next one
@@ -108,8 +110,11 @@ def binned_threshold(
         raise ValueError(f"no binned calibration for statistic {statistic!r}")
     n_eff = effective_size(window_n, reference_n)
     rng = np.random.default_rng(seed)
-    if p_reference.shape[0] > MAX_SIMULATED_BINS:
-        divergence = _capped_divergence_tail(statistic, p_reference, window_n, reference_n, rng)
+    reference_counts = np.round(p_reference / np.sum(p_reference) * reference_n)
+    frequencies = _CountFrequencies.of(reference_counts)
+    if p_reference.shape[0] > MAX_SIMULATED_BINS or frequencies.sparse:
+        divergence = _split_divergence_tail(statistic, reference_counts, frequencies, window_n,
+                                            reference_n, rng)
         return max(math.sqrt(divergence) if statistic == "jensen_shannon" else divergence,
                    _just_above(0.0))
     counts = rng.multinomial(n_eff, p_reference, size=DRAWS)
@@ -148,63 +153,84 @@ def wasserstein_threshold(reference: SortedSample, window_n: int, norm: float, s
                _just_above(0.0))
 
 
-def _capped_divergence_tail(statistic: str, p_reference: FloatArray, window_n: int,
-                            reference_n: int, rng: np.random.Generator) -> float:
-    """The CAPPED_TAIL quantile of PSI (or of the squared JS distance) over many bins, at a
-    bounded cost.
+@dataclass(frozen=True)
+class _CountFrequencies:
+    """How many bins the reference saw r times (f(r)), and the counts r small and frequent
+    enough for Robbins' estimate of the true count: r <= ROBBINS_MAX_COUNT with f(r) and
+    f(r + 1) both at least ROBBINS_MIN_BINS."""
 
-    Simulates the ``MAX_SIMULATED_BINS - 1`` largest bins as the exact path does (the rest
-    merged into one bin that adds no term) and adds the rest's mean and variance, summed
-    analytically (module docstring).
+    f: dict[float, int]
+    sparse: frozenset[float]
+
+    @classmethod
+    def of(cls, counts: FloatArray) -> _CountFrequencies:
+        """The frequencies of the positive counts."""
+        values, frequency = np.unique(counts[counts > 0], return_counts=True)
+        f = dict(zip(values.tolist(), frequency.tolist(), strict=True))
+        sparse = frozenset(r for r, now in f.items() if r <= ROBBINS_MAX_COUNT
+                           and now >= ROBBINS_MIN_BINS and f.get(r + 1, 0) >= ROBBINS_MIN_BINS)
+        return cls(f, sparse)
+
+
+def _split_divergence_tail(statistic: str, counts: FloatArray, frequencies: _CountFrequencies,
+                           window_n: int, reference_n: int, rng: np.random.Generator) -> float:
+    """The TAIL quantile of PSI (or of the squared JS distance) with the rare bins (past
+    the ``MAX_SIMULATED_BINS - 1`` largest, or sparse) summed analytically (module docstring).
+
+    The other bins are simulated as the exact path does, the rare ones drawn as one merged bin
+    that adds no term.
     """
     terms = psi_terms if statistic == "psi" else jensen_shannon_terms
-    p = p_reference / np.sum(p_reference)
-    head_size = MAX_SIMULATED_BINS - 1
-    head = np.argpartition(-p, head_size - 1)[:head_size]
-    rare = np.ones(p.shape[0], dtype=bool)
-    rare[head] = False
-    counts = np.round(p * reference_n)
-    rest = counts[rare]
-    rest = rest[rest > 0]  # the unseen bin: modelled below
-    n_eff = effective_size(window_n, reference_n)
-    pvals = np.append(p[head], max(0.0, 1.0 - float(np.sum(p[head]))))
-    head_terms = np.empty(DRAWS, dtype=np.float64)
-    step = max(1, _CHUNK_ELEMENTS // MAX_SIMULATED_BINS)
-    for start in range(0, DRAWS, step):
-        rows = min(step, DRAWS - start)
-        window = rng.multinomial(n_eff, pvals, size=rows)[:, :head_size] / n_eff
-        head_terms[start:start + rows] = np.sum(terms(p[head], window), axis=-1)
-    rest_mean, rest_var = _rare_term_moments(terms, rest, counts, window_n, reference_n)
-    mean = float(np.mean(head_terms)) + rest_mean
+    p = counts / np.sum(counts)
+    rare = np.isin(counts, list(frequencies.sparse))
+    if p.shape[0] > MAX_SIMULATED_BINS - 1:
+        largest = np.zeros(p.shape[0], dtype=bool)
+        largest[np.argpartition(-p, MAX_SIMULATED_BINS - 2)[:MAX_SIMULATED_BINS - 1]] = True
+        rare |= ~largest
+    head = np.flatnonzero(~rare & (counts > 0))
+    rest = counts[rare & (counts > 0)]  # the unseen bin: modelled in _rare_term_moments
+    head_mean = head_sd = 0.0
+    if head.shape[0]:
+        n_eff = effective_size(window_n, reference_n)
+        pvals = np.append(p[head], max(0.0, 1.0 - float(np.sum(p[head]))))
+        head_terms = np.empty(DRAWS, dtype=np.float64)
+        step = max(1, _CHUNK_ELEMENTS // pvals.shape[0])
+        for start in range(0, DRAWS, step):
+            rows = min(step, DRAWS - start)
+            window = rng.multinomial(n_eff, pvals, size=rows)[:, :-1] / n_eff
+            head_terms[start:start + rows] = np.sum(terms(p[head], window), axis=-1)
+        head_mean = float(np.mean(head_terms))
+        head_sd = float(np.std(head_terms, ddof=1))
+    rest_mean, rest_var = _rare_term_moments(terms, rest, frequencies, window_n, reference_n)
+    mean = head_mean + rest_mean
     # The largest standard deviation of a sum, whatever the two parts' correlation.
-    sd = float(np.std(head_terms, ddof=1)) + math.sqrt(rest_var)
+    sd = head_sd + math.sqrt(rest_var)
     if mean <= 0.0 or sd <= 0.0:
         return _just_above(max(mean, 0.0))
-    return gamma_quantile(mean, sd * sd, CAPPED_TAIL)
+    return gamma_quantile(mean, sd * sd, TAIL)
 
 
-def _rare_term_moments(terms: TermFunction, rest: FloatArray, counts: FloatArray, window_n: int,
-                       reference_n: int) -> tuple[float, float]:
+def _rare_term_moments(terms: TermFunction, rest: FloatArray, frequencies: _CountFrequencies,
+                       window_n: int, reference_n: int) -> tuple[float, float]:
     """Sum over the rare bins and the unseen bin of the mean and variance of their terms.
 
     A bin seen r times in the reference (of N values) is compared at its fixed share r / N
-    with a window count k ~ Poisson(n * L / N), L its unknown true count. For small r, L is
+    with a window count k ~ Poisson(n * L / N), L its unknown true count. For sparse r, L is
     estimated by Robbins' empirical Bayes rule from the bins' count frequencies f: mean
     t = (r+1) f(r+1) / f(r), variance (r+1)(r+2) f(r+2) / f(r) - t^2 (else t, the two-sample
     noise), taken as a gamma law, so k is negative binomial. Other bins: k ~ Poisson(n_eff r/N)
     over n_eff, as the simulated bins. The unseen bin gets the Good-Turing share f(1) / N.
     Bins with equal counts have equal moments, so each distinct count is evaluated once.
     """
-    values, frequency = np.unique(counts[counts > 0], return_counts=True)
-    f = dict(zip(values.tolist(), frequency.tolist(), strict=True))
+    f = frequencies.f
     distinct, multiplicity = np.unique(rest, return_counts=True)
     n_eff = effective_size(window_n, reference_n)
     true_count = distinct.copy()
     true_var = np.zeros(distinct.shape[0])
     size = np.full(distinct.shape[0], float(n_eff))
     for i, r in enumerate(distinct.tolist()):
-        now, one, two = f.get(r, 0), f.get(r + 1, 0), f.get(r + 2, 0)
-        if r <= ROBBINS_MAX_COUNT and now >= ROBBINS_MIN_BINS and one >= ROBBINS_MIN_BINS:
+        if r in frequencies.sparse:
+            now, one, two = f[r], f[r + 1], f.get(r + 2, 0)
             t = (r + 1) * one / now
             v = (r + 1) * (r + 2) * two / now - t * t if two >= ROBBINS_MIN_BINS else t
             true_count[i], true_var[i], size[i] = t, max(v, 0.0), window_n
