@@ -22,6 +22,7 @@ from exporter.counters import CounterValues
 from exporter.fleet import FleetValues
 from exporter.quality import QualitySnapshot
 from exporter.reference import (
+    EMPTY_CATEGORY,
     CategoricalReference,
     ColumnReference,
     NumericalReference,
@@ -170,11 +171,11 @@ class DriftCollector(Collector):
         yield from fam
 
 
-EMPTY_CATEGORY = "__empty__"
-
-
 def label_value(category: str) -> str:
-    """A category as a label value: Prometheus reads an empty value as no label at all."""
+    """A category as a label value: Prometheus reads an empty value as no label at all.
+
+    Unique per series: a data category literally named ``__empty__`` is never exposed on its
+    own (``CategoricalReference`` sums it into ``__other__``)."""
     return category if category else EMPTY_CATEGORY
 
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 OTHER = "__other__"
+EMPTY_CATEGORY = "__empty__"  # the label value of the empty category ("" means no label)
+RESERVED_LABELS = (OTHER, EMPTY_CATEGORY)
 MIN_WASSERSTEIN_NORM = 0.001
 
 
@@ -108,9 +110,11 @@ class CategoricalReference:
         return codes
 
     def _exposed(self) -> list[tuple[int, str]]:
-        # A data category literally named __other__ is never exposed under its own name (it
-        # would collide with the bucket); it is summed into the bucket like the rest.
-        return [(i, c) for i, c in enumerate(self.categories) if c != OTHER][: self.exposed]
+        # A data category literally named __other__ or __empty__ is never exposed under its own
+        # name (it would collide with the bucket, or with the empty category's label value);
+        # it is summed into the bucket like the rest, so every label value is unique.
+        return [(i, c) for i, c in enumerate(self.categories)
+                if c not in RESERVED_LABELS][: self.exposed]
 
     def fleet_slots(self) -> CategorySlots:
         """Exposed categories then __other__ (always: unseen values may come any time)."""

@@ -137,11 +137,11 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
         if with_quantiles and n else ())
     if n < model.drift.min_rows or ref.sample.size == 0:
         return base
-    d, distance = ks_and_wasserstein(ref.sample, usable)
+    d, normed = ks_and_wasserstein(ref.sample, usable, ref.wasserstein_norm)
     p_win = proportions(sorted_bin_counts(ref.edges, usable))
     scores = {
         "ks": ks_pvalue(d, ref.sample.size, n),
-        "wasserstein": distance / ref.wasserstein_norm,
+        "wasserstein": normed,
         "psi": psi(ref.bin_proportions, p_win),
         "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
     }

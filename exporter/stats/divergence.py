@@ -17,9 +17,15 @@ def psi(p_reference: FloatArray, p_window: FloatArray) -> float:
 
 def psi_rows(p_reference: FloatArray, p_windows: FloatArray) -> FloatArray:
     """PSI of each row of ``p_windows`` against one reference distribution."""
+    result: FloatArray = np.sum(psi_terms(p_reference, p_windows), axis=-1)
+    return result
+
+
+def psi_terms(p_reference: FloatArray, p_windows: FloatArray) -> FloatArray:
+    """Each bin's term of the PSI (broadcast): PSI is their sum over the bins."""
     ref = np.where(p_reference == 0, EMPTY_BIN_PROPORTION, p_reference)
     win = np.where(p_windows == 0, EMPTY_BIN_PROPORTION, p_windows)
-    result: FloatArray = np.sum((win - ref) * np.log(win / ref), axis=-1)
+    result: FloatArray = (win - ref) * np.log(win / ref)
     return result
 
 
@@ -37,4 +43,12 @@ def jensen_shannon_rows(p_reference: FloatArray, p_windows: FloatArray) -> Float
     right = np.sum(rel_entr(q, m), axis=-1)
     js = (left + right) / 2.0 / np.log(2.0)
     result: FloatArray = np.sqrt(np.maximum(js, 0.0))
+    return result
+
+
+def jensen_shannon_terms(p_reference: FloatArray, p_windows: FloatArray) -> FloatArray:
+    """Each bin's term of the JS divergence (base 2; the squared distance is their sum) for
+    shares that already sum to 1 (broadcast)."""
+    m = (p_reference + p_windows) / 2.0
+    result: FloatArray = (rel_entr(p_reference, m) + rel_entr(p_windows, m)) / (2.0 * np.log(2.0))
     return result

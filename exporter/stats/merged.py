@@ -16,6 +16,11 @@ both statistics, evaluated with the same integer counts:
 
 One pass costs about one sort of the pooled values, instead of a binary search of every window
 value into the reference per statistic.
+
+Values near the float limit: a gap between -1e308 and 1e308 overflows, so when the pooled
+values are huge (or tiny) the Wasserstein gaps are taken between values rescaled by a power
+of two (stats.scaling), and the distance is divided by the norm before being scaled back:
+a finite normed distance stays finite.
 """
 
 from __future__ import annotations
@@ -23,19 +28,25 @@ from __future__ import annotations
 import numpy as np
 
 from exporter.stats.ecdf import FloatArray, SortedSample
+from exporter.stats.scaling import exponent_for, rescaled
 
 
-def ks_and_wasserstein(reference: SortedSample, window_sorted: FloatArray) -> tuple[float, float]:
-    """Return (KS statistic, Wasserstein distance) of a sorted window against the reference.
+def ks_and_wasserstein(reference: SortedSample, window_sorted: FloatArray,
+                       norm: float = 1.0) -> tuple[float, float]:
+    """Return (KS statistic, Wasserstein distance / norm) of a sorted window against the
+    reference.
 
     Equal to ``scipy.stats.ks_2samp(ref, win).statistic`` and
-    ``scipy.stats.wasserstein_distance(ref, win)``; both samples must be non-empty and finite.
+    ``scipy.stats.wasserstein_distance(ref, win) / norm``; both samples must be non-empty and
+    finite, and norm > 0.
     """
     n1 = reference.size
     n2 = int(window_sorted.shape[0])
     if n1 == 0 or n2 == 0:
         raise ValueError("ks_and_wasserstein needs two non-empty samples")
     total = n1 + n2
+    exponent = exponent_for(reference.values[0], reference.values[-1], window_sorted[0],
+                            window_sorted[-1])
     pooled = np.concatenate((reference.values, window_sorted))
     order = np.argsort(pooled, kind="stable")
     merged = np.take(pooled, order)
@@ -47,16 +58,29 @@ def ks_and_wasserstein(reference: SortedSample, window_sorted: FloatArray) -> tu
     scaled = np.cumsum(is_window, dtype=np.int64, out=order)
     scaled *= -total
     scaled += np.arange(n2, n2 * total + 1, n2, dtype=np.int64)
-    gap = np.subtract(merged[1:], merged[:-1], out=pooled[:-1])
+    if exponent:
+        scaled_values = rescaled(merged, exponent)
+        gap = np.subtract(scaled_values[1:], scaled_values[:-1], out=pooled[:-1])
+        # A pooled point needs a true gap: rescaling may round tiny distinct values together.
+        distinct = merged[1:] > merged[:-1]
+        del scaled_values
+    else:
+        gap = np.subtract(merged[1:], merged[:-1], out=pooled[:-1])
+        distinct = gap > 0.0
     del merged
     # A pooled point is the last of a run of equal values (the next value is larger); the
     # last position (both ECDFs 1) contributes 0, hence the 0 elsewhere. (np.max's where=
     # argument is several times slower than this np.where.)
     body = scaled[:-1]
-    points = np.where(gap > 0.0, body, 0)
+    points = np.where(distinct, body, 0)
     largest, smallest = int(points.max()), int(points.min())
     product = n1 * n2
     d = max(largest, -smallest) / product
     np.abs(body, out=body)
     gap *= body  # not np.dot: BLAS would spread 200k products over threads
-    return d, float(np.sum(gap)) / product
+    distance = float(np.sum(gap)) / product
+    if exponent:
+        # (W * 2**-e) / (norm * 2**-e): no overflowing W on the way to a finite ratio.
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            return d, float(distance / np.ldexp(norm, -exponent))
+    return d, distance / norm

@@ -1,10 +1,16 @@
-"""Mean, sample standard deviation and quantiles of the usable values."""
+"""Mean, sample standard deviation and quantiles of the usable values.
+
+Mean and stddev stay finite whenever the true value is (two values of 1e308 have mean 1e308,
+not the +Inf of their overflowing sum): huge or tiny samples are rescaled by a power of two
+first (stats.scaling), which leaves every other sample's result bit for bit numpy's.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from exporter.stats.ecdf import FloatArray
+from exporter.stats.scaling import rescaled, restored, sample_exponent
 
 PREDICTION_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -13,6 +19,9 @@ def mean(values: FloatArray) -> float | None:
     """Arithmetic mean, or None for an empty sample."""
     if values.shape[0] == 0:
         return None
+    exponent = sample_exponent(values)
+    if exponent:
+        return restored(float(np.mean(rescaled(values, exponent))), exponent)
     return float(np.mean(values))
 
 
@@ -20,6 +29,9 @@ def stddev(values: FloatArray) -> float | None:
     """Sample standard deviation (ddof=1), or None below two values."""
     if values.shape[0] < 2:
         return None
+    exponent = sample_exponent(values)
+    if exponent:
+        return restored(float(np.std(rescaled(values, exponent), ddof=1)), exponent)
     return float(np.std(values, ddof=1))
 
 
