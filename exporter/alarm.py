@@ -142,6 +142,13 @@ def ks_tail_screen(d: float, n1: int, n2: int) -> float:
     return float(kolmogorov((s + 0.12 + 0.11 / s) * d))
 
 
+def ks_tail_screen_many(d: FloatArray, n1: int, n2: int) -> FloatArray:
+    """``ks_tail_screen`` of several statistics with the same sizes."""
+    s = math.sqrt(n1 * n2 / (n1 + n2))
+    result: FloatArray = kolmogorov((s + 0.12 + 0.11 / s) * d)
+    return result
+
+
 def ks_tail_exact(d: float, n1: int, n2: int) -> float:
     """The exact two-sample P(D >= d) for continuous data (scipy's lattice-path count)."""
     stats_py = importlib.import_module("scipy.stats._stats_py")
@@ -224,7 +231,14 @@ class _Raised:
 
 
 class AlarmDetector:
-    """Consumes records in order with their times; raises and lowers the model's alarm."""
+    """Consumes records in order with their times; raises and lowers the model's alarm.
+
+    Each record is placed once, when it arrives: its tie group, its random tie-break and the
+    number of reference keys below its key (one binary search per value). A block's KS
+    statistic then needs only those counts, sorted, for every column at once, whatever the
+    scale: the tie-break of a record is shared by the blocks that hold it (each block's test
+    stays exact: its records' tie-breaks are independent of the reference and of each other).
+    """
 
     def __init__(
         self,
@@ -241,22 +255,28 @@ class AlarmDetector:
         rows = {int(np.asarray(c.values).shape[0]) for c in reference}
         if len(rows) != 1:
             raise ValueError(f"reference columns differ in length: {sorted(rows)}")
-        self._rng = np.random.default_rng(seed)
-        self._columns = tuple(_prepare(c, self._rng) for c in reference)
+        self._rows = rows.pop()
+        # One generator per column: the draws do not depend on how records are split into
+        # calls of add().
+        self._rngs = [np.random.default_rng([seed, j]) for j in range(len(reference))]
+        self._columns = tuple(_prepare(c, g) for c, g in zip(reference, self._rngs, strict=True))
         self._config = config
-        self._scales = plan_scales(rows.pop()) if scales is None else tuple(scales)
+        self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in zip(self._scales, self._scales[1:], strict=False):
             if large % small:
                 raise ValueError(f"block sizes must divide each other, got {self._scales}")
         self._max_alpha = max_block_alpha
         self._weight = 1.0 / len(self._scales) if self._scales else 0.0
         size = self._scales[-1] if self._scales else 0
-        self._buffer = [np.empty(size, dtype=np.float64 if not c.categorical else np.int64)
-                        for c in self._columns]
+        columns = len(self._columns)
+        # Per column and record of the current largest block: reference keys below its key,
+        # and its tie group (for min_effect's effect sizes).
+        self._below = np.empty((columns, size), dtype=np.int64)
+        self._groups = np.empty((columns, size), dtype=np.int64)
         self._times = np.empty(size, dtype=np.float64)
-        # The previous full largest block: with the current one, the last ``size`` records,
-        # over which min_effect's effect sizes are measured.
-        self._previous: list[ColumnArray] | None = None
+        # The previous full largest block's groups: with the current ones, the last ``size``
+        # records, over which min_effect's effect sizes are measured.
+        self._previous: IntArray | None = None
         self._filled = 0
         self._offset = 0  # records before the buffer's first one
         self._start: float | None = None
@@ -284,13 +304,21 @@ class AlarmDetector:
         if self._start is None:
             self._start = float(times[0])
             self._last_end = [self._start] * len(self._scales)
+        groups = np.empty((len(self._columns), count), dtype=np.int64)
+        below = np.empty((len(self._columns), count), dtype=np.int64)
+        for j, (column, rng) in enumerate(zip(self._columns, self._rngs, strict=True)):
+            groups[j] = column.group_of(np.asarray(values[j]))
+            keys = groups[j] + rng.random(count)
+            # Searched in order: several times faster than in arrival order (cache).
+            order = np.argsort(keys)
+            below[j, order] = np.searchsorted(column.keys.values, keys[order])
         size = self._scales[-1]
         done = 0
         while done < count:
             take = min(count - done, size - self._filled)
             stop = self._filled + take
-            for buffer, column in zip(self._buffer, values, strict=True):
-                buffer[self._filled:stop] = column[done:done + take]
+            self._below[:, self._filled:stop] = below[:, done:done + take]
+            self._groups[:, self._filled:stop] = groups[:, done:done + take]
             self._times[self._filled:stop] = times[done:done + take]
             first = self._filled // self._scales[0] + 1
             self._filled = stop
@@ -301,7 +329,7 @@ class AlarmDetector:
                     if boundary % scale == 0:
                         self._test_block(k, boundary - scale, boundary)
             if self._filled == size:
-                self._previous = [b.copy() for b in self._buffer]
+                self._previous = self._groups.copy()
                 self._filled = 0
                 self._offset += size
 
@@ -326,44 +354,19 @@ class AlarmDetector:
         self._last_end[k] = max(end_time, self._last_end[k])
         alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
         level = sidak_level(alpha, len(self._columns)) if alpha > 0 else 0.0
-        pvalues = np.ones(len(self._columns))
-        statistics = np.zeros(len(self._columns))
+        n1, n2 = self._rows, stop - start
+        statistics = block_statistics(self._below[:, start:stop], n1)
+        pvalues = ks_tail_screen_many(statistics, n1, n2)
         exceeded: list[int] = []
-        for j, column in enumerate(self._columns):
-            # Sorted first: searching sorted values is several times faster (cache), and the
-            # groups then come out sorted too.
-            groups = column.group_of(np.sort(self._buffer[j][start:stop]))
-            d = self._jittered_ks(column, groups)
-            n1, n2 = column.size, stop - start
-            p = ks_tail_screen(d, n1, n2)
-            if p < SCREEN_FACTOR * level:
-                p = ks_tail_exact(d, n1, n2)
-            pvalues[j] = p
-            statistics[j] = d
-            if p < level and self._effect(j, stop) >= self._config.min_effect:
-                exceeded.append(j)
+        for j in np.flatnonzero(pvalues < SCREEN_FACTOR * level):
+            pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
+            if pvalues[j] < level and self._effect(int(j), stop) >= self._config.min_effect:
+                exceeded.append(int(j))
         self._blocks_tested += 1
         if self._keep:
-            self.results.append(BlockResult(stop - start, end_time, alpha, statistics, pvalues,
+            self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
                                             tuple(exceeded)))
         self._update(k, self._offset + start, end_time, exceeded, pvalues)
-
-    def _jittered_ks(self, column: _Column, groups: IntArray) -> float:
-        """KS statistic of the block's jittered keys against the reference's (no ties).
-
-        ``groups`` are the block's tie groups, sorted.
-        """
-        # ``groups`` is sorted, so the keys are sorted but within runs of equal groups: the
-        # stable sort (timsort) merges those runs in nearly linear time.
-        keys = np.sort(groups + self._rng.random(groups.shape[0]), kind="stable")
-        n1, n2 = column.size, int(keys.shape[0])
-        below = np.searchsorted(column.keys.values, keys).astype(np.int64)
-        j = np.arange(1, n2 + 1, dtype=np.int64)
-        # In integers n1 * n2 * D: the block's ECDF above the reference's just after each block
-        # value, and below it just before.
-        upper = int(np.max(j * n1 - below * n2))
-        lower = int(np.max(below * n2 - (j - 1) * n1))
-        return max(upper, lower, 0) / (n1 * n2)
 
     def _effect(self, j: int, stop: int) -> float:
         """Column j's effect size over the last records (up to the largest block size).
@@ -376,14 +379,13 @@ class AlarmDetector:
         if self._config.min_effect <= 0.0:
             return 1.0  # no floor: skip the computation
         column = self._columns[j]
-        recent = self._buffer[j][:stop]
+        groups = self._groups[j, :stop]
         if self._previous is not None:
-            recent = np.concatenate((self._previous[j][stop:], recent))
-        groups = column.group_of(np.sort(recent))
+            groups = np.concatenate((self._previous[j, stop:], groups))
         if column.categorical:
             counts = np.bincount(groups, minlength=column.shares.shape[0]).astype(np.float64)
             return jensen_shannon(column.shares, counts / counts.sum())
-        return ks_statistic(column.groups, groups.astype(np.float64))
+        return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
 
     def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
                 pvalues: FloatArray) -> None:
@@ -407,3 +409,19 @@ class AlarmDetector:
         raised.clean[k] = raised.clean[k] + 1 if clean else 0
         if min(raised.clean) >= 1 and raised.clean[raised.scale] >= CLEAR_BLOCKS:
             self._raised = None
+
+
+def block_statistics(below: IntArray, n1: int) -> FloatArray:
+    """KS statistic of each row's block against its reference, from the keys-below counts.
+
+    ``below[j, i]``: reference keys (of n1) below the i-th record's key in column j. Keys are
+    distinct, so sorted counts give the block's ECDF steps: in integers n1 * n2 * D, the block's
+    ECDF above the reference's just after each block key, and below it just before.
+    """
+    n2 = int(below.shape[1])
+    ordered = np.sort(below, axis=1)
+    j = np.arange(1, n2 + 1, dtype=np.int64)
+    upper = np.max(j * n1 - ordered * n2, axis=1)
+    lower = np.max(ordered * n2 - (j - 1) * n1, axis=1)
+    result: FloatArray = np.maximum(np.maximum(upper, lower), 0) / (n1 * n2)
+    return result
