@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from exporter import __version__, signals
+from exporter import __version__
 from exporter.errors import ConfigError, ExporterError
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
@@ -42,8 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config.file", dest="config_file", required=True)
     run.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN)
     run.add_argument("--web.config.file", dest="web_config_file")
-    run.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
-                     help="enable POST /-/reload (SIGHUP reloads in any case)")
     _add_logging(run)
     check = sub.add_parser("check", help="validate config, references and the logs' columns")
     check.add_argument("--config.file", dest="config_file", required=True)
@@ -60,28 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drift-exporter`` console script."""
-    # First of all: SIGTERM/SIGINT during start-up (imports, reference loading) must end the
-    # process cleanly (SPEC 4), and SIGHUP must not kill it.
-    signals.install()
-    args = None
-    try:
-        args = build_parser().parse_args(argv)
-        if args.command not in _SERVING:
-            signals.uninstall()  # `check` and usage errors keep the default actions
-        return _main(args)
-    except signals.StartupInterrupted as exc:
-        from exporter.logs import setup_logging
-
-        if not logging.getLogger().handlers:  # the signal came before logging was set up
-            setup_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
-        log.info("signal received during start-up; stopped", extra={"signal": exc.signal_name})
-        return EXIT_OK
-
-
-_SERVING = ("run", "demo")
-
-
-def _main(args: argparse.Namespace) -> int:
+    args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_usage(sys.stderr)
         return EXIT_USAGE
@@ -111,9 +88,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config_file)
     web_config = load_web_config(args.web_config_file) if args.web_config_file else None
-    app = App(config, args.listen, web_config, config_file=args.config_file,
-              web_config_file=args.web_config_file, enable_lifecycle=args.enable_lifecycle)
-    return app.run_until_signalled()
+    return App(config, args.listen, web_config).run_until_signalled()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -1,5 +1,4 @@
-"""HTTP surface: /metrics, /, /-/healthy, /-/ready, POST /-/reload, with optional TLS and basic
-auth."""
+"""HTTP surface: /metrics, /, /-/healthy, /-/ready, with optional TLS and basic auth."""
 
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from exporter.collector import ModelState, OpenMetricsView
 from exporter.webconfig import TlsContext, WebConfig, check_basic_auth
 
 log = logging.getLogger(__name__)
-MAX_POST_BODY = 65536  # a reload request carries no body; a larger one is not read
 
 
 class _Server(ThreadingHTTPServer):
@@ -45,14 +43,12 @@ class Web:
 
     def __init__(self, address: str, registry: CollectorRegistry,
                  states: Callable[[], list[ModelState]], ready: Callable[[], bool],
-                 web_config: WebConfig | None = None, *,
-                 reload: Callable[[], bool] | None = None) -> None:
+                 web_config: WebConfig | None = None) -> None:
         host, _, port = address.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
         self.registry = registry
         self.states = states
         self.ready = ready
-        self.reload = reload  # None unless --web.enable-lifecycle
         self.web_config = web_config or WebConfig()
         handler = self._handler_class()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -72,11 +68,6 @@ class Web:
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         return int(self.server.server_address[1])
-
-    def set_web_config(self, config: WebConfig) -> None:
-        """Put a reloaded web config in force for the next connections and requests."""
-        self.server.tls = TlsContext(config) if config.tls else None
-        self.web_config = config
 
     def start(self) -> None:
         """Serve in the background."""
@@ -122,27 +113,6 @@ class Web:
                                "text/html; charset=utf-8")
                 else:
                     self._send(404, b"Not found\n", "text/plain; charset=utf-8")
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if 0 < length <= MAX_POST_BODY:
-                    self.rfile.read(length)  # unread, it would be taken for the next request
-                elif length:
-                    self.close_connection = True
-                if not check_basic_auth(web.web_config, self.headers.get("Authorization")):
-                    self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
-                               {"WWW-Authenticate": 'Basic realm="drift-exporter"'})
-                    return
-                if urlsplit(self.path).path != "/-/reload":
-                    self._send(404, b"Not found\n", "text/plain; charset=utf-8")
-                elif web.reload is None:
-                    self._send(403, b"Lifecycle API is not enabled.\n",
-                               "text/plain; charset=utf-8")
-                elif web.reload():
-                    self._send(200, b"", "text/plain; charset=utf-8")
-                else:
-                    self._send(500, b"failed to reload config; the exporter's log lists the "
-                               b"problems\n", "text/plain; charset=utf-8")
 
             def _send(self, code: int, body: bytes, content_type: str,
                       headers: dict[str, str] | None = None) -> None:
