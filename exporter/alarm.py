@@ -21,6 +21,7 @@ Summed over blocks, the expected number of exceedances per second is ``1 / T`` a
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -262,7 +263,7 @@ class AlarmDetector:
         self._columns = tuple(_prepare(c, g) for c, g in zip(reference, self._rngs, strict=True))
         self._config = config
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
-        for small, large in zip(self._scales, self._scales[1:], strict=False):
+        for small, large in itertools.pairwise(self._scales):
             if large % small:
                 raise ValueError(f"block sizes must divide each other, got {self._scales}")
         self._max_alpha = max_block_alpha

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,7 +40,7 @@ class TestChunking:
         whole, parts = detector(seed), detector(seed)
         whole.add(values, times)
         bounds = [0, *sorted(cuts), n]
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             parts.add([v[a:b] for v in values], times[a:b])
         assert whole.state() == parts.state()
         assert len(whole.results) == len(parts.results)
