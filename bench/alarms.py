@@ -1,6 +1,10 @@
 """The drift alarm (SPEC 6.9): false alarms in time, exceedance vs alpha, detection delay.
 
-Three parts, each printed as Markdown tables (docs/alarms.md quotes them):
+Parts, each printed as Markdown tables (docs/alarms.md quotes them):
+
+0. **The KS p-value in the tail**: the exact two-sample tail (scipy's lattice-path count) over
+   the screening value the detector uses (Stephens' corrected Kolmogorov limit), and over
+   scipy's asymptotic ``kstwo`` at the rounded effective size, at 1e-3 .. 1e-10.
 
 1. **False alarms in time.** Null streams (fresh samples of the population each reference was
    drawn from, never resampled reference rows) for several populations (normal, Student t with 3
@@ -49,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.special import gammaln
+from scipy.stats import kstwo
 
 from exporter.alarm import (
     AlarmConfig,
@@ -101,6 +106,35 @@ def columns_for(case: str, count: int) -> list[Population]:
         names = list(POPULATIONS)
         return [POPULATIONS[names[j % len(names)]] for j in range(count)]
     return [POPULATIONS[case]] * count
+
+
+# ------------------------------------------------------------ part 0: the p-value in the tail
+
+
+def part_tail(quick: bool) -> list[dict[str, Any]]:
+    """Exact two-sample tail vs the screening value and vs scipy's asymptotic ``kstwo``."""
+    sizes = [(25_000, 100), (25_000, 400), (25_000, 1600), (100_000, 6400), (5000, 400)]
+    if quick:
+        sizes = sizes[:2]
+    targets = (1e-3, 1e-5, 1e-7, 1e-10)
+    print("\n## 0. The KS p-value in the tail: exact / screening (exact / scipy asymptotic)\n")
+    print("| reference N | block m | " + " | ".join(f"at {t:g}" for t in targets) + " |")
+    print("|---|---|" + "---|" * len(targets))
+    rows = []
+    for n1, n2 in sizes:
+        en = round(n1 * n2 / (n1 + n2))
+        lcm = math.lcm(n1, n2)
+        cells = []
+        for t in targets:
+            d = round(float(kstwo.isf(t, en)) * lcm) / lcm
+            exact = ks_tail_exact(d, n1, n2)
+            screen = exact / ks_tail_screen(d, n1, n2)
+            asymp = exact / float(kstwo.sf(d, en))
+            rows.append({"n1": n1, "n2": n2, "target": t, "exact_over_screen": screen,
+                         "exact_over_scipy_asymp": asymp})
+            cells.append(f"{screen:.3f} ({asymp:.3f})")
+        print(f"| {n1:,} | {n2:,} | " + " | ".join(cells) + " |", flush=True)
+    return rows
 
 
 # ---------------------------------------------------------------- part 1: false alarms in time
@@ -636,11 +670,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small version (~20 s)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None)
-    parts = ("false-alarms", "acceleration", "exceedance", "conditional", "delay")
+    parts = ("tail", "false-alarms", "acceleration", "exceedance", "conditional", "delay")
     parser.add_argument("--only", choices=parts, default=None)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out: dict[str, Any] = {}
+    if args.only in (None, "tail"):
+        out["tail"] = part_tail(args.quick)
     if args.only in (None, "false-alarms"):
         out["false_alarms"] = part_false_alarms(args.quick, args.seed)
     if args.only in (None, "acceleration"):

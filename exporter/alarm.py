@@ -330,7 +330,8 @@ class AlarmDetector:
                     if boundary % scale == 0:
                         self._test_block(k, boundary - scale, boundary)
             if self._filled == size:
-                self._previous = self._groups.copy()
+                if self._config.min_effect > 0.0:
+                    self._previous = self._groups.copy()
                 self._filled = 0
                 self._offset += size
 
