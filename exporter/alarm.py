@@ -151,7 +151,12 @@ def ks_tail_screen_many(d: FloatArray, n1: int, n2: int) -> FloatArray:
 
 
 def ks_tail_exact(d: float, n1: int, n2: int) -> float:
-    """The exact two-sample P(D >= d) for continuous data (scipy's lattice-path count)."""
+    """The exact two-sample P(D >= d) for continuous data (scipy's lattice-path count).
+
+    scipy's private ``_attempt_exact_2kssamp`` (what ``ks_2samp(method="exact")`` calls, and
+    what exporter.stats.ks already relies on; a unit test compares it with ks_2samp); the
+    screening value where it reports an overflow.
+    """
     stats_py = importlib.import_module("scipy.stats._stats_py")
     ok, _, prob = stats_py._attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
     return float(prob) if ok else ks_tail_screen(d, n1, n2)
@@ -171,53 +176,56 @@ class _Column:
 
     @property
     def size(self) -> int:
+        """Rows of the reference (missing values included)."""
         return self.keys.size
 
     def group_of(self, values: ColumnArray) -> IntArray:
-        """Tie group of each value, ordered like the values; unseen values get groups of their own.
+        """Tie group of each value (see ``tie_groups``)."""
+        return tie_groups(self.levels, self.rank_of_level, self.categorical, values)
 
-        Numerical: ``2 i + 1`` for the i-th distinct reference value, ``2 i`` for a value
-        strictly between the (i-1)-th and the i-th, missing (NaN) last. Categorical: the
-        category's rank by reference frequency, unseen categories one group after the last.
-        """
-        levels = self.levels
-        n_levels = int(levels.shape[0])
-        if n_levels == 0:  # nothing usable in the reference: one group for everything
-            return np.zeros(values.shape[0], dtype=np.int64)
-        idx = np.searchsorted(levels, values, side="left")
-        safe = np.minimum(idx, n_levels - 1)
-        seen = (idx < n_levels) & (levels[safe] == values)
-        if self.categorical:
-            return np.where(seen, self.rank_of_level[safe], n_levels).astype(np.int64)
-        groups = np.where(seen, 2 * idx + 1, 2 * idx).astype(np.int64)
-        return np.where(np.isnan(values), 2 * n_levels + 1, groups)
+
+def tie_groups(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
+               values: ColumnArray) -> IntArray:
+    """Tie group of each value, ordered like the values; unseen values get groups of their own.
+
+    Numerical: ``2 i + 1`` for the i-th distinct reference value (``levels``, sorted), ``2 i``
+    for a value strictly between the (i-1)-th and the i-th, missing (NaN) last. Categorical:
+    the category's rank by reference frequency, unseen categories one group after the last.
+    """
+    n_levels = int(levels.shape[0])
+    if n_levels == 0:  # nothing usable in the reference: one group for everything
+        return np.zeros(values.shape[0], dtype=np.int64)
+    idx = np.searchsorted(levels, values, side="left")
+    safe = np.minimum(idx, n_levels - 1)
+    seen = (idx < n_levels) & (levels[safe] == values)
+    if categorical:
+        return np.where(seen, rank_of_level[safe], n_levels).astype(np.int64)
+    groups = np.where(seen, 2 * idx + 1, 2 * idx).astype(np.int64)
+    return np.where(np.isnan(values), 2 * n_levels + 1, groups)
 
 
 def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
+    """Tie groups, tie-breaks (from ``rng``) and sorted keys of a reference column."""
     values = np.asarray(column.values)
     categorical = column.kind == "categorical"
     if categorical:
-        codes = values.astype(np.int64)
-        levels, counts = np.unique(codes, return_counts=True)
+        values = values.astype(np.int64)
+        levels, counts = np.unique(values, return_counts=True)
         # Rank 0 = the most frequent category (ties by code): a deterministic order.
         order = np.lexsort((levels, -counts))
         rank_of_level = np.empty(levels.shape[0], dtype=np.int64)
         rank_of_level[order] = np.arange(levels.shape[0], dtype=np.int64)
         shares = np.zeros(levels.shape[0] + 1)
-        shares[rank_of_level] = counts / max(codes.shape[0], 1)
-        prepared = _Column(column.name, True, levels, rank_of_level,
-                           SortedSample(np.zeros(0)), SortedSample(np.zeros(0)), shares)
-        groups = prepared.group_of(codes)
+        shares[rank_of_level] = counts / max(values.shape[0], 1)
     else:
-        floats = values.astype(np.float64)
-        levels = np.unique(floats[~np.isnan(floats)])
-        prepared = _Column(column.name, False, levels, np.zeros(0, dtype=np.int64),
-                           SortedSample(np.zeros(0)), SortedSample(np.zeros(0)), np.zeros(0))
-        groups = prepared.group_of(floats)
+        values = values.astype(np.float64)
+        levels = np.unique(values[~np.isnan(values)])
+        rank_of_level = np.zeros(0, dtype=np.int64)
+        shares = np.zeros(0)
+    groups = tie_groups(levels, rank_of_level, categorical, values)
     keys = groups + rng.random(groups.shape[0])
-    return _Column(prepared.name, categorical, prepared.levels, prepared.rank_of_level,
-                   SortedSample(np.sort(keys)), SortedSample(np.sort(groups.astype(np.float64))),
-                   prepared.shares)
+    return _Column(column.name, categorical, levels, rank_of_level, SortedSample(np.sort(keys)),
+                   SortedSample(np.sort(groups.astype(np.float64))), shares)
 
 
 @dataclass
