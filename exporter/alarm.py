@@ -259,6 +259,8 @@ class AlarmDetector:
         max_block_alpha: float = MAX_BLOCK_ALPHA,
         keep_results: bool = False,
     ) -> None:
+        # keep_results keeps every block's BlockResult in ``results`` (unbounded: for tests and
+        # benchmarks only).
         if not reference:
             raise ValueError("AlarmDetector needs at least one reference column")
         rows = {int(np.asarray(c.values).shape[0]) for c in reference}
@@ -311,7 +313,10 @@ class AlarmDetector:
         if not self._scales or count == 0:
             return
         if self._start is None:
-            self._start = float(times[0])
+            finite = times[np.isfinite(times)]
+            if finite.shape[0] == 0:
+                return  # no usable time yet: the records cannot be placed in time
+            self._start = float(finite[0])
             self._last_end = [self._start] * len(self._scales)
         groups = np.empty((len(self._columns), count), dtype=np.int64)
         below = np.empty((len(self._columns), count), dtype=np.int64)
@@ -360,8 +365,11 @@ class AlarmDetector:
 
     def _test_block(self, k: int, start: int, stop: int) -> None:
         end_time = float(self._times[stop - 1])
-        elapsed = max(end_time - self._last_end[k], 0.0)  # out-of-order times: no budget
-        self._last_end[k] = max(end_time, self._last_end[k])
+        elapsed = end_time - self._last_end[k]
+        if math.isfinite(elapsed) and elapsed > 0.0:
+            self._last_end[k] = end_time
+        else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
+            elapsed = 0.0
         alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
         level = sidak_level(alpha, len(self._columns)) if alpha > 0 else 0.0
         n1, n2 = self._rows, stop - start
