@@ -209,6 +209,21 @@ class TestRaiseAndHysteresis:
         assert state.raised
         assert state.raised_total == 1
 
+    def test_a_small_lasting_shift_raises_once_and_does_not_flap(self) -> None:
+        rng = np.random.default_rng(19)
+        reference = normal_reference(rng, 25_000, [f"c{j}" for j in range(5)])
+        detector = AlarmDetector(reference, AlarmConfig(), seed=1)  # 30 d at 10 records/s
+        up = 0
+        for i in range(300):
+            values = [rng.normal(size=100) for _ in range(5)]
+            values[2] += 0.25
+            feed(detector, values, start_time=10.0 * i, rate=10.0)
+            up += detector.state().raised
+        state = detector.state()
+        assert state.raised_total == 1
+        assert state.columns == ("c2",)
+        assert up >= 250
+
     def test_the_alarm_clears_after_clean_blocks_at_the_raising_scale(self) -> None:
         rng = np.random.default_rng(13)
         detector = self.make(rng)
