@@ -669,8 +669,8 @@ def null_baselines(quick: bool, seed: int, setup: DelaySetup) -> list[dict[str, 
     lower traffic, so the same rule pages more often per hour.
     """
     rng = np.random.default_rng(seed + 3)
-    streams = 2 if quick else 6
-    length = 20_000 if quick else 60_000
+    streams = 1 if quick else 6
+    length = 15_000 if quick else 60_000
     results = []
     for rate in (setup.rate, setup.rate / 10.0):
         at_rate = dataclasses.replace(setup, rate=rate)
