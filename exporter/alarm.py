@@ -1,0 +1,445 @@
+"""The model's drift alarm: false alarms at a fixed rate in time (SPEC 6.9, docs/alarms.md).
+
+Records are cut, in arrival order, into tumbling blocks of ``m_k = 100 * 4**k`` records at
+several scales at once (small blocks detect large shifts fast, large blocks have power for small
+ones). Blocks at the larger scales are unions of four consecutive blocks of the scale below, so
+one buffer of the largest block size holds every scale's partial block.
+
+Each completed block is compared with the reference, column by column, by a two-sample
+Kolmogorov-Smirnov test made continuous by a seeded random tie-break (categories are ordered by
+reference frequency first), so that under "the records are drawn from the population the
+reference was drawn from" the pooled order is a uniformly random permutation and the p-value of
+the two-sample distribution is exact whatever the data: averaged over references, a block's
+p-value is uniform, which accounts for the reference's own sampling noise.
+
+A block that spanned ``dt`` seconds (from the previous block's end at that scale) is given the
+false-alarm budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is
+an exceedance when its smallest column p-value is below Šidák's per-column level for ``alpha``.
+Summed over blocks, the expected number of exceedances per second is ``1 / T`` at any traffic.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import kolmogorov
+
+from exporter.stats.divergence import jensen_shannon
+from exporter.stats.ecdf import FloatArray, SortedSample
+from exporter.stats.ks import ks_statistic
+
+IntArray = NDArray[np.int64]
+ColumnArray = NDArray[Any]  # float64 values (NaN = missing) or int64 category codes
+ColumnKind = Literal["numerical", "categorical"]
+
+DEFAULT_FALSE_ALARM_EVERY = 30 * 86400.0
+BASE_BLOCK = 100  # records in the smallest block
+SCALE_FACTOR = 4  # each scale's block is this many blocks of the scale below
+MAX_SCALES = 4  # 100, 400, 1,600 and 6,400 records
+MIN_REFERENCE_PER_BLOCK = 10  # the largest block is at most a tenth of the reference
+MIN_BLOCK = 20  # below this a reference is too small for any block
+MAX_BLOCK_ALPHA = 0.01  # one block after a long silence may not page with a large probability
+CLEAR_LEVEL = 0.05  # a block "looks like the reference" when its combined p-value is above this
+CLEAR_BLOCKS = 2  # consecutive such blocks at the raising scale lower the alarm
+# The screening p-value (Stephens' corrected Kolmogorov limit) is within 6% of the exact one
+# down to 1e-7 and within 20% at 1e-10 for the sizes used (docs/alarms.md); a column whose
+# screening p-value is below SCREEN_FACTOR times the level gets the exact p-value.
+SCREEN_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """``alarm:`` of a model: the target mean time between false alarms and the effect floor."""
+
+    false_alarm_every: float = DEFAULT_FALSE_ALARM_EVERY  # seconds
+    min_effect: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.false_alarm_every) and self.false_alarm_every > 0):
+            problems.append(f"false_alarm_every: expected > 0 s, got {self.false_alarm_every}")
+        if not 0.0 <= self.min_effect <= 1.0:
+            problems.append(f"min_effect: expected a number in [0, 1], got {self.min_effect}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ReferenceColumn:
+    """One column of the reference: floats (NaN = missing) or integer category codes."""
+
+    name: str
+    kind: ColumnKind
+    values: ColumnArray
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """What the alarm publishes: raised or not, the raise counter and the columns taking part."""
+
+    raised: bool
+    raised_total: int
+    columns: tuple[str, ...]  # in reference order; empty while not raised
+    raised_at: float | None  # time of the record that completed the raising block
+    raising_scale: int | None  # block size (records) of the raising block
+    scales: tuple[int, ...]  # block sizes in use; empty when the reference is too small
+    blocks_tested: int
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """One completed block's test, as the detector saw it (for benchmarks and debugging)."""
+
+    scale: int
+    end_time: float
+    alpha: float
+    statistics: FloatArray  # per column: KS statistic of the jittered block vs reference
+    pvalues: FloatArray  # per column; screening values except where an exact one was needed
+    exceeded: tuple[int, ...]  # columns below the per-column level (and >= min_effect)
+
+
+def plan_scales(reference_rows: int) -> tuple[int, ...]:
+    """Block sizes for a reference of this many rows: 100 * 4**k up to a tenth of it."""
+    largest = reference_rows // MIN_REFERENCE_PER_BLOCK
+    scales = [BASE_BLOCK * SCALE_FACTOR**k for k in range(MAX_SCALES)]
+    fitting = tuple(m for m in scales if m <= largest)
+    if fitting:
+        return fitting
+    return (largest,) if largest >= MIN_BLOCK else ()
+
+
+def reference_warning(reference_rows: int) -> str | None:
+    """What ``check`` should say about a reference too small for a dependable alarm, or None."""
+    scales = plan_scales(reference_rows)
+    if not scales:
+        return (
+            f"the reference has {reference_rows} rows: the drift alarm needs at least "
+            f"{MIN_BLOCK * MIN_REFERENCE_PER_BLOCK} and stays off"
+        )
+    if reference_rows < 25_000:
+        return (
+            f"the reference has {reference_rows} rows: the alarm's false-alarm rate with this "
+            f"one reference may differ from alarm.false_alarm_every by a factor of 2 or more "
+            f"(docs/alarms.md); 25,000 rows or more make it dependable"
+        )
+    return None
+
+
+def sidak_level(alpha: float, columns: int) -> float:
+    """Per-column level whose smallest-of-``columns`` independent p-values has rate ``alpha``."""
+    return -math.expm1(math.log1p(-alpha) / columns)
+
+
+def ks_tail_screen(d: float, n1: int, n2: int) -> float:
+    """Stephens' corrected Kolmogorov limit for P(D >= d), two samples of sizes n1 and n2."""
+    s = math.sqrt(n1 * n2 / (n1 + n2))
+    return float(kolmogorov((s + 0.12 + 0.11 / s) * d))
+
+
+def ks_tail_screen_many(d: FloatArray, n1: int, n2: int) -> FloatArray:
+    """``ks_tail_screen`` of several statistics with the same sizes."""
+    s = math.sqrt(n1 * n2 / (n1 + n2))
+    result: FloatArray = kolmogorov((s + 0.12 + 0.11 / s) * d)
+    return result
+
+
+def ks_tail_exact(d: float, n1: int, n2: int) -> float:
+    """The exact two-sample P(D >= d) for continuous data (scipy's lattice-path count).
+
+    scipy's private ``_attempt_exact_2kssamp`` (what ``ks_2samp(method="exact")`` calls, and
+    what exporter.stats.ks already relies on; a unit test compares it with ks_2samp); the
+    screening value where it reports an overflow.
+    """
+    stats_py = importlib.import_module("scipy.stats._stats_py")
+    ok, _, prob = stats_py._attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+    return float(prob) if ok else ks_tail_screen(d, n1, n2)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A reference column prepared once: its tie groups and jittered, sorted keys."""
+
+    name: str
+    categorical: bool
+    levels: ColumnArray  # sorted distinct values (codes for categorical)
+    rank_of_level: IntArray  # categorical: frequency rank of each level; numerical: unused
+    keys: SortedSample  # group + U(0, 1), sorted
+    groups: SortedSample  # tie groups as floats, sorted (for the KS effect size)
+    shares: FloatArray  # categorical: share per rank, then the unseen slot
+
+    @property
+    def size(self) -> int:
+        """Rows of the reference (missing values included)."""
+        return self.keys.size
+
+    def group_of(self, values: ColumnArray) -> IntArray:
+        """Tie group of each value (see ``tie_groups``)."""
+        return tie_groups(self.levels, self.rank_of_level, self.categorical, values)
+
+
+def tie_groups(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
+               values: ColumnArray) -> IntArray:
+    """Tie group of each value, ordered like the values; unseen values get groups of their own.
+
+    Numerical: ``2 i + 1`` for the i-th distinct reference value (``levels``, sorted), ``2 i``
+    for a value strictly between the (i-1)-th and the i-th, missing (NaN) last. Categorical:
+    the category's rank by reference frequency, unseen categories one group after the last.
+    """
+    n_levels = int(levels.shape[0])
+    if n_levels == 0:  # nothing usable in the reference: one group for everything
+        return np.zeros(values.shape[0], dtype=np.int64)
+    idx = np.searchsorted(levels, values, side="left")
+    safe = np.minimum(idx, n_levels - 1)
+    seen = (idx < n_levels) & (levels[safe] == values)
+    if categorical:
+        return np.where(seen, rank_of_level[safe], n_levels).astype(np.int64)
+    groups = np.where(seen, 2 * idx + 1, 2 * idx).astype(np.int64)
+    return np.where(np.isnan(values), 2 * n_levels + 1, groups)
+
+
+def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
+    """Tie groups, tie-breaks (from ``rng``) and sorted keys of a reference column."""
+    values = np.asarray(column.values)
+    categorical = column.kind == "categorical"
+    if categorical:
+        values = values.astype(np.int64)
+        levels, counts = np.unique(values, return_counts=True)
+        # Rank 0 = the most frequent category (ties by code): a deterministic order.
+        order = np.lexsort((levels, -counts))
+        rank_of_level = np.empty(levels.shape[0], dtype=np.int64)
+        rank_of_level[order] = np.arange(levels.shape[0], dtype=np.int64)
+        shares = np.zeros(levels.shape[0] + 1)
+        shares[rank_of_level] = counts / max(values.shape[0], 1)
+    else:
+        values = values.astype(np.float64)
+        levels = np.unique(values[~np.isnan(values)])
+        rank_of_level = np.zeros(0, dtype=np.int64)
+        shares = np.zeros(0)
+    groups = tie_groups(levels, rank_of_level, categorical, values)
+    keys = groups + rng.random(groups.shape[0])
+    return _Column(column.name, categorical, levels, rank_of_level, SortedSample(np.sort(keys)),
+                   SortedSample(np.sort(groups.astype(np.float64))), shares)
+
+
+@dataclass
+class _Raised:
+    """The raised alarm's bookkeeping."""
+
+    scale: int  # index of the raising block's scale
+    at: float  # time of the raising block's last record
+    last_record: int  # index (since the start) of the raising block's last record
+    columns: set[int]
+    clean: list[int]  # per scale: consecutive clean blocks made only of later records
+
+
+class AlarmDetector:
+    """Consumes records in order with their times; raises and lowers the model's alarm.
+
+    Each record is placed once, when it arrives: its tie group, its random tie-break and the
+    number of reference keys below its key (one binary search per value). A block's KS
+    statistic then needs only those counts, sorted, for every column at once, whatever the
+    scale: the tie-break of a record is shared by the blocks that hold it (each block's test
+    stays exact: its records' tie-breaks are independent of the reference and of each other).
+    """
+
+    def __init__(
+        self,
+        reference: Sequence[ReferenceColumn],
+        config: AlarmConfig,
+        seed: int = 0,
+        *,
+        scales: tuple[int, ...] | None = None,
+        max_block_alpha: float = MAX_BLOCK_ALPHA,
+        keep_results: bool = False,
+    ) -> None:
+        # keep_results keeps every block's BlockResult in ``results`` (unbounded: for tests and
+        # benchmarks only).
+        if not reference:
+            raise ValueError("AlarmDetector needs at least one reference column")
+        rows = {int(np.asarray(c.values).shape[0]) for c in reference}
+        if len(rows) != 1:
+            raise ValueError(f"reference columns differ in length: {sorted(rows)}")
+        self._rows = rows.pop()
+        # One generator per column: the draws do not depend on how records are split into
+        # calls of add().
+        self._rngs = [np.random.default_rng([seed, j]) for j in range(len(reference))]
+        self._columns = tuple(_prepare(c, g) for c, g in zip(reference, self._rngs, strict=True))
+        self._config = config
+        self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
+        for small, large in itertools.pairwise(self._scales):
+            if large % small:
+                raise ValueError(f"block sizes must divide each other, got {self._scales}")
+        self._max_alpha = max_block_alpha
+        self._weight = 1.0 / len(self._scales) if self._scales else 0.0
+        size = self._scales[-1] if self._scales else 0
+        columns = len(self._columns)
+        # Per column and record of the current largest block: reference keys below its key,
+        # and its tie group (for min_effect's effect sizes).
+        self._below = np.empty((columns, size), dtype=np.int64)
+        self._groups = np.empty((columns, size), dtype=np.int64)
+        self._times = np.empty(size, dtype=np.float64)
+        # The previous full largest block's groups: with the current ones, the last ``size``
+        # records, over which min_effect's effect sizes are measured.
+        self._previous: IntArray | None = None
+        self._filled = 0
+        self._offset = 0  # records before the buffer's first one
+        self._start: float | None = None
+        self._last_end: list[float] = [0.0] * len(self._scales)
+        self._raised: _Raised | None = None
+        self._raised_total = 0
+        self._blocks_tested = 0
+        self._keep = keep_results
+        self.results: list[BlockResult] = []
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        """Block sizes in use (records)."""
+        return self._scales
+
+    def add(self, values: Sequence[ColumnArray], times: FloatArray) -> None:
+        """Consume records in order: one array per reference column, and their times (s)."""
+        if len(values) != len(self._columns):
+            raise ValueError(f"expected {len(self._columns)} columns, got {len(values)}")
+        count = int(times.shape[0])
+        if any(int(v.shape[0]) != count for v in values):
+            raise ValueError("every column needs one value per time")
+        if not self._scales or count == 0:
+            return
+        if self._start is None:
+            finite = times[np.isfinite(times)]
+            if finite.shape[0] == 0:
+                return  # no usable time yet: the records cannot be placed in time
+            self._start = float(finite[0])
+            self._last_end = [self._start] * len(self._scales)
+        groups = np.empty((len(self._columns), count), dtype=np.int64)
+        below = np.empty((len(self._columns), count), dtype=np.int64)
+        for j, (column, rng) in enumerate(zip(self._columns, self._rngs, strict=True)):
+            groups[j] = column.group_of(np.asarray(values[j]))
+            keys = groups[j] + rng.random(count)
+            # Searched in order: several times faster than in arrival order (cache).
+            order = np.argsort(keys)
+            below[j, order] = np.searchsorted(column.keys.values, keys[order])
+        size = self._scales[-1]
+        done = 0
+        while done < count:
+            take = min(count - done, size - self._filled)
+            stop = self._filled + take
+            self._below[:, self._filled:stop] = below[:, done:done + take]
+            self._groups[:, self._filled:stop] = groups[:, done:done + take]
+            self._times[self._filled:stop] = times[done:done + take]
+            first = self._filled // self._scales[0] + 1
+            self._filled = stop
+            done += take
+            # Every smallest-block boundary reached, in record order, scales small to large.
+            for boundary in range(first * self._scales[0], stop + 1, self._scales[0]):
+                for k, scale in enumerate(self._scales):
+                    if boundary % scale == 0:
+                        self._test_block(k, boundary - scale, boundary)
+            if self._filled == size:
+                if self._config.min_effect > 0.0:
+                    self._previous = self._groups.copy()
+                self._filled = 0
+                self._offset += size
+
+    def state(self) -> AlarmState:
+        """The alarm as it stands after the records added so far."""
+        raised = self._raised
+        columns = tuple(c.name for i, c in enumerate(self._columns)
+                        if raised is not None and i in raised.columns)
+        return AlarmState(
+            raised=raised is not None,
+            raised_total=self._raised_total,
+            columns=columns,
+            raised_at=raised.at if raised else None,
+            raising_scale=self._scales[raised.scale] if raised else None,
+            scales=self._scales,
+            blocks_tested=self._blocks_tested,
+        )
+
+    def _test_block(self, k: int, start: int, stop: int) -> None:
+        end_time = float(self._times[stop - 1])
+        elapsed = end_time - self._last_end[k]
+        if math.isfinite(elapsed) and elapsed > 0.0:
+            self._last_end[k] = end_time
+        else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
+            elapsed = 0.0
+        alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
+        level = sidak_level(alpha, len(self._columns)) if alpha > 0 else 0.0
+        n1, n2 = self._rows, stop - start
+        statistics = block_statistics(self._below[:, start:stop], n1)
+        pvalues = ks_tail_screen_many(statistics, n1, n2)
+        exceeded: list[int] = []
+        for j in np.flatnonzero(pvalues < SCREEN_FACTOR * level):
+            pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
+            if pvalues[j] < level and self._effect(int(j), stop) >= self._config.min_effect:
+                exceeded.append(int(j))
+        self._blocks_tested += 1
+        if self._keep:
+            self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
+                                            tuple(exceeded)))
+        self._update(k, self._offset + start, end_time, exceeded, pvalues)
+
+    def _effect(self, j: int, stop: int) -> float:
+        """Column j's effect size over the last records (up to the largest block size).
+
+        KS statistic (numerical, missing values as a value above all) or Jensen-Shannon
+        distance (categorical). Over the largest block rather than the block tested: a small
+        block's effect size is mostly noise (a KS statistic of ~0.09 on 100 records of the
+        reference's own distribution), and min_effect is about the population.
+        """
+        if self._config.min_effect <= 0.0:
+            return 1.0  # no floor: skip the computation
+        column = self._columns[j]
+        groups = self._groups[j, :stop]
+        if self._previous is not None:
+            groups = np.concatenate((self._previous[j, stop:], groups))
+        if column.categorical:
+            counts = np.bincount(groups, minlength=column.shares.shape[0]).astype(np.float64)
+            return jensen_shannon(column.shares, counts / counts.sum())
+        return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
+
+    def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
+                pvalues: FloatArray) -> None:
+        """Raise on an exceedance; lower once every scale has seen clean records since."""
+        size = self._scales[k]
+        raised = self._raised
+        if raised is None:
+            if exceeded:
+                self._raised = _Raised(k, end_time, first_record + size - 1, set(exceeded),
+                                       [0] * len(self._scales))
+                self._raised_total += 1
+            return
+        # While raised an exceedance is no new raise, but its columns take part.
+        raised.columns.update(exceeded)
+        if first_record <= raised.last_record:
+            # A block holding records up to the raise (a larger block around the raising one)
+            # says nothing about whether the change is over.
+            return
+        combined = -math.expm1(len(pvalues) * math.log1p(-float(np.min(pvalues))))  # Šidák
+        clean = combined >= CLEAR_LEVEL and not exceeded
+        raised.clean[k] = raised.clean[k] + 1 if clean else 0
+        if min(raised.clean) >= 1 and raised.clean[raised.scale] >= CLEAR_BLOCKS:
+            self._raised = None
+
+
+def block_statistics(below: IntArray, n1: int) -> FloatArray:
+    """KS statistic of each row's block against its reference, from the keys-below counts.
+
+    ``below[j, i]``: reference keys (of n1) below the i-th record's key in column j. Keys are
+    distinct, so sorted counts give the block's ECDF steps: in integers n1 * n2 * D, the block's
+    ECDF above the reference's just after each block key, and below it just before.
+    """
+    n2 = int(below.shape[1])
+    ordered = np.sort(below, axis=1)
+    j = np.arange(1, n2 + 1, dtype=np.int64)
+    upper = np.max(j * n1 - ordered * n2, axis=1)
+    lower = np.max(ordered * n2 - (j - 1) * n1, axis=1)
+    result: FloatArray = np.maximum(np.maximum(upper, lower), 0) / (n1 * n2)
+    return result

@@ -1,0 +1,326 @@
+"""Tests for exporter.alarm: blocks, budgets in time, hysteresis, min_effect, calibration."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from scipy import stats as sps
+
+from exporter.alarm import (
+    CLEAR_BLOCKS,
+    AlarmConfig,
+    AlarmDetector,
+    ReferenceColumn,
+    ks_tail_exact,
+    ks_tail_screen,
+    plan_scales,
+    reference_warning,
+    sidak_level,
+)
+
+Values = list[npt.NDArray[Any]]
+
+
+def normal_reference(rng: np.random.Generator, rows: int = 5000,
+                     names: Sequence[str] = ("x",)) -> list[ReferenceColumn]:
+    return [ReferenceColumn(n, "numerical", rng.normal(size=rows)) for n in names]
+
+
+def feed(detector: AlarmDetector, values: Values, start_time: float = 0.0,
+         rate: float = 1.0) -> None:
+    times = start_time + np.arange(values[0].shape[0]) / rate
+    detector.add(values, times)
+
+
+class TestPlanScales:
+    def test_a_25000_row_reference_gets_blocks_of_100_400_and_1600(self) -> None:
+        assert plan_scales(25_000) == (100, 400, 1600)
+
+    def test_a_large_reference_gets_at_most_four_scales(self) -> None:
+        assert plan_scales(10_000_000) == (100, 400, 1600, 6400)
+
+    def test_a_small_reference_gets_one_block_of_a_tenth_of_it(self) -> None:
+        assert plan_scales(500) == (50,)
+
+    def test_a_tiny_reference_gets_no_alarm(self) -> None:
+        assert plan_scales(150) == ()
+        assert "stays off" in (reference_warning(150) or "")
+
+    def test_check_warns_below_25000_rows_and_not_above(self) -> None:
+        assert reference_warning(5000) is not None
+        assert reference_warning(25_000) is None
+
+
+class TestConfig:
+    def test_a_non_positive_target_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="false_alarm_every"):
+            AlarmConfig(false_alarm_every=0.0)
+
+    def test_a_min_effect_outside_0_1_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="min_effect"):
+            AlarmConfig(min_effect=1.5)
+
+
+class TestLevels:
+    @pytest.mark.parametrize("columns", [1, 2, 20, 500])
+    def test_sidak_level_gives_the_block_budget_for_independent_columns(self,
+                                                                       columns: int) -> None:
+        level = sidak_level(1e-7, columns)
+        assert 1.0 - (1.0 - level) ** columns == pytest.approx(1e-7, rel=1e-6)
+
+    @pytest.mark.parametrize(("n1", "n2"), [(25_000, 100), (25_000, 1600), (5000, 400)])
+    def test_the_screening_pvalue_is_within_10_percent_of_the_exact_one_in_the_tail(
+            self, n1: int, n2: int) -> None:
+        for target in (1e-3, 1e-5, 1e-7):
+            d = sps.kstwo.isf(target, round(n1 * n2 / (n1 + n2)))
+            lcm = math.lcm(n1, n2)
+            d = round(d * lcm) / lcm
+            assert ks_tail_screen(d, n1, n2) == pytest.approx(ks_tail_exact(d, n1, n2), rel=0.1)
+
+    def test_the_exact_pvalue_is_scipys_exact_ks_2samp(self) -> None:
+        rng = np.random.default_rng(3)
+        a, b = rng.normal(size=3000), rng.normal(0.2, 1.0, size=400)
+        result = sps.ks_2samp(a, b, method="exact")
+        assert ks_tail_exact(result.statistic, 3000, 400) == pytest.approx(result.pvalue,
+                                                                           rel=1e-9)
+
+
+class TestBlocks:
+    def test_blocks_complete_at_every_scale_as_records_arrive(self) -> None:
+        rng = np.random.default_rng(1)
+        detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(), seed=1)
+        assert detector.scales == (100, 400, 1600)
+        feed(detector, [rng.normal(size=1599)])
+        assert detector.state().blocks_tested == 15 + 3
+        feed(detector, [rng.normal(size=1)], start_time=1599.0)
+        assert detector.state().blocks_tested == 16 + 4 + 1
+
+    def test_each_block_gets_its_weight_times_its_duration_over_the_target(self) -> None:
+        rng = np.random.default_rng(2)
+        target = 1e7
+        detector = AlarmDetector(normal_reference(rng, 20_000),
+                                 AlarmConfig(false_alarm_every=target), seed=1,
+                                 keep_results=True)
+        feed(detector, [rng.normal(size=1600)], rate=2.0)  # one record every 0.5 s
+        alphas = {(r.scale, r.end_time): r.alpha for r in detector.results}
+        # The first block runs from the first record: 99 gaps of 0.5 s, then 100 gaps each.
+        assert alphas[(100, 49.5)] == pytest.approx(49.5 / 3 / target)
+        assert alphas[(100, 99.5)] == pytest.approx(50.0 / 3 / target)
+        assert alphas[(400, 199.5)] == pytest.approx(199.5 / 3 / target)
+        assert alphas[(400, 399.5)] == pytest.approx(200.0 / 3 / target)
+        assert alphas[(1600, 799.5)] == pytest.approx(799.5 / 3 / target)
+
+    def test_the_budgets_of_a_scale_add_up_to_its_weight_times_elapsed_over_target(
+            self) -> None:
+        rng = np.random.default_rng(3)
+        detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(1e6), seed=1,
+                                 keep_results=True)
+        times = np.cumsum(rng.exponential(3.0, size=6400))
+        detector.add([rng.normal(size=6400)], times)
+        for scale in detector.scales:
+            total = sum(r.alpha for r in detector.results if r.scale == scale)
+            assert total == pytest.approx((times[-1] - times[0]) / 3 / 1e6)
+
+    def test_a_block_after_a_long_silence_gets_at_most_the_cap(self) -> None:
+        rng = np.random.default_rng(4)
+        detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(1000.0), seed=1,
+                                 keep_results=True)
+        feed(detector, [rng.normal(size=100)], rate=0.001)
+        assert detector.results[0].alpha == 0.01
+
+    def test_times_going_backwards_give_no_budget(self) -> None:
+        rng = np.random.default_rng(5)
+        detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(1000.0), seed=1,
+                                 keep_results=True)
+        feed(detector, [rng.normal(size=100)], start_time=500.0)
+        feed(detector, [rng.normal(size=100)], start_time=0.0)
+        assert detector.results[1].alpha == 0.0
+
+    def test_a_block_ending_at_a_non_finite_time_gets_no_budget_and_keeps_the_clock(
+            self) -> None:
+        rng = np.random.default_rng(8)
+        detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(1e5), seed=1,
+                                 keep_results=True)
+        times = np.arange(300.0)
+        times[199] = np.nan
+        detector.add([rng.normal(size=300)], times)
+        alphas = [r.alpha for r in detector.results if r.scale == 100]
+        assert alphas[1] == 0.0
+        assert alphas[2] == pytest.approx((299.0 - 99.0) / 3 / 1e5)
+
+    def test_the_block_statistic_is_scipys_ks_statistic_for_continuous_data(self) -> None:
+        rng = np.random.default_rng(6)
+        reference = rng.normal(size=5000)
+        detector = AlarmDetector([ReferenceColumn("x", "numerical", reference)], AlarmConfig(),
+                                 seed=1, keep_results=True)
+        block = rng.normal(0.3, 1.0, size=400)
+        feed(detector, [block])
+        result = next(r for r in detector.results if r.scale == 400)
+        assert result.statistics[0] == pytest.approx(sps.ks_2samp(reference, block).statistic,
+                                                     abs=1e-12)
+
+    def test_columns_and_times_must_agree_in_length(self) -> None:
+        rng = np.random.default_rng(7)
+        detector = AlarmDetector(normal_reference(rng), AlarmConfig(), seed=1)
+        with pytest.raises(ValueError, match="one value per time"):
+            detector.add([np.zeros(3)], np.zeros(4))
+
+
+class TestRaiseAndHysteresis:
+    def make(self, rng: np.random.Generator, **config: float) -> AlarmDetector:
+        reference = normal_reference(rng, 20_000, ("a", "b"))
+        reference.append(ReferenceColumn("__prediction__", "categorical",
+                                         rng.choice(3, size=20_000, p=[0.6, 0.3, 0.1])))
+        return AlarmDetector(reference, AlarmConfig(**config), seed=1)
+
+    def values(self, rng: np.random.Generator, n: int, shift: float = 0.0,
+               shares: Sequence[float] = (0.6, 0.3, 0.1)) -> Values:
+        return [rng.normal(size=n), rng.normal(shift, 1.0, size=n),
+                rng.choice(3, size=n, p=list(shares))]
+
+    def test_a_large_shift_raises_within_one_small_block_naming_the_column(self) -> None:
+        rng = np.random.default_rng(10)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 1000))
+        assert not detector.state().raised
+        feed(detector, self.values(rng, 100, shift=3.0), start_time=1000.0)
+        state = detector.state()
+        assert state.raised
+        assert state.raised_total == 1
+        assert state.columns == ("b",)
+        assert state.raising_scale == 100
+
+    def test_a_change_of_category_shares_of_the_prediction_raises(self) -> None:
+        rng = np.random.default_rng(11)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 6400, shares=(0.2, 0.3, 0.5)))
+        assert detector.state().columns == ("__prediction__",)
+
+    def test_the_alarm_stays_raised_while_the_shift_lasts_and_counts_one_raise(self) -> None:
+        rng = np.random.default_rng(12)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 6400, shift=1.0))
+        state = detector.state()
+        assert state.raised
+        assert state.raised_total == 1
+
+    def test_a_small_lasting_shift_raises_once_and_does_not_flap(self) -> None:
+        rng = np.random.default_rng(19)
+        reference = normal_reference(rng, 25_000, [f"c{j}" for j in range(5)])
+        detector = AlarmDetector(reference, AlarmConfig(), seed=1)  # 30 d at 10 records/s
+        up = 0
+        for i in range(300):
+            values = [rng.normal(size=100) for _ in range(5)]
+            values[2] += 0.25
+            feed(detector, values, start_time=10.0 * i, rate=10.0)
+            up += detector.state().raised
+        state = detector.state()
+        assert state.raised_total == 1
+        assert state.columns == ("c2",)
+        assert up >= 250
+
+    def test_the_alarm_clears_after_clean_blocks_at_the_raising_scale(self) -> None:
+        rng = np.random.default_rng(13)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 100, shift=3.0))
+        assert detector.state().raised
+        # Blocks of 100 look like the reference again; the alarm needs CLEAR_BLOCKS of them
+        # (and none of the larger blocks, which still hold the shifted records, exceeding).
+        for i in range(1, 40):
+            feed(detector, self.values(rng, 100), start_time=100.0 * i)
+            if not detector.state().raised:
+                break
+        state = detector.state()
+        assert not state.raised
+        assert state.columns == ()
+        assert state.raised_total == 1
+        assert i >= CLEAR_BLOCKS
+
+    def test_the_larger_blocks_around_a_short_shift_do_not_raise_it_again(self) -> None:
+        # The blocks of 400 and 1,600 records that hold the 100 shifted ones complete after
+        # the alarm could have cleared at the scale of 100; they must not count new raises.
+        rng = np.random.default_rng(18)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 100, shift=3.0))
+        feed(detector, self.values(rng, 6400), start_time=100.0)
+        state = detector.state()
+        assert not state.raised
+        assert state.raised_total == 1
+
+    def test_a_new_shift_after_clearing_counts_a_second_raise(self) -> None:
+        rng = np.random.default_rng(14)
+        detector = self.make(rng)
+        feed(detector, self.values(rng, 100, shift=3.0))
+        feed(detector, self.values(rng, 6400), start_time=100.0)
+        assert not detector.state().raised
+        feed(detector, self.values(rng, 100, shift=-3.0), start_time=6500.0)
+        assert detector.state().raised_total == 2
+
+    def test_min_effect_keeps_a_significant_small_shift_down(self) -> None:
+        rng = np.random.default_rng(15)
+        detector = self.make(rng, min_effect=0.3)  # a 0.5 sd shift has KS about 0.2
+        feed(detector, self.values(rng, 6400, shift=0.5))
+        assert detector.state().raised_total == 0
+        without = self.make(np.random.default_rng(15))
+        feed(without, self.values(np.random.default_rng(16), 6400, shift=0.5))
+        assert without.state().raised_total == 1
+
+    def test_min_effect_lets_a_large_shift_through(self) -> None:
+        rng = np.random.default_rng(16)
+        detector = self.make(rng, min_effect=0.3)
+        feed(detector, self.values(rng, 400, shift=3.0))
+        assert detector.state().raised
+
+    def test_a_model_whose_reference_is_too_small_never_raises(self) -> None:
+        rng = np.random.default_rng(17)
+        detector = AlarmDetector(normal_reference(rng, 150), AlarmConfig(), seed=1)
+        feed(detector, [rng.normal(5.0, 1.0, size=1000)])
+        assert detector.state().scales == ()
+        assert not detector.state().raised
+
+
+def null_rate(target_factor: float = 1.0, seed: int = 0) -> tuple[int, float]:
+    """Exceedances on null streams, and how many the target predicts (several references)."""
+    rng = np.random.default_rng(seed)
+    exceedances = 0
+    expected = 0.0
+    for r in range(6):
+        # Mixed columns: continuous, integer with ties, and a categorical with a rare class.
+        # Blocks of at most 2% of the reference: one reference moves the rate little (the
+        # conditional rate's spread grows with the block's share of the reference).
+        reference = [
+            ReferenceColumn("n", "numerical", rng.normal(size=20_000)),
+            ReferenceColumn("p", "numerical", rng.poisson(2.0, size=20_000).astype(np.float64)),
+            ReferenceColumn("c", "categorical", rng.choice(3, size=20_000, p=[0.7, 0.28, 0.02])),
+        ]
+        records = 20_000
+        times = np.cumsum(rng.exponential(1.0, size=records))
+        target = float(times[-1]) / 10.0  # 10 expected per reference: 60 in all
+        detector = AlarmDetector(reference, AlarmConfig(false_alarm_every=target * target_factor),
+                                 seed=r, max_block_alpha=1.0, keep_results=True,
+                                 scales=(100, 400))
+        detector.add([rng.normal(size=records),
+                      rng.poisson(2.0, size=records).astype(np.float64),
+                      rng.choice(3, size=records, p=[0.7, 0.28, 0.02])], times)
+        exceedances += sum(1 for b in detector.results if b.exceeded)
+        expected += float(times[-1]) / target
+    return exceedances, expected
+
+
+class TestCalibration:
+    def test_null_streams_exceed_at_the_rate_the_target_sets(self) -> None:
+        # ~60 expected: the count is within 0.6x-1.6x of it unless the calibration is off
+        # (a Poisson count of 60 leaves that range with probability ~1e-4).
+        exceedances, expected = null_rate(seed=20)
+        assert 0.6 <= exceedances / expected <= 1.6, (exceedances, expected)
+
+    def test_the_tolerance_catches_a_budget_three_times_too_large(self) -> None:
+        # The same streams with a budget per block three times the target's (as when alpha
+        # ignores that blocks take three times longer at a third of the traffic) fail it.
+        exceedances, expected = null_rate(target_factor=1.0 / 3.0, seed=20)
+        assert exceedances / expected > 1.6
