@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.stats.calibration import binned_threshold
-from exporter.stats.divergence import jensen_shannon
+from exporter.stats.divergence import JENSEN_SHANNON, jensen_shannon
 from exporter.stats.statistic import (
     ColumnInputs,
     Gauge,
@@ -19,7 +19,7 @@ def _distance(inputs: ColumnInputs) -> float:
 
 def _calibrate(reference: ReferenceInputs, window_n: int, seed: int) -> float:
     # For categories, the unseen bin has reference share 0 and is never drawn.
-    return binned_threshold("jensen_shannon", reference.bin_proportions, window_n,
+    return binned_threshold(JENSEN_SHANNON, reference.bin_proportions, window_n,
                             reference.size, seed)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from exporter.stats.calibration import binned_threshold
-from exporter.stats.divergence import psi
+from exporter.stats.divergence import PSI, psi
 from exporter.stats.statistic import ColumnInputs, Gauge, ReferenceInputs, Statistic
 
 
@@ -13,7 +13,7 @@ def _psi(inputs: ColumnInputs) -> float:
 
 def _calibrate(reference: ReferenceInputs, window_n: int, seed: int) -> float:
     # For categories, the unseen bin has reference share 0 and is never drawn.
-    return binned_threshold("psi", reference.bin_proportions, window_n, reference.size, seed)
+    return binned_threshold(PSI, reference.bin_proportions, window_n, reference.size, seed)
 
 
 STATISTIC = Statistic(
