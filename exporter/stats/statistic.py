@@ -91,7 +91,7 @@ class ThresholdRange:
 
     def accepts(self, value: float) -> bool:
         """Whether a configured threshold is in range."""
-        if value <= 0:
+        if not value > 0:  # written so that NaN is refused
             return False
         if self.upper is None:
             return True
