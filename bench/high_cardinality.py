@@ -26,8 +26,11 @@ from exporter.config import StatisticConfig, parse_config
 from exporter.reference import CategoricalReference
 from exporter.snapshot import column_snapshot
 from exporter.stats import calibration
+from exporter.stats.divergence import JENSEN_SHANNON, PSI
 from exporter.thresholds import Thresholds
 from exporter.window import WindowView
+
+BINNED = {"jensen_shannon": JENSEN_SHANNON, "psi": PSI}
 
 
 def main() -> None:
@@ -69,7 +72,7 @@ def main() -> None:
             calibration.MAX_SIMULATED_BINS = 10**9
             tracemalloc.start()
             started = time.perf_counter()
-            calibration.binned_threshold(statistic, ref.bin_proportions, 5_000,
+            calibration.binned_threshold(BINNED[statistic], ref.bin_proportions, 5_000,
                                          int(counts.sum()), 1)
             full = time.perf_counter() - started
             peak = tracemalloc.get_traced_memory()[1]

@@ -29,6 +29,8 @@ from exporter.reference import (
     ReferenceProfile,
 )
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+from exporter.stats import registry
+from exporter.stats.statistic import Gauge
 
 
 @dataclass(frozen=True)
@@ -58,29 +60,18 @@ class ModelState:
         return self.versions[0].snapshot if self.versions else None
 
 
-# Per-column gauges: (feature metric, prediction metric or None, help, getter on the snapshot).
-_WINDOW_GAUGES: tuple[tuple[str, str | None, str, Callable[[ColumnSnapshot], float | None]],
-                      ...] = (
+# Per-column gauges: (feature metric, prediction metric or None, help, getter on the snapshot);
+# the statistics' own gauges go between the head and the tail (_window_gauges).
+_WindowGauge = tuple[str, str | None, str, Callable[[ColumnSnapshot], float | None]]
+_WINDOW_GAUGES_HEAD: tuple[_WindowGauge, ...] = (
     ("drift_feature_mean", "drift_prediction_mean", "Mean of the window's usable values.",
      lambda c: c.mean),
     ("drift_feature_stddev", "drift_prediction_stddev",
      "Sample standard deviation (ddof=1) of the window's usable values.", lambda c: c.stddev),
     ("drift_feature_missing_ratio", "drift_prediction_missing_ratio",
      "Share of window rows whose value is missing or invalid.", lambda c: c.missing_ratio),
-    ("drift_feature_ks_statistic", "drift_prediction_ks_statistic",
-     "Two-sample KS statistic, reference vs window.", lambda c: c.ks_statistic),
-    ("drift_feature_ks_pvalue", "drift_prediction_ks_pvalue",
-     "Two-sample KS p-value, reference vs window.", lambda c: c.ks_pvalue),
-    ("drift_feature_wasserstein_normed", "drift_prediction_wasserstein_normed",
-     "Wasserstein distance divided by max(reference stddev, 0.001).",
-     lambda c: c.wasserstein_normed),
-    ("drift_feature_psi", "drift_prediction_psi",
-     "Population stability index over the reference bins.", lambda c: c.psi),
-    ("drift_feature_jensen_shannon_distance", "drift_prediction_jensen_shannon_distance",
-     "Jensen-Shannon distance (base 2) over the reference bins.", lambda c: c.jensen_shannon),
-    ("drift_feature_chi2_pvalue", None,
-     "Chi-square test p-value over the categories, reference vs window.",
-     lambda c: c.chi2_pvalue),
+)
+_WINDOW_GAUGES_TAIL: tuple[_WindowGauge, ...] = (
     ("drift_feature_unseen_ratio", None,
      "Share of the window's usable values never seen in the reference.",
      lambda c: c.unseen_ratio),
@@ -92,6 +83,17 @@ _WINDOW_GAUGES: tuple[tuple[str, str | None, str, Callable[[ColumnSnapshot], flo
      "1 when the drift score crosses its threshold, else 0.",
      lambda c: None if c.detected is None else float(c.detected)),
 )
+
+
+def _window_gauges() -> tuple[_WindowGauge, ...]:
+    """Every per-column window gauge in exposition order, the registered statistics' included."""
+    def row(gauge: Gauge) -> _WindowGauge:
+        return (gauge.feature_metric, gauge.prediction_metric, gauge.help,
+                lambda c: c.gauges.get(gauge.suffix))
+
+    return (*_WINDOW_GAUGES_HEAD, *map(row, registry.gauges()), *_WINDOW_GAUGES_TAIL)
+
+
 _REFERENCE_GAUGES: tuple[tuple[str, str, str, Callable[[ColumnReference], float | None]],
                          ...] = (
     ("drift_reference_feature_mean", "drift_reference_prediction_mean",
@@ -277,7 +279,7 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
             family.add_metric([*values, label_value(category)], share)
     if col is None:
         return
-    for feature_name, prediction_name, doc, get in _WINDOW_GAUGES:
+    for feature_name, prediction_name, doc, get in _window_gauges():
         metric = prediction_name if prediction else feature_name
         value = get(col)
         if metric is not None and value is not None:

@@ -21,9 +21,9 @@ The rules that relate several keys are plain code here:
   exist; with `check_reference`, `exporter.checking` reads its column names and every feature
   and prediction column it lacks is a problem (the label column may be missing: reference
   quality metrics are then not computed), as is an unreadable reference.
-- A `statistic` must fit the type: numerical ks | psi | wasserstein | jensen_shannon, categorical
-  jensen_shannon | psi | chi2. `threshold` is `auto` or a number > 0; < 1 for the p-value
-  statistics (ks, chi2); <= 1 for jensen_shannon (a base-2 distance never exceeds 1).
+- A `statistic` must fit the type, and a `threshold` is `auto` or a number > 0 within the
+  statistic's range: both as each statistic declares them (`exporter.stats.registry`; e.g.
+  < 1 for the p-values ks and chi2, <= 1 for jensen_shannon, a base-2 distance).
   Resolution: without `statistic` a feature (or the prediction) uses its type's `drift` default,
   and a `threshold` alone overrides that default's threshold. With a `statistic` that differs
   from the default, the threshold is the given one, else `auto` (the default's number belongs to
@@ -42,7 +42,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -66,24 +66,17 @@ from exporter.schema import (
     show,
     validate,
 )
+from exporter.stats import registry
+from exporter.stats.statistic import KINDS, ThresholdRange
 from exporter.tables import TABLE_EXTENSIONS, table_format
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Sequence
+    from collections.abc import Hashable, Sequence
 
-Statistic = Literal["ks", "psi", "wasserstein", "jensen_shannon", "chi2"]
-NUMERICAL_STATISTICS: tuple[str, ...] = ("ks", "psi", "wasserstein", "jensen_shannon")
-CATEGORICAL_STATISTICS: tuple[str, ...] = ("jensen_shannon", "psi", "chi2")
-P_VALUE_STATISTICS: tuple[str, ...] = (
-    "ks",
-    "chi2",
-)  # drift when score < threshold; others: score >= threshold
-FEATURE_TYPES: tuple[str, ...] = ("numerical", "categorical")
+FEATURE_TYPES: tuple[str, ...] = KINDS
 TASKS: tuple[str, ...] = ("classification", "regression")
 LOG_FORMATS: tuple[str, ...] = ("jsonl", "parquet")
 
-_ALL_STATISTICS = ("ks", "psi", "wasserstein", "jensen_shannon", "chi2")
-_STATISTICS_BY_TYPE = {"numerical": NUMERICAL_STATISTICS, "categorical": CATEGORICAL_STATISTICS}
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:-]+")
 _LOG_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 _ROLE_KEYS = ("id_column", "version_column", "timestamp_column")
@@ -102,6 +95,13 @@ class StatisticConfig:
 
 DEFAULT_NUMERICAL = StatisticConfig("ks", None)
 DEFAULT_CATEGORICAL = StatisticConfig("jensen_shannon", None)
+_DEFAULTS = {"numerical": DEFAULT_NUMERICAL, "categorical": DEFAULT_CATEGORICAL}
+
+
+def statistics_for(kind: str | None) -> tuple[str, ...]:
+    """The statistics a column of this kind accepts (any kind: all), its default first."""
+    default = _DEFAULTS.get(kind or "")
+    return registry.names(kind, first=default.statistic if default else None)
 
 
 @dataclass(frozen=True)
@@ -262,10 +262,20 @@ def _code(options: tuple[str, ...]) -> str:
 
 TEXT = Text()
 DURATION = Duration()
-_STATISTIC = CrossField(
-    f"numerical: {_code(NUMERICAL_STATISTICS)}; categorical: {_code(CATEGORICAL_STATISTICS)}"
-)
-_THRESHOLD = CrossField("`auto` or a number > 0; < 1 for `ks`, `chi2`; <= 1 for `jensen_shannon`")
+_STATISTIC = CrossField("; ".join(f"{kind}: {_code(statistics_for(kind))}" for kind in KINDS))
+
+
+def _threshold_text() -> str:
+    """The threshold's reference text: the bounds, each with the statistics it applies to."""
+    bounds: dict[str, list[str]] = {}
+    for statistic in registry.REGISTRY.values():
+        if statistic.threshold_range.bound:
+            bounds.setdefault(statistic.threshold_range.bound, []).append(statistic.name)
+    return "; ".join(["`auto` or a number > 0",
+                      *(f"{bound} for {_code(tuple(n))}" for bound, n in bounds.items())])
+
+
+_THRESHOLD = CrossField(_threshold_text())
 _FROM_EXTENSION = "from the extension"
 _GLOB = "glob, relative to the config file's directory"
 
@@ -311,13 +321,13 @@ WINDOW = (
         "`timestamp_column`"),
 )  # fmt: skip
 DRIFT_NUMERICAL = (
-    Key("statistic", CrossField(_code(NUMERICAL_STATISTICS)), "for numerical features",
-        default="ks"),
+    Key("statistic", CrossField(_code(statistics_for("numerical"))), "for numerical features",
+        default=DEFAULT_NUMERICAL.statistic),
     Key("threshold", _THRESHOLD, "see [Thresholds](#thresholds-auto)", default="auto"),
 )  # fmt: skip
 DRIFT_CATEGORICAL = (
-    Key("statistic", CrossField(_code(CATEGORICAL_STATISTICS)), "for categorical features",
-        default="jensen_shannon"),
+    Key("statistic", CrossField(_code(statistics_for("categorical"))), "for categorical "
+        "features", default=DEFAULT_CATEGORICAL.statistic),
     DRIFT_NUMERICAL[1],
 )  # fmt: skip
 DRIFT = (
@@ -485,7 +495,7 @@ def _statistic(
     node: Node, kind: str | None, default: StatisticConfig, what: str
 ) -> StatisticConfig | None:
     """Resolve a section's `statistic` and `threshold` against the default for its type."""
-    options = _STATISTICS_BY_TYPE.get(kind or "", _ALL_STATISTICS)
+    options = statistics_for(kind)
     statistic = node["statistic"]
     if statistic is not None and statistic not in options:
         context = f" for {what}" if kind else ""
@@ -508,22 +518,13 @@ def _threshold(node: Node, statistic: str | None) -> float | None:
     value = node["threshold"]
     if value is None or value == "auto":
         return None
-    expected, accept = _THRESHOLD_RULES.get(statistic or "", _ANY_THRESHOLD)
-    if not is_number(value) or not accept(float(value)):
-        node.report("threshold", f"expected {expected}, got {show(value)}")
+    # A statistic that is unknown (already reported) accepts any positive number.
+    declared = registry.REGISTRY.get(statistic or "")
+    allowed = declared.threshold_range if declared else ThresholdRange()
+    if not is_number(value) or not allowed.accepts(float(value)):
+        node.report("threshold", f"expected {allowed.expected()}, got {show(value)}")
         return None
     return float(value)
-
-
-_ANY_THRESHOLD: tuple[str, Callable[[float], bool]] = ("'auto' or a number > 0", lambda x: x > 0)
-_THRESHOLD_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "ks": ("'auto' or a number > 0 and < 1 (ks is a p-value)", lambda x: 0 < x < 1),
-    "chi2": ("'auto' or a number > 0 and < 1 (chi2 is a p-value)", lambda x: 0 < x < 1),
-    "jensen_shannon": (
-        "'auto' or a number > 0 and <= 1 (a jensen_shannon distance is at most 1)",
-        lambda x: 0 < x <= 1,
-    ),
-}
 
 
 def _features(nodes: list[Node], drift: DriftConfig) -> list[FeatureConfig]:

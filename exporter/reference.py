@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -33,6 +34,7 @@ from exporter.quality import QualitySnapshot, compute_quality, label_is_number
 from exporter.stats import moments
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
+from exporter.stats.statistic import ReferenceInputs
 from exporter.tables import read_parquet_columns, read_table, table_format
 from exporter.values import missing_objects
 
@@ -63,6 +65,12 @@ class NumericalReference:
         """Divisor of the normed Wasserstein distance: max(std(reference, ddof=1), 0.001)."""
         return max(self.stddev or 0.0, MIN_WASSERSTEIN_NORM)
 
+    @cached_property
+    def inputs(self) -> ReferenceInputs:
+        """What the statistics and their calibration read from this column."""
+        return ReferenceInputs(self.sample.size, self.bin_proportions, sample=self.sample,
+                               norm=self.wasserstein_norm)
+
 
 @dataclass(frozen=True)
 class CategoricalReference:
@@ -78,6 +86,11 @@ class CategoricalReference:
     def bin_proportions(self) -> FloatArray:
         """Shares of each category and of the unseen bin."""
         return proportions(self.counts)
+
+    @cached_property
+    def inputs(self) -> ReferenceInputs:
+        """What the statistics and their calibration read from this column."""
+        return ReferenceInputs(int(self.counts.sum()), self.bin_proportions, counts=self.counts)
 
     def encode(self, values: NDArray[np.object_], coded: Coded | None = None) -> NDArray[np.int32]:
         """Codes: category index, len(categories) for unseen values, -1 for missing.

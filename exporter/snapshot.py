@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,14 +20,12 @@ from exporter.reference import (
     NumericalReference,
     ReferenceProfile,
 )
-from exporter.stats import moments
+from exporter.stats import moments, registry
 from exporter.stats.allocator import keep_heap_pad
 from exporter.stats.binning import code_counts, proportions, sorted_bin_counts
-from exporter.stats.chi2 import chi2_pvalue
-from exporter.stats.divergence import jensen_shannon, psi
 from exporter.stats.ecdf import sorted_usable
-from exporter.stats.ks import ks_pvalue
 from exporter.stats.merged import ks_and_wasserstein
+from exporter.stats.statistic import ColumnInputs
 from exporter.thresholds import Thresholds, crosses
 from exporter.window import WindowView
 
@@ -42,12 +41,10 @@ class ColumnSnapshot:
     missing_ratio: float | None = None
     mean: float | None = None
     stddev: float | None = None
-    ks_statistic: float | None = None
-    ks_pvalue: float | None = None
-    wasserstein_normed: float | None = None
-    psi: float | None = None
-    jensen_shannon: float | None = None
-    chi2_pvalue: float | None = None
+    # Every registered statistic of the column's type, by name (empty below min_rows) ...
+    scores: Mapping[str, float] = field(default_factory=dict)
+    # ... and their gauges' values, by ``Gauge.suffix`` (the scores and e.g. ks_statistic).
+    gauges: Mapping[str, float] = field(default_factory=dict)
     unseen_ratio: float | None = None
     category_ratios: tuple[tuple[str, float], ...] = ()
     quantiles: tuple[tuple[float, float], ...] = ()
@@ -137,17 +134,13 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
         if with_quantiles and n else ())
     if n < model.drift.min_rows or ref.sample.size == 0:
         return base
+    # The passes several statistics share run once: one merge gives KS and Wasserstein, one
+    # binning gives the proportions of PSI and Jensen-Shannon.
     d, normed = ks_and_wasserstein(ref.sample, usable, ref.wasserstein_norm)
-    p_win = proportions(sorted_bin_counts(ref.edges, usable))
-    scores = {
-        "ks": ks_pvalue(d, ref.sample.size, n),
-        "wasserstein": normed,
-        "psi": psi(ref.bin_proportions, p_win),
-        "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
-    }
-    return _with_drift(base, ref, statistic, scores, n, thresholds, ks_statistic=d,
-                       ks_pvalue=scores["ks"], wasserstein_normed=scores["wasserstein"],
-                       psi=scores["psi"], jensen_shannon=scores["jensen_shannon"])
+    inputs = ColumnInputs("numerical", ref.inputs, n,
+                          proportions(sorted_bin_counts(ref.edges, usable)),
+                          window_sorted=usable, ks_statistic=d, wasserstein_normed=normed)
+    return _with_drift(base, ref, statistic, inputs, thresholds)
 
 
 def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
@@ -162,22 +155,20 @@ def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
         category_ratios=ref.label_ratios(counts))
     if n < model.drift.min_rows or int(ref.counts.sum()) == 0:
         return base
-    p_win = proportions(counts)
-    scores = {
-        "chi2": chi2_pvalue(ref.counts, counts),
-        "psi": psi(ref.bin_proportions, p_win),
-        "jensen_shannon": jensen_shannon(ref.bin_proportions, p_win),
-    }
-    return _with_drift(base, ref, statistic, scores, n, thresholds, chi2_pvalue=scores["chi2"],
-                       psi=scores["psi"], jensen_shannon=scores["jensen_shannon"])
+    inputs = ColumnInputs("categorical", ref.inputs, n, proportions(counts), window_counts=counts)
+    return _with_drift(base, ref, statistic, inputs, thresholds)
 
 
 def _with_drift(base: ColumnSnapshot, ref: ColumnReference, statistic: StatisticConfig,
-                scores: dict[str, float], n: int, thresholds: Thresholds,
-                **values: float) -> ColumnSnapshot:
+                inputs: ColumnInputs, thresholds: Thresholds) -> ColumnSnapshot:
+    """Every registered statistic of the column's type, then the configured one's drift."""
+    scores: dict[str, float] = {}
+    gauges: dict[str, float] = {}
+    for declared in registry.for_kind(inputs.kind):
+        scores[declared.name] = value = declared.compute(inputs)
+        for gauge in declared.gauges:
+            gauges[gauge.suffix] = gauge.value(inputs, value)
     score = scores[statistic.statistic]
-    threshold = thresholds.threshold(ref, statistic, n)
-    fields: dict[str, object] = dict(values)
-    fields.update(score=score, threshold=threshold,
-                  detected=crosses(statistic.statistic, score, threshold))
-    return replace(base, **fields)  # type: ignore[arg-type]
+    threshold = thresholds.threshold(ref, statistic, inputs.n)
+    return replace(base, scores=scores, gauges=gauges, score=score, threshold=threshold,
+                   detected=crosses(statistic.statistic, score, threshold))

@@ -7,10 +7,9 @@ import threading
 from collections import OrderedDict
 
 from exporter.config import StatisticConfig
-from exporter.reference import ColumnReference, NumericalReference
-from exporter.stats import calibration
+from exporter.reference import ColumnReference
+from exporter.stats import calibration, registry
 
-P_VALUE_STATISTICS = ("ks", "chi2")
 _CACHE_SIZE = 512
 # Calibrations are shared by window sizes within 2%: each is calibrated at the grid size just
 # below it, whose threshold is the higher (distances shrink as the window grows), so a growing
@@ -20,12 +19,12 @@ _SIZE_STEP = 1.02
 
 def is_p_value(statistic: str) -> bool:
     """p-value statistics drift when the score falls below the threshold; distances above."""
-    return statistic in P_VALUE_STATISTICS
+    return registry.get(statistic).p_value
 
 
 def crosses(statistic: str, score: float, threshold: float) -> bool:
     """Whether a score crosses its threshold (SPEC 6.1)."""
-    return score < threshold if is_p_value(statistic) else score >= threshold
+    return registry.get(statistic).crosses(score, threshold)
 
 
 def calibration_size(n: int) -> int:
@@ -48,8 +47,9 @@ class Thresholds:
         """The threshold for this column's statistic with n usable window values."""
         if config.threshold is not None:
             return config.threshold
-        if is_p_value(config.statistic):
-            return calibration.P_VALUE_ALPHA
+        auto = registry.get(config.statistic).auto
+        if not callable(auto):  # a fixed level: nothing to calibrate or cache
+            return auto
         size = calibration_size(n)
         key = (column.name, config.statistic, size)
         with self._lock:
@@ -65,12 +65,7 @@ class Thresholds:
         return value
 
     def _calibrate(self, column: ColumnReference, statistic: str, n: int) -> float:
-        seed = calibration.seed_for(self.model, column.name, statistic, n)
-        if statistic == "wasserstein":
-            assert isinstance(column, NumericalReference)
-            return calibration.wasserstein_threshold(column.sample, n, column.wasserstein_norm,
-                                                     seed)
-        ref_n = column.sample.size if isinstance(column, NumericalReference) else int(
-            column.counts.sum())
-        # For categories, the unseen bin has reference share 0 and is never drawn.
-        return calibration.binned_threshold(statistic, column.bin_proportions, n, ref_n, seed)
+        auto = registry.get(statistic).auto
+        assert callable(auto)
+        return auto(column.inputs, n,
+                    calibration.seed_for(self.model, column.name, statistic, n))

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaincinv, gammaln
 
-from exporter.stats.divergence import jensen_shannon_rows, jensen_shannon_terms, psi_rows, psi_terms
+from exporter.stats.divergence import BinnedDistance
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
 from exporter.stats.scaling import exponent_for, rescaled
 from exporter.stats.wasserstein import wasserstein_rows
@@ -103,26 +103,23 @@ def gamma_quantile(mean: float, var: float, tail: float) -> float:
 
 
 def binned_threshold(
-    statistic: str, p_reference: FloatArray, window_n: int, reference_n: int, seed: int
+    distance: BinnedDistance, p_reference: FloatArray, window_n: int, reference_n: int, seed: int
 ) -> float:
-    """Calibrated threshold for psi or jensen_shannon over fixed reference bins."""
-    if statistic not in ("psi", "jensen_shannon"):
-        raise ValueError(f"no binned calibration for statistic {statistic!r}")
+    """Calibrated threshold for a binned distance (psi, jensen_shannon) over fixed bins."""
     n_eff = effective_size(window_n, reference_n)
     rng = np.random.default_rng(seed)
     reference_counts = np.round(p_reference / np.sum(p_reference) * reference_n)
     frequencies = _CountFrequencies.of(reference_counts)
     if p_reference.shape[0] > MAX_SIMULATED_BINS or frequencies.sparse:
-        divergence = _split_divergence_tail(statistic, reference_counts, frequencies, window_n,
-                                            reference_n, rng)
-        return max(math.sqrt(divergence) if statistic == "jensen_shannon" else divergence,
-                   _just_above(0.0))
+        divergence = _split_divergence_tail(distance.terms, reference_counts, frequencies,
+                                            window_n, reference_n, rng)
+        return max(math.sqrt(divergence) if distance.root else divergence, _just_above(0.0))
     counts = rng.multinomial(n_eff, p_reference, size=DRAWS)
     rows = _row_chunks(counts, p_reference.shape[0])
-    if statistic == "psi":
-        return gamma_tail(np.concatenate([psi_rows(p_reference, c / n_eff) for c in rows]))
+    distances = np.concatenate([distance.rows(p_reference, c / n_eff) for c in rows])
+    if not distance.root:
+        return gamma_tail(distances)
     # JS distance is the square root of a divergence that is ~ scaled chi-square.
-    distances = np.concatenate([jensen_shannon_rows(p_reference, c / n_eff) for c in rows])
     return max(math.sqrt(gamma_tail(distances**2)), _just_above(float(np.min(distances))))
 
 
@@ -172,15 +169,16 @@ class _CountFrequencies:
         return cls(f, sparse)
 
 
-def _split_divergence_tail(statistic: str, counts: FloatArray, frequencies: _CountFrequencies,
-                           window_n: int, reference_n: int, rng: np.random.Generator) -> float:
-    """The TAIL quantile of PSI (or of the squared JS distance) with the rare bins (past
-    the ``MAX_SIMULATED_BINS - 1`` largest, or sparse) summed analytically (module docstring).
+def _split_divergence_tail(terms: TermFunction, counts: FloatArray,
+                           frequencies: _CountFrequencies, window_n: int, reference_n: int,
+                           rng: np.random.Generator) -> float:
+    """The TAIL quantile of the sum of the terms (PSI, the squared JS distance) with the rare
+    bins (past the ``MAX_SIMULATED_BINS - 1`` largest, or sparse) summed analytically (module
+    docstring).
 
     The other bins are simulated as the exact path does, the rare ones drawn as one merged bin
     that adds no term.
     """
-    terms = psi_terms if statistic == "psi" else jensen_shannon_terms
     p = counts / np.sum(counts)
     rare = np.isin(counts, list(frequencies.sparse))
     if p.shape[0] > MAX_SIMULATED_BINS - 1:

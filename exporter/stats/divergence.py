@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.special import rel_entr
 
@@ -52,3 +55,16 @@ def jensen_shannon_terms(p_reference: FloatArray, p_windows: FloatArray) -> Floa
     m = (p_reference + p_windows) / 2.0
     result: FloatArray = (rel_entr(p_reference, m) + rel_entr(p_windows, m)) / (2.0 * np.log(2.0))
     return result
+
+
+@dataclass(frozen=True)
+class BinnedDistance:
+    """A distance between binned distributions, as the binned calibration simulates it."""
+
+    rows: Callable[[FloatArray, FloatArray], FloatArray]  # of each window row to the reference
+    terms: Callable[[FloatArray, FloatArray], FloatArray]  # each bin's term of the sum
+    root: bool = False  # the distance is the square root of the sum of its terms
+
+
+PSI = BinnedDistance(psi_rows, psi_terms)
+JENSEN_SHANNON = BinnedDistance(jensen_shannon_rows, jensen_shannon_terms, root=True)

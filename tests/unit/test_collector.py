@@ -91,8 +91,9 @@ class TestAbsentWhenUndefined:
 
     def test_a_defined_score_renders_its_threshold_and_a_detected_flag(self) -> None:
         scored = ColumnSnapshot("x", "numerical", "ks", usable=40, mean=0.1, stddev=1.0,
-                                ks_statistic=0.4, ks_pvalue=0.001, score=0.001, threshold=0.01,
-                                detected=True)
+                                scores={"ks": 0.001},
+                                gauges={"ks_statistic": 0.4, "ks_pvalue": 0.001}, score=0.001,
+                                threshold=0.01, detected=True)
         snapshot = replace(_snapshot(scored), dataset_drift_share=1.0,
                            dataset_drift_detected=True)
         registry = _registry(_state(snapshot))

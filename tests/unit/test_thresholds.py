@@ -110,5 +110,5 @@ class TestThresholds:
                                model, Thresholds("m", values.shape[0]))
         # Half the categories, each twice as often: JS^2 = 1 - 0.75 * log2(3) + 0.5 exactly.
         expected = np.sqrt(1.5 - 0.75 * np.log2(3.0))
-        assert snap.jensen_shannon == pytest.approx(expected, rel=1e-9)
+        assert snap.scores["jensen_shannon"] == pytest.approx(expected, rel=1e-9)
         assert snap.detected
