@@ -22,7 +22,8 @@ VOLATILE_PREFIXES = ("process_", "python_", "drift_exporter_build_info",
                      "drift_update_duration_seconds",
                      # fleet histograms count every record read since start (counters)
                      "drift_feature_values_", "drift_prediction_values_")
-VOLATILE_NAMES = ("drift_last_record_timestamp_seconds", "drift_last_update_timestamp_seconds")
+VOLATILE_NAMES = ("drift_last_record_timestamp_seconds", "drift_last_update_timestamp_seconds",
+                  "drift_config_last_reload_success_timestamp_seconds")
 
 
 def proc_status(pid: int) -> dict[str, int]:
