@@ -28,6 +28,7 @@ import generate
 from exporter.config import load_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 
 ROUNDS, STEPS, POOL = 6, 60, 20_000
 
@@ -49,14 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         model = load_config(data_dir / generate.CONFIG_NAME).models[0]
         model = dataclasses.replace(model, logs=dataclasses.replace(model.logs, path=str(log)))
         pipeline = ModelPipeline(model, load_reference(model))
-        pipeline.start()
+        source = ModelSource.of(pipeline)
+        source.start(time.time())
         fd = os.open(log, os.O_WRONLY | os.O_APPEND)
         step = itertools.count()
 
         def one() -> None:
             start = (next(step) * args.lines) % (POOL - args.lines)
             os.write(fd, b"".join(pool[start:start + args.lines]))
-            pipeline.ingest()
+            feed(source, pipeline, time.time)
 
         for _ in range(20):  # warm up
             one()
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
         os.close(fd)
-        pipeline.close()
+        source.close()
     return 0
 
 

@@ -48,6 +48,7 @@ from exporter.config import ModelConfig, load_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
 from exporter.snapshot import ModelSnapshot, compute
+from exporter.sources import ModelSource, feed
 from exporter.thresholds import Thresholds
 from exporter.window import WindowView
 
@@ -86,9 +87,10 @@ def build(data_dir: Path) -> tuple[ModelConfig, ModelPipeline]:
     logs = dataclasses.replace(model.logs, path=str(data_dir / generate.LOG_NAME))
     model = dataclasses.replace(model, logs=logs)
     pipeline = ModelPipeline(model, load_reference(model))
-    pipeline.start()  # backfill: only the last window.rows lines are read
-    pipeline.ingest()
-    pipeline.close()
+    source = ModelSource.of(pipeline)
+    source.start(time.time())  # backfill: only the last window.rows lines are read
+    feed(source, pipeline, time.time)
+    source.close()
     if len(pipeline.window) != generate.WINDOW_ROWS:
         raise RuntimeError(f"window holds {len(pipeline.window)} rows, expected "
                            f"{generate.WINDOW_ROWS}")
