@@ -1,9 +1,10 @@
 """Diagnostic for benchmark (c): the cost of one small read, in process.
 
-Appends batches of ``--lines`` lines of the generated log to a file a ``ModelPipeline`` follows
-and calls ``ingest()`` after each: the CPU and wall time of one ingest (best and median of 6
-rounds of 60), then, unless ``--no-profile``, a cProfile of 60 more by own time. The steady
-state benchmark reads ~500 lines per ingest (5,000 lines/s, a read every 100 ms).
+Appends batches of ``--lines`` lines of the generated log to a file a ``ModelSource`` follows
+and ``feed()``s it into a ``ModelPipeline`` after each: the CPU and wall time of one ingest
+(best and median of 6 rounds of 60), then, unless ``--no-profile``, a cProfile of 60 more by
+own time. The steady state benchmark reads ~500 lines per ingest (5,000 lines/s, a read every
+100 ms).
 
     python bench/profile_batches.py [--lines 500] [--top 25] [--no-profile]
 """

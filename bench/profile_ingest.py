@@ -1,6 +1,7 @@
 """Diagnostic for benchmark (a): ingest the whole 1,000,000-row file in-process through
-``exporter.pipeline.ModelPipeline`` (follower -> parser -> encoder -> window, no statistics, no
-HTTP), timed and under cProfile, to show where ingestion itself spends its time.
+``exporter.sources.ModelSource`` and ``exporter.pipeline.ModelPipeline`` (follower -> parser ->
+encoder -> window, no statistics, no HTTP), timed and under cProfile, to show where ingestion
+itself spends its time.
 
     python bench/profile_ingest.py [--top 30] [--out bench/results/ingest.prof] [--no-profile]
 

@@ -5,9 +5,9 @@ Steps:
 
 1. Config with ``exporter.config.load_config`` (the generated ``bench.yaml``), reference profile
    with ``exporter.reference.load_reference``.
-2. A ``exporter.pipeline.ModelPipeline`` follows the generated 1,000,000-row JSONL file: its
-   start-up backfill reads only the last 100,000 lines, and one ``ingest()`` parses them into the
-   window, exactly as the running exporter would.
+2. A ``exporter.sources.ModelSource`` follows the generated 1,000,000-row JSONL file: its
+   start-up backfill reads only the last 100,000 lines, and one ``feed()`` passes them into a
+   ``exporter.pipeline.ModelPipeline``'s window, exactly as the running exporter would.
 3. ``exporter.snapshot.compute(view, profile, model, thresholds)`` on the window's view: the
    first (cold) call is timed on its own (it fills the calibration cache for ``threshold:
    auto``); then best of 5.

@@ -109,10 +109,11 @@ class TestReload:
             (tmp_path / "new").mkdir()
             assert app.reload()
             assert app.models[0] is same
+            assert (app.models[0].pipeline, app.models[0].source) == (same.pipeline, same.source)
             assert app.models[1] is not changed
             assert app.models[1].config.update_interval == 0.2
             assert [p.config.name for p in app.models] == ["same", "changed", "new"]
-            assert changed.reader.follower.open_files == 0  # closed by the swap
+            assert changed.source.reader.follower.open_files == 0  # closed by the swap
             assert app.registry.get_sample_value("drift_config_last_reload_successful") == 1
         finally:
             app.stop()
