@@ -3,12 +3,14 @@ threads, no wall clock (NOW is far from the wall clock, so any use of it would s
 
 from __future__ import annotations
 
+import ast
 import threading
 from pathlib import Path
 
 import pytest
 from pipeline_models import NOW, batch, feedback_batch, model, rows, with_feedback
 
+import exporter
 from exporter.pipeline import ModelPipeline
 
 
@@ -121,3 +123,20 @@ class TestRecompute:
         core.add(batch(core, rows(50)), NOW)
         core.recompute(NOW)
         assert set(threading.enumerate()) == before
+
+
+CORE = ("pipeline", "encoding", "routing", "feedback", "scheduling")
+NOT_IN_THE_CORE = {"time", "os", "exporter.reader", "exporter.tailing", "exporter.sources",
+                   "exporter.watching"}
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_core_imports_neither_files_nor_the_wall_clock(module: str) -> None:
+    path = Path(exporter.__file__).parent / f"{module}.py"
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    assert not imported & NOT_IN_THE_CORE
