@@ -1,9 +1,10 @@
 """Diagnostic for benchmark (c): the cost of one small read, in process.
 
-Appends batches of ``--lines`` lines of the generated log to a file a ``ModelPipeline`` follows
-and calls ``ingest()`` after each: the CPU and wall time of one ingest (best and median of 6
-rounds of 60), then, unless ``--no-profile``, a cProfile of 60 more by own time. The steady
-state benchmark reads ~500 lines per ingest (5,000 lines/s, a read every 100 ms).
+Appends batches of ``--lines`` lines of the generated log to a file a ``ModelSource`` follows
+and ``feed()``s it into a ``ModelPipeline`` after each: the CPU and wall time of one ingest
+(best and median of 6 rounds of 60), then, unless ``--no-profile``, a cProfile of 60 more by
+own time. The steady state benchmark reads ~500 lines per ingest (5,000 lines/s, a read every
+100 ms).
 
     python bench/profile_batches.py [--lines 500] [--top 25] [--no-profile]
 """
@@ -28,6 +29,7 @@ import generate
 from exporter.config import load_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 
 ROUNDS, STEPS, POOL = 6, 60, 20_000
 
@@ -49,14 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         model = load_config(data_dir / generate.CONFIG_NAME).models[0]
         model = dataclasses.replace(model, logs=dataclasses.replace(model.logs, path=str(log)))
         pipeline = ModelPipeline(model, load_reference(model))
-        pipeline.start()
+        source = ModelSource.of(pipeline)
+        source.start(time.time())
         fd = os.open(log, os.O_WRONLY | os.O_APPEND)
         step = itertools.count()
 
         def one() -> None:
             start = (next(step) * args.lines) % (POOL - args.lines)
             os.write(fd, b"".join(pool[start:start + args.lines]))
-            pipeline.ingest()
+            feed(source, pipeline, time.time)
 
         for _ in range(20):  # warm up
             one()
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
         os.close(fd)
-        pipeline.close()
+        source.close()
     return 0
 
 

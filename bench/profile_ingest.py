@@ -1,6 +1,7 @@
 """Diagnostic for benchmark (a): ingest the whole 1,000,000-row file in-process through
-``exporter.pipeline.ModelPipeline`` (follower -> parser -> encoder -> window, no statistics, no
-HTTP), timed and under cProfile, to show where ingestion itself spends its time.
+``exporter.sources.ModelSource`` and ``exporter.pipeline.ModelPipeline`` (follower -> parser ->
+encoder -> window, no statistics, no HTTP), timed and under cProfile, to show where ingestion
+itself spends its time.
 
     python bench/profile_ingest.py [--top 30] [--out bench/results/ingest.prof] [--no-profile]
 
@@ -26,6 +27,7 @@ import generate
 from exporter.config import load_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 
 
 def ingest_all(data_dir: Path) -> tuple[float, int]:
@@ -35,19 +37,19 @@ def ingest_all(data_dir: Path) -> tuple[float, int]:
         model.logs, path=str(data_dir / generate.LOG_NAME)))
     pipeline = ModelPipeline(model, load_reference(model))
     # Read the whole file, as for a file that appears after start-up (start() would backfill
-    # only the window's rows). The follower moved into a reader once; accept both layouts.
-    reader = getattr(pipeline, "reader", pipeline)
-    reader.follower.start(None, None)
+    # only the window's rows).
+    source = ModelSource.of(pipeline)
+    source.reader.follower.start(None, None)
     gc.collect()
     started = time.perf_counter()
     rows = 0
     while True:
-        added = pipeline.ingest()
+        added = feed(source, pipeline, time.time)
         if not added:
             break
         rows += added
     elapsed = time.perf_counter() - started
-    pipeline.close()
+    source.close()
     return elapsed, rows
 
 

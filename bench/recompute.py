@@ -5,9 +5,9 @@ Steps:
 
 1. Config with ``exporter.config.load_config`` (the generated ``bench.yaml``), reference profile
    with ``exporter.reference.load_reference``.
-2. A ``exporter.pipeline.ModelPipeline`` follows the generated 1,000,000-row JSONL file: its
-   start-up backfill reads only the last 100,000 lines, and one ``ingest()`` parses them into the
-   window, exactly as the running exporter would.
+2. A ``exporter.sources.ModelSource`` follows the generated 1,000,000-row JSONL file: its
+   start-up backfill reads only the last 100,000 lines, and one ``feed()`` passes them into a
+   ``exporter.pipeline.ModelPipeline``'s window, exactly as the running exporter would.
 3. ``exporter.snapshot.compute(view, profile, model, thresholds)`` on the window's view: the
    first (cold) call is timed on its own (it fills the calibration cache for ``threshold:
    auto``); then best of 5.
@@ -48,6 +48,7 @@ from exporter.config import ModelConfig, load_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
 from exporter.snapshot import ModelSnapshot, compute
+from exporter.sources import ModelSource, feed
 from exporter.thresholds import Thresholds
 from exporter.window import WindowView
 
@@ -86,9 +87,10 @@ def build(data_dir: Path) -> tuple[ModelConfig, ModelPipeline]:
     logs = dataclasses.replace(model.logs, path=str(data_dir / generate.LOG_NAME))
     model = dataclasses.replace(model, logs=logs)
     pipeline = ModelPipeline(model, load_reference(model))
-    pipeline.start()  # backfill: only the last window.rows lines are read
-    pipeline.ingest()
-    pipeline.close()
+    source = ModelSource.of(pipeline)
+    source.start(time.time())  # backfill: only the last window.rows lines are read
+    feed(source, pipeline, time.time)
+    source.close()
     if len(pipeline.window) != generate.WINDOW_ROWS:
         raise RuntimeError(f"window holds {len(pipeline.window)} rows, expected "
                            f"{generate.WINDOW_ROWS}")

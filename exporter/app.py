@@ -2,11 +2,16 @@
 the HTTP server; reload the config on SIGHUP (or POST /-/reload); stop them all cleanly on
 SIGTERM/SIGINT.
 
+Each model runs as a ``RunningModel``: its ``ModelSource`` (the files) feeds its ``ModelPipeline``
+(the core, which reads no file and no clock) on the ingest thread with the wall clock as ``now``;
+the compute thread asks the pipeline whether it is due and recomputes it at the wall clock.
+
 Reload (SPEC 4): a model whose ModelConfig equals the running one keeps its pipeline (window,
-counters, file offsets); a new or changed model gets a new pipeline, its reference loaded on the
-reload worker and its logs read as at start-up; a removed model is closed and its series
-disappear. The new pipelines are swapped in by the ingest thread between two reads, so no
-pipeline is read while it is replaced or closed; the compute thread skips pipelines that left.
+counters) and its source (file offsets); a new or changed model gets a new pipeline and source,
+its reference loaded on the reload worker and its logs read as at start-up; a removed model is
+closed and its series disappear. The new models are swapped in by the ingest thread between two
+reads, so no model is read while it is replaced or closed; the compute thread skips models that
+left.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ from prometheus_client import (
 )
 
 from exporter import signals
-from exporter.collector import DriftCollector, ModelState
+from exporter.collector import DriftCollector
 from exporter.config import Config, ModelConfig, load_config
 from exporter.errors import ConfigError, ExporterError
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
 from exporter.server import Web
+from exporter.sources import ModelSource, feed
+from exporter.state import ModelState
 from exporter.stats.allocator import limit_arenas, release_free_memory, use_system_arrow_pool
 from exporter.watching import Watcher, watch_root
 from exporter.webconfig import TlsContext, WebConfig, load_web_config
@@ -48,14 +55,37 @@ DEFAULT_LISTEN = ":9847"
 SIGNAL_POLL_SECONDS = 0.1  # how often the main thread looks at what the signal handlers noted
 
 
+@dataclass(frozen=True, eq=False)  # identity: a reload keeps or replaces the very object
+class RunningModel:
+    """One configured model: its files (source) feeding its pipeline core."""
+
+    pipeline: ModelPipeline
+    source: ModelSource
+
+    @classmethod
+    def build(cls, config: ModelConfig) -> RunningModel:
+        """Load the model's reference and set up its pipeline and source (no file read yet)."""
+        pipeline = ModelPipeline(config, load_reference(config))
+        return cls(pipeline, ModelSource.of(pipeline))
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's configuration."""
+        return self.pipeline.config
+
+    def close(self) -> None:
+        """Release the source's file descriptors."""
+        self.source.close()
+
+
 @dataclass
 class _Swap:
     """A validated reload waiting for the ingest thread to put it in force."""
 
     config: Config
-    pipelines: list[ModelPipeline]  # the new list: kept objects and new ones, in config order
-    added: list[ModelPipeline]
-    removed: list[ModelPipeline]
+    models: list[RunningModel]  # the new list: kept objects and new ones, in config order
+    added: list[RunningModel]
+    removed: list[RunningModel]
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -70,11 +100,11 @@ class App:
         self.web_config_file = web_config_file
         limit_arenas()  # before any thread of ours allocates
         use_system_arrow_pool()
-        self.pipelines = [ModelPipeline(m, load_reference(m)) for m in config.models]
+        self.models = [RunningModel.build(m) for m in config.models]
         release_free_memory()  # what reading the references left behind
         self._swap: _Swap | None = None
         self._swap_lock = threading.Lock()
-        self._compute_lock = threading.Lock()  # a recomputation vs the swap of pipelines
+        self._compute_lock = threading.Lock()  # a recomputation vs the swap of models
         self._reload_lock = threading.Lock()  # one reload at a time (SIGHUP and HTTP)
         self._reload_wanted = threading.Event()
         self.stop_event = threading.Event()
@@ -111,7 +141,7 @@ class App:
 
     def states(self) -> list[ModelState]:
         """The models' current states, for the collector and the landing page."""
-        return [p.state() for p in self.pipelines]
+        return [m.pipeline.state() for m in self.models]
 
     def start(self) -> None:
         """Start serving and following the logs."""
@@ -125,20 +155,20 @@ class App:
             "models": ",".join(m.name for m in self.config.models)})
 
     def _ingest_loop(self) -> None:
-        for pipeline in self.pipelines:
-            pipeline.start()
-        fresh = list(self.pipelines)  # computed once right after their first read
+        for model in self.models:
+            model.source.start(time.time())
+        fresh = list(self.models)  # computed once right after their first read
         while not self.stop_event.is_set():
             fresh.extend(self._apply_swap())
-            pipelines = self.pipelines
-            present = [p.log_directory_present() for p in pipelines]
-            for pipeline in pipelines:
+            models = self.models
+            present = [m.source.log_directory_present() for m in models]
+            for model in models:
                 try:
-                    pipeline.ingest()
+                    feed(model.source, model.pipeline, time.time)
                 except Exception:
-                    log.exception("ingest failed", extra={"model": pipeline.config.name})
-            for pipeline in fresh:
-                self._recompute(pipeline)
+                    log.exception("ingest failed", extra={"model": model.config.name})
+            for model in fresh:
+                self._recompute(model)
             fresh.clear()
             # Readiness is reached once, at start-up; a reload never takes it away (a model added
             # by a reload catches up while the others keep being served).
@@ -161,21 +191,21 @@ class App:
             if not self.ready.is_set():
                 continue
             now = time.time()
-            for pipeline in self.pipelines:
-                if pipeline.due(now):
-                    self._recompute(pipeline, force=False)
+            for model in self.models:
+                if model.pipeline.due(now):
+                    self._recompute(model, force=False)
 
-    def _recompute(self, pipeline: ModelPipeline, *, force: bool = True) -> None:
+    def _recompute(self, model: RunningModel, *, force: bool = True) -> None:
         with self._compute_lock:
-            if pipeline not in self.pipelines:  # removed or replaced by a reload meanwhile
+            if model not in self.models:  # removed or replaced by a reload meanwhile
                 return
             try:
-                snapshots = pipeline.recompute(time.time(), force=force)
+                snapshots = model.pipeline.recompute(time.time(), force=force)
             except Exception:
-                log.exception("recomputation failed", extra={"model": pipeline.config.name})
+                log.exception("recomputation failed", extra={"model": model.config.name})
                 return
             for snapshot in snapshots:
-                self.update_duration.labels(pipeline.config.name).observe(
+                self.update_duration.labels(model.config.name).observe(
                     snapshot.duration_seconds)
 
     # -- reload ---------------------------------------------------------------------------------
@@ -234,8 +264,8 @@ class App:
         if problems or swap is None:
             _refuse(self.config_file, problems)
             if swap is not None:
-                for pipeline in swap.added:
-                    pipeline.close()
+                for model in swap.added:
+                    model.close()
             return False
         with self._swap_lock:
             self._swap = swap
@@ -247,50 +277,51 @@ class App:
                     if withdrawn:
                         self._swap = None
                 if withdrawn:
-                    for pipeline in swap.added:
-                        pipeline.close()
+                    for model in swap.added:
+                        model.close()
                 return False
         log.info("configuration reloaded", extra={
             "models": ",".join(m.name for m in swap.config.models),
-            "started": ",".join(p.config.name for p in swap.added),
-            "stopped": ",".join(p.config.name for p in swap.removed)})
+            "started": ",".join(m.config.name for m in swap.added),
+            "stopped": ",".join(m.config.name for m in swap.removed)})
         return True
 
     def _plan(self, config: Config, problems: list[str]) -> _Swap:
-        """Keep the pipelines of unchanged models, build (load the references of) the others."""
-        running = {p.config.name: p for p in self.pipelines}
-        pipelines: list[ModelPipeline] = []
-        added: list[ModelPipeline] = []
-        for model in config.models:
-            old = running.get(model.name)
-            if old is not None and old.config == model:
-                pipelines.append(old)
+        """Keep unchanged models (pipeline and source), build (load the references of) the
+        others."""
+        running = {m.config.name: m for m in self.models}
+        models: list[RunningModel] = []
+        added: list[RunningModel] = []
+        for model_config in config.models:
+            old = running.get(model_config.name)
+            if old is not None and old.config == model_config:
+                models.append(old)
                 continue
-            pipeline = _new_pipeline(model, problems)
-            if pipeline is not None:
-                pipelines.append(pipeline)
-                added.append(pipeline)
+            model = _new_model(model_config, problems)
+            if model is not None:
+                models.append(model)
+                added.append(model)
         release_free_memory()
-        kept = {id(p) for p in pipelines}
-        removed = [p for p in self.pipelines if id(p) not in kept]
-        return _Swap(config, pipelines, added, removed)
+        kept = {id(m) for m in models}
+        removed = [m for m in self.models if id(m) not in kept]
+        return _Swap(config, models, added, removed)
 
-    def _apply_swap(self) -> list[ModelPipeline]:
-        """On the ingest thread: put a pending reload in force; returns the new pipelines."""
+    def _apply_swap(self) -> list[RunningModel]:
+        """On the ingest thread: put a pending reload in force; returns the new models."""
         with self._swap_lock:
             swap, self._swap = self._swap, None
         if swap is None:
             return []
-        for pipeline in swap.added:
-            pipeline.start()
+        for model in swap.added:
+            model.source.start(time.time())
         with self._compute_lock:
-            self.pipelines = swap.pipelines
+            self.models = swap.models
             self.config = swap.config
-            for pipeline in swap.removed:  # a replaced model's durations start afresh too
+            for model in swap.removed:  # a replaced model's durations start afresh too
                 with contextlib.suppress(KeyError):
-                    self.update_duration.remove(pipeline.config.name)
-        for pipeline in swap.removed:
-            pipeline.close()
+                    self.update_duration.remove(model.config.name)
+        for model in swap.removed:
+            model.close()
         globs = _log_globs(swap.config)
         if sorted({watch_root(g) for g in globs}) != self.watcher.roots:
             self.watcher.stop()
@@ -310,8 +341,8 @@ class App:
                 thread.join(timeout=3)
         self.watcher.stop()
         self.web.stop()
-        for pipeline in self.pipelines:
-            pipeline.close()
+        for model in self.models:
+            model.close()
 
     def run_until_signalled(self) -> int:
         """Start, reload on SIGHUP, block until SIGTERM or SIGINT, stop; returns the exit code."""
@@ -350,9 +381,9 @@ def _load_web_config(path: str, problems: list[str]) -> WebConfig | None:
     return web_config
 
 
-def _new_pipeline(model: ModelConfig, problems: list[str]) -> ModelPipeline | None:
+def _new_model(model: ModelConfig, problems: list[str]) -> RunningModel | None:
     try:
-        return ModelPipeline(model, load_reference(model))
+        return RunningModel.build(model)
     except (ExporterError, OSError, ValueError) as exc:
         problems.append(f"model {model.name}: {exc}")
         return None

@@ -4,7 +4,6 @@ families, fresh on every scrape. It never computes statistics."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from prometheus_client.core import (
@@ -18,7 +17,6 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter import __version__
-from exporter.counters import CounterValues
 from exporter.fleet import FleetValues
 from exporter.quality import QualitySnapshot
 from exporter.reference import (
@@ -26,39 +24,11 @@ from exporter.reference import (
     CategoricalReference,
     ColumnReference,
     NumericalReference,
-    ReferenceProfile,
 )
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+from exporter.state import ModelState
 from exporter.stats import registry
 from exporter.stats.statistic import Gauge
-
-
-@dataclass(frozen=True)
-class VersionState:
-    """The latest snapshot of one model version ("" when the model is not versioned)."""
-
-    name: str
-    snapshot: ModelSnapshot | None
-
-
-@dataclass(frozen=True)
-class ModelState:
-    """What one model offers the collector at scrape time (all immutable copies)."""
-
-    name: str
-    profile: ReferenceProfile
-    feature_names: tuple[str, ...]
-    prediction_column: str | None
-    versions: tuple[VersionState, ...]
-    counters: CounterValues
-    versioned: bool = False
-    fleet: FleetValues | None = None
-
-    @property
-    def snapshot(self) -> ModelSnapshot | None:
-        """The snapshot of an unversioned model (first version otherwise)."""
-        return self.versions[0].snapshot if self.versions else None
-
 
 # Per-column gauges: (feature metric, prediction metric or None, help, getter on the snapshot);
 # the statistics' own gauges go between the head and the tail (_window_gauges).

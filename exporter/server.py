@@ -31,7 +31,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter import __version__
-from exporter.collector import ModelState, OpenMetricsView
+from exporter.collector import OpenMetricsView
+from exporter.state import ModelState
 from exporter.webconfig import TlsContext, WebConfig, check_basic_auth, client_san_allowed
 
 log = logging.getLogger(__name__)

@@ -61,7 +61,7 @@ class TestLifecycle:
         finally:
             app.stop()
         assert not app.ready.is_set()
-        assert all(p.reader.follower.open_files == 0 for p in app.pipelines)
+        assert all(m.source.reader.follower.open_files == 0 for m in app.models)
 
     def test_a_missing_log_directory_is_waited_for_and_readiness_follows_it(
             self, tmp_path: Path, no_leaked_threads: object) -> None:
@@ -104,15 +104,16 @@ class TestReload:
         app.start()
         try:
             _wait(lambda: _status(app, "/-/ready") == 200)
-            same, changed = app.pipelines
+            same, changed = app.models
             _write_models(path, tmp_path, {"same": "100ms", "changed": "200ms", "new": "1s"})
             (tmp_path / "new").mkdir()
             assert app.reload()
-            assert app.pipelines[0] is same
-            assert app.pipelines[1] is not changed
-            assert app.pipelines[1].config.update_interval == 0.2
-            assert [p.config.name for p in app.pipelines] == ["same", "changed", "new"]
-            assert changed.reader.follower.open_files == 0  # closed by the swap
+            assert app.models[0] is same
+            assert (app.models[0].pipeline, app.models[0].source) == (same.pipeline, same.source)
+            assert app.models[1] is not changed
+            assert app.models[1].config.update_interval == 0.2
+            assert [p.config.name for p in app.models] == ["same", "changed", "new"]
+            assert changed.source.reader.follower.open_files == 0  # closed by the swap
             assert app.registry.get_sample_value("drift_config_last_reload_successful") == 1
         finally:
             app.stop()
@@ -146,12 +147,12 @@ class TestReload:
             app.stop_event.set()
             worker.join(5)
             assert outcome == [False]
-            assert [p.config.name for p in app.pipelines] == ["m"]
+            assert [p.config.name for p in app.models] == ["m"]
             assert app._swap is None  # withdrawn, its pipelines closed
         finally:
             app.web.server.server_close()  # never served: Web.stop() would wait for serve_forever
-            for pipeline in app.pipelines:
-                pipeline.close()
+            for model in app.models:
+                model.close()
 
     def test_a_reference_that_fails_to_load_refuses_the_whole_reload(
             self, tmp_path: Path, no_leaked_threads: object,
@@ -165,13 +166,13 @@ class TestReload:
         app.start()
         try:
             _wait(lambda: _status(app, "/-/ready") == 200)
-            running = list(app.pipelines)
+            running = list(app.models)
             _write_models(path, tmp_path, {"m": "200ms", "n": "100ms"})
             # The config is valid (the reference has the column) but holds no rows.
             pd.DataFrame({"x": pd.Series([], dtype=float)}).to_parquet(tmp_path / "ref.parquet")
             with caplog.at_level("ERROR", logger="exporter.app"):
                 assert not app.reload()
-            assert app.pipelines == running
+            assert app.models == running
             refused = [r for r in caplog.records if "reload refused" in r.getMessage()]
             assert len(refused) == 1
             assert "has no rows" in refused[0].problems  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import pandas as pd
 from exporter.config import parse_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 
 DRIFT_AT = 4000  # records before this one come from the reference distribution
 TOTAL = 8000
@@ -57,7 +58,8 @@ def test_exactly_the_drifting_features_are_flagged_and_only_after_the_drift(
     (tmp_path / "logs").mkdir()
     log = tmp_path / "logs" / "predictions.jsonl"
     pipeline = ModelPipeline(model, load_reference(model))
-    pipeline.start()
+    source = ModelSource.of(pipeline)
+    source.start(0.0)
     first_flag: dict[str, int] = {}
     written = 0
     with log.open("a") as out:
@@ -66,12 +68,12 @@ def test_exactly_the_drifting_features_are_flagged_and_only_after_the_drift(
             out.write("".join(json.dumps(r) + "\n" for r in batch.to_dict("records")))
             out.flush()
             written += BATCH
-            assert pipeline.ingest() == BATCH
+            assert feed(source, pipeline, lambda: 0.0) == BATCH
             snapshot = pipeline.recompute(0.0)[0]
             for column in snapshot.features:
                 if column.detected and column.name not in first_flag:
                     first_flag[column.name] = written
-    pipeline.close()
+    source.close()
     delays = {name: at - DRIFT_AT for name, at in first_flag.items()}
     print("detection delay in records after the drift started:", delays)
     assert set(first_flag) == DRIFTING

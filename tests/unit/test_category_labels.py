@@ -13,11 +13,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import DriftCollector, ModelState, VersionState
+from exporter.collector import DriftCollector
 from exporter.counters import ModelCounters
 from exporter.fleet import FleetCounts
 from exporter.reference import OTHER, ReferenceProfile, profile_categorical
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+from exporter.state import ModelState, VersionState
 
 promtool = shutil.which("promtool")
 REFERENCE = np.array(["a"] * 4 + [""] * 3 + ["__empty__"] * 2 + ["__other__"] * 2 + ["b"],

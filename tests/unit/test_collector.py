@@ -12,11 +12,12 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
-from exporter.collector import DriftCollector, ModelState, OpenMetricsView, VersionState
+from exporter.collector import DriftCollector, OpenMetricsView
 from exporter.counters import CounterValues
 from exporter.fleet import FleetValues, NumericalCounts
 from exporter.reference import ReferenceProfile, profile_categorical, profile_numerical
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+from exporter.state import ModelState, VersionState
 
 QUOTED = 'say "hi"\\ and\nbye'  # a quote, a backslash and a newline
 COLOURS = np.array(["red"] * 5 + ["green"] * 3 + ["blue"] * 2 + [QUOTED], dtype=object)

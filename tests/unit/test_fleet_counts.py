@@ -13,10 +13,11 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
 
-from exporter.collector import DriftCollector, ModelState, OpenMetricsView
+from exporter.collector import DriftCollector, OpenMetricsView
 from exporter.counters import ModelCounters
 from exporter.fleet import FleetCounts, fleet_reference, le_label
 from exporter.reference import OTHER, ReferenceProfile, profile_categorical, profile_numerical
+from exporter.state import ModelState
 
 
 def _bounds(reference: np.ndarray, buckets: int) -> np.ndarray:

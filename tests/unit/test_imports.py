@@ -16,6 +16,7 @@ import exporter.app, exporter.cli
 from exporter.config import parse_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 from exporter.snapshot import compute
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.calibration import gamma_tail
@@ -40,8 +41,9 @@ data = {"models": [{"name": "m", "logs": {"path": f"{base}/*.jsonl"},
                     "window": {"rows": 15_000}}]}
 model = parse_config(data, base_dir=base).models[0]
 pipeline = ModelPipeline(model, load_reference(model))
-pipeline.reader.follower.start(None, None)
-while pipeline.ingest():
+source = ModelSource.of(pipeline)
+source.reader.follower.start(None, None)
+while feed(source, pipeline, time.time):
     pass
 view = pipeline.window.view(time.time())
 snapshot = compute(view, pipeline.profile, model, Thresholds(model.name, pipeline.profile.rows))

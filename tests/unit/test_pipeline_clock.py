@@ -1,6 +1,6 @@
 """The pipeline reads records by the clock it is given (issue 13, item 12): a record timestamp
 more than ``MAX_FUTURE_SECONDS`` ahead of it is an invalid value, and the record is timed when
-it was read."""
+it was read. Here from real files, through the model's source."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from exporter.config import ModelConfig, parse_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 from exporter.window import MAX_FUTURE_SECONDS
 
 NOW = 1_000_000.0  # a replayed clock, far from the wall clock
@@ -39,9 +40,11 @@ def test_timestamps_ahead_of_the_given_clock_are_invalid_and_timed_when_read(
         tmp_path: Path) -> None:
     config = model(tmp_path)
     pipeline = ModelPipeline(config, load_reference(config))
-    pipeline.start(now=NOW)
+    source = ModelSource.of(pipeline)
+    source.start(NOW)
     write(tmp_path / "a.jsonl", [NOW - 10, NOW + MAX_FUTURE_SECONDS + 1, 1e300, NOW + 5])
-    assert pipeline.ingest(now=NOW) == 4
+    assert feed(source, pipeline, lambda: NOW) == 4
+    source.close()
     counters = pipeline.counters.values()
     assert counters.values_invalid["ts"] == 2
     assert counters.last_record_timestamp == NOW + 5
@@ -52,8 +55,10 @@ def test_timestamps_ahead_of_the_given_clock_are_invalid_and_timed_when_read(
 def test_timestamps_of_the_past_are_kept_whatever_the_clock(tmp_path: Path) -> None:
     config = model(tmp_path, window={"rows": 10})
     pipeline = ModelPipeline(config, load_reference(config))
+    source = ModelSource.of(pipeline)
     write(tmp_path / "a.jsonl", [-1e300, 0.0, NOW - 3600])
-    assert pipeline.ingest(now=NOW) == 3
+    assert feed(source, pipeline, lambda: NOW) == 3
+    source.close()
     assert pipeline.counters.values().values_invalid["ts"] == 0
     assert pipeline.counters.values().last_record_timestamp == NOW - 3600
     assert pipeline.window.view(NOW).times.tolist() == [-1e300, 0.0, NOW - 3600]

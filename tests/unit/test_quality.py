@@ -14,6 +14,7 @@ from exporter.config import ModelConfig, parse_config
 from exporter.pipeline import ModelPipeline
 from exporter.quality import compute_quality
 from exporter.reference import load_reference
+from exporter.sources import ModelSource, feed
 
 TRUTH = ["a", "b", "c", "a", "b", "c", "a", None]
 GUESS = ["a", "b", "a", "a", "c", "c", None, "b"]  # 4 right of the 6 with a label and a guess
@@ -59,7 +60,11 @@ def test_the_window_keeps_the_predictions_text_under_its_column_name(tmp_path: P
     (tmp_path / "a.jsonl").write_text("".join(
         json.dumps({"x": 1.0, "truth": t, "guess": g}) + "\n"
         for t, g in zip(TRUTH, GUESS, strict=True)))
-    assert pipeline.ingest(now=0.0) == len(TRUTH)
+    source = ModelSource.of(pipeline)
+    try:
+        assert feed(source, pipeline, lambda: 0.0) == len(TRUTH)
+    finally:
+        source.close()
     view = pipeline.window.view(0.0)
     assert set(view.objects) == {"truth", "guess"}
     assert view.objects["guess"].tolist() == GUESS

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from exporter import __version__
-from exporter.collector import ModelState, VersionState
 from exporter.counters import CounterValues
 from exporter.reference import ReferenceProfile, profile_numerical
 from exporter.server import landing_page
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
+from exporter.state import ModelState, VersionState
 
 SCRIPT = "<script>alert('x')</script>"
 

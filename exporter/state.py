@@ -1,0 +1,40 @@
+"""What the pipeline offers the collector at scrape time: immutable states of each model.
+
+The producer (``pipeline.py``) builds these; the collector and the landing page only read them,
+so the renderer depends on the pipeline's types and never the other way round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exporter.counters import CounterValues
+from exporter.fleet import FleetValues
+from exporter.reference import ReferenceProfile
+from exporter.snapshot import ModelSnapshot
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """The latest snapshot of one model version ("" when the model is not versioned)."""
+
+    name: str
+    snapshot: ModelSnapshot | None
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What one model offers the collector at scrape time (all immutable copies)."""
+
+    name: str
+    profile: ReferenceProfile
+    feature_names: tuple[str, ...]
+    prediction_column: str | None
+    versions: tuple[VersionState, ...]
+    counters: CounterValues
+    versioned: bool = False
+    fleet: FleetValues | None = None
+
+    @property
+    def snapshot(self) -> ModelSnapshot | None:
+        """The snapshot of an unversioned model (first version otherwise)."""
+        return self.versions[0].snapshot if self.versions else None
