@@ -58,8 +58,8 @@ class Calibration:
 
 
 @dataclass(frozen=True)
-class ExpectedConfusion:
-    """Confusion matrix expected under calibrated probabilities (sums of probabilities)."""
+class Confusion:
+    """A binary confusion matrix: counts, or expected counts (sums of probabilities)."""
 
     tp: float
     fp: float
@@ -81,7 +81,7 @@ class Estimate:
     """Estimated metrics of a set of records and the expected confusion matrix behind them."""
 
     metrics: Metrics
-    confusion: ExpectedConfusion
+    confusion: Confusion
 
 
 @dataclass(frozen=True)
@@ -226,14 +226,22 @@ def estimate(scores: FloatArray, probabilities: FloatArray, threshold: float) ->
     p_rest = probabilities[~predicted]
     tp, fp = float(p_pred.sum()), float(p_pred.shape[0] - p_pred.sum())
     fn, tn = float(p_rest.sum()), float(p_rest.shape[0] - p_rest.sum())
-    n = scores.shape[0]
-    accuracy = (tp + tn) / n if n else math.nan
-    # A class with no expected true and no predicted record does not count (as in
-    # stats.quality.macro_f1, which averages over the classes present).
-    f1s = [2 * a / d for a, d in ((tp, 2 * tp + fp + fn), (tn, 2 * tn + fn + fp)) if d > 0]
-    f1 = float(np.mean(f1s)) if f1s else 0.0
-    return Estimate(Metrics(accuracy, f1, estimated_roc_auc(scores, probabilities)),
-                    ExpectedConfusion(tp, fp, fn, tn))
+    confusion = Confusion(tp, fp, fn, tn)
+    return Estimate(Metrics(_accuracy(confusion), _macro_f1(confusion),
+                            estimated_roc_auc(scores, probabilities)), confusion)
+
+
+def _accuracy(c: Confusion) -> float:
+    total = c.tp + c.fp + c.fn + c.tn
+    return (c.tp + c.tn) / total if total else math.nan
+
+
+def _macro_f1(c: Confusion) -> float:
+    # A class with no (expected) true and no predicted record does not count, as in
+    # stats.quality.macro_f1, which averages over the classes present.
+    f1s = [2 * a / d for a, d in ((c.tp, 2 * c.tp + c.fp + c.fn), (c.tn, 2 * c.tn + c.fn + c.fp))
+           if d > 0]
+    return float(np.mean(f1s)) if f1s else 0.0
 
 
 def estimated_roc_auc(scores: FloatArray, probabilities: FloatArray) -> float | None:
@@ -261,16 +269,19 @@ def estimated_roc_auc(scores: FloatArray, probabilities: FloatArray) -> float | 
     return min(1.0, max(0.0, concordant / pairs))
 
 
-def realized(positive: BoolArray, scores: FloatArray, threshold: float) -> Metrics:
-    """Realized accuracy, macro F1 and ROC AUC of labelled records (stats.quality's values)."""
+def realized_confusion(positive: BoolArray, scores: FloatArray, threshold: float) -> Confusion:
+    """The confusion matrix of labelled records, predictions ``score >= threshold``."""
     predicted = scores >= threshold
     tp = float(np.sum(predicted & positive))
     fp = float(np.sum(predicted & ~positive))
     fn = float(np.sum(~predicted & positive))
-    tn = float(positive.shape[0]) - tp - fp - fn
-    accuracy = (tp + tn) / positive.shape[0]
-    f1s = [2 * a / d for a, d in ((tp, 2 * tp + fp + fn), (tn, 2 * tn + fn + fp)) if d > 0]
-    return Metrics(accuracy, float(np.mean(f1s)) if f1s else 0.0, q.roc_auc(positive, scores))
+    return Confusion(tp, fp, fn, float(positive.shape[0]) - tp - fp - fn)
+
+
+def realized(positive: BoolArray, scores: FloatArray, threshold: float) -> Metrics:
+    """Realized accuracy, macro F1 and ROC AUC of labelled records (stats.quality's values)."""
+    c = realized_confusion(positive, scores, threshold)
+    return Metrics(_accuracy(c), _macro_f1(c), q.roc_auc(positive, scores))
 
 
 def sampling_errors(scores: FloatArray, positive: BoolArray, threshold: float, *,
