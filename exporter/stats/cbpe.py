@@ -86,17 +86,23 @@ class Estimate:
 
 @dataclass(frozen=True)
 class SamplingErrors:
-    """One standard error per metric for a window of n rows is ``scale / sqrt(n)``."""
+    """One standard error per metric for a window of n rows: ``scale * sqrt(1/n + 1/N)``.
+
+    ``scale / sqrt(n)`` is the realized metric's spread over windows of n rows; the ``1/N``
+    term (N reference rows) keeps the reference's own sampling error, which is in the
+    calibration and does not shrink with the window, so a window much larger than the
+    reference does not get a narrower band than the reference supports."""
 
     accuracy_scale: float
     f1_scale: float
     roc_auc_scale: float | None
+    reference_rows: int
 
     def for_rows(self, rows: int) -> Metrics:
         """Standard errors of a window of ``rows`` records."""
-        root = math.sqrt(max(rows, 1))
-        auc = None if self.roc_auc_scale is None else self.roc_auc_scale / root
-        return Metrics(self.accuracy_scale / root, self.f1_scale / root, auc)
+        root = math.sqrt(1.0 / max(rows, 1) + 1.0 / max(self.reference_rows, 1))
+        auc = None if self.roc_auc_scale is None else self.roc_auc_scale * root
+        return Metrics(self.accuracy_scale * root, self.f1_scale * root, auc)
 
 
 @dataclass(frozen=True)
@@ -291,8 +297,9 @@ def sampling_errors(scores: FloatArray, positive: BoolArray, threshold: float, *
 
     ``draws`` windows of m = min(N, max_rows) rows are drawn with replacement (seeded); the
     standard deviation of each realized metric over them, times sqrt(m), is its scale, so that
-    a window of n rows gets ``scale / sqrt(n)``. The band is how far the realized metric of a
-    window drawn from the reference's population strays from its expectation."""
+    a window of n rows gets about ``scale / sqrt(n)`` (see ``SamplingErrors``). The band is
+    how far the realized metric of a window drawn from the reference's population strays
+    from its expectation."""
     n = scores.shape[0]
     m = min(n, max_rows)
     rng = np.random.default_rng(seed)
@@ -307,7 +314,7 @@ def sampling_errors(scores: FloatArray, positive: BoolArray, threshold: float, *
     root = math.sqrt(m)
     auc = float(np.std(values[2], ddof=1)) * root if len(values[2]) >= 2 else None
     return SamplingErrors(float(np.std(values[0], ddof=1)) * root,
-                          float(np.std(values[1], ddof=1)) * root, auc)
+                          float(np.std(values[1], ddof=1)) * root, auc, n)
 
 
 def prepare_reference(scores: FloatArray, positive: BoolArray, threshold: float, *,

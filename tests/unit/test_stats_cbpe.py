@@ -140,9 +140,12 @@ class TestSamplingErrors:
         spread = np.std([getattr(t, metric) for t in truths], ddof=1)
         assert getattr(errors[0], metric) == pytest.approx(spread, rel=0.2)
 
-    def test_errors_shrink_with_the_square_root_of_the_window(self) -> None:
-        errors = prepared("calibrated")[0].sampling_errors
-        assert errors.for_rows(400).accuracy == pytest.approx(2 * errors.for_rows(1600).accuracy)
+    def test_errors_shrink_with_the_square_root_of_the_window_down_to_the_reference_s(
+            self) -> None:
+        errors = cbpe.SamplingErrors(1.0, 1.0, 1.0, reference_rows=10_000)
+        assert errors.for_rows(400).accuracy == pytest.approx((1 / 400 + 1 / 10_000) ** 0.5)
+        assert errors.for_rows(10_000).f1 == pytest.approx(2 ** 0.5 * 0.01)
+        assert errors.for_rows(10**9).roc_auc == pytest.approx(0.01, rel=1e-4)
 
 
 class TestAgainstTheTruth:
