@@ -312,17 +312,24 @@ def sampling_errors(scores: FloatArray, positive: BoolArray, threshold: float, *
         if metrics.roc_auc is not None:
             values[2].append(metrics.roc_auc)
     root = math.sqrt(m)
-    auc = float(np.std(values[2], ddof=1)) * root if len(values[2]) >= 2 else None
-    return SamplingErrors(float(np.std(values[0], ddof=1)) * root,
-                          float(np.std(values[1], ddof=1)) * root, auc, n)
+
+    def scale(draws_of_metric: list[float]) -> float:
+        # At least the spread of one record in m: a reference the model separates perfectly
+        # (every draw equal) must not give a zero band that any window would cross.
+        return float(max(float(np.std(draws_of_metric, ddof=1)), 1.0 / m) * root)
+
+    auc = scale(values[2]) if len(values[2]) >= 2 else None
+    return SamplingErrors(scale(values[0]), scale(values[1]), auc, n)
 
 
 def prepare_reference(scores: FloatArray, positive: BoolArray, threshold: float, *,
                       seed: int) -> CbpeReference:
     """Calibration, sampling errors and reference-level metrics, from the labelled reference.
 
-    ``scores`` and ``positive`` hold only the reference rows with a finite score and a binary
-    label (check ``applicable`` first)."""
+    ``scores`` and ``positive`` hold the reference rows with a binary label (check
+    ``applicable`` first); rows whose score is not finite are left out."""
+    finite = np.isfinite(scores)
+    scores, positive = scores[finite], positive[finite]
     calibration = fit_calibration(scores, positive, seed=seed)
     errors = sampling_errors(scores, positive, threshold, seed=seed + 1)
     estimated = estimate(scores, calibration.apply(scores), threshold).metrics
@@ -332,7 +339,8 @@ def prepare_reference(scores: FloatArray, positive: BoolArray, threshold: float,
 
 
 def estimate_window(reference: CbpeReference, scores: FloatArray) -> WindowEstimate | None:
-    """CBPE over a window's finite scores (labelled or not); None for an empty window."""
+    """CBPE over a window's finite scores (labelled or not); None when it has none."""
+    scores = scores[np.isfinite(scores)]
     n = int(scores.shape[0])
     if n == 0:
         return None

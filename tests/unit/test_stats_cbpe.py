@@ -125,6 +125,25 @@ class TestEstimate:
         assert window.outside_share == 0.5
         assert cbpe.estimate_window(reference, np.array([])) is None
 
+    def test_scores_that_are_not_finite_are_left_out(self) -> None:
+        reference = prepared("calibrated")[0]
+        window = cbpe.estimate_window(reference, np.array([0.2, np.nan, 0.9, np.inf]))
+        assert window is not None
+        assert window.rows == 2
+        assert np.isfinite(window.estimate.metrics.accuracy)
+        assert cbpe.estimate_window(reference, np.array([np.nan])) is None
+
+
+class TestSeparableReference:
+    def test_a_perfectly_separated_reference_still_gets_a_band(self) -> None:
+        scores = np.linspace(0, 1, 400)
+        positive = scores >= 0.5
+        reference = cbpe.prepare_reference(scores, positive, 0.5, seed=1)
+        assert reference.realized.accuracy == 1.0
+        errors = reference.sampling_errors.for_rows(100)
+        assert errors.accuracy > 0
+        assert errors.f1 > 0
+
 
 class TestSamplingErrors:
     def test_the_accuracy_error_is_the_binomial_one(self) -> None:
