@@ -200,7 +200,7 @@ class ModelConfig:
     max_categories: int
     max_versions: int
     fleet: FleetConfig
-    alarm: AlarmConfig = AlarmConfig()  # exporter.alarm's own settings (one place)
+    alarm: AlarmConfig = dataclasses.field(default_factory=AlarmConfig)  # alarm.py's own
 
     @property
     def columns(self) -> tuple[str, ...]:
