@@ -31,7 +31,8 @@ SEVERITIES = {"warning", "critical"}
 RECORD_NAME = re.compile(r"^drift:[a-z0-9_]+:[a-z0-9_]+$")  # SPEC 6.8: drift:<what>:<aggregation>
 # The alerts the deploy issue asks for, by what they watch.
 REQUIRED_ALERTS = {"DriftAlarm", "FeatureDrift", "DatasetDrift", "PredictionDrift",
-                   "ModelQualityDrop", "PredictionLogsStale", "PredictionRecordsRejected", "DriftExporterDown"}
+                   "ModelQualityDrop", "PredictionLogsStale", "PredictionRecordsRejected",
+                   "DriftExporterDown"}
 FLEET_ALERTS = {"FleetFeatureDrift", "FleetFeatureDistributionShift", "FleetPredictionDrift"}
 
 
