@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exporter.alarm import reference_warning
 from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
@@ -254,11 +255,18 @@ def _sample_warnings(where: str, model: ModelConfig, path: str,
 
 
 def reference_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[str]:
-    """Why a reference is too small to calibrate thresholds on (said by ``check`` and ``run``).
+    """Why a reference is too small to calibrate thresholds or the alarm on (said by ``check``
+    and ``run``).
 
     With fewer usable reference values than ``drift.min_rows`` (the fewest a window needs for
     a statistic) an ``auto`` threshold is calibrated on windows drawn from a handful of values:
-    with one row it is 5e-324 and every feature drifts."""
+    with one row it is 5e-324 and every feature drifts. The alarm's own warning
+    (``alarm.reference_warning``) follows."""
+    alarm = reference_warning(profile.rows)
+    return [*_threshold_warnings(model, profile), *([alarm] if alarm is not None else [])]
+
+
+def _threshold_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[str]:
     need = model.drift.min_rows
     if profile.rows < need:
         return [f"the reference {model.reference_path} has {profile.rows} rows, fewer than "

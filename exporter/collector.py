@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter import __version__
+from exporter.alarm import AlarmState
 from exporter.fleet import FleetValues
 from exporter.quality import QualitySnapshot
 from exporter.reference import (
@@ -170,6 +171,8 @@ def _render_model(fam: _Families, state: ModelState) -> None:
         for feature in state.feature_names:
             count = state.counters.detections.get((version.name, feature), 0)
             detections.add_metric([*base, feature], count)
+        if version.alarm is not None:
+            _render_alarm(fam, base, base_labels, state, version.alarm)
     _render_model_gauges(fam, state)
     _render_counters(fam, state)
     if state.fleet is not None:
@@ -266,7 +269,26 @@ def _render_column(fam: _Families, kind: str, values: list[str], labels: list[st
             family.add_metric([*values, f"{q:g}"], v)
 
 
+def _render_alarm(fam: _Families, base: list[str], labels: list[str], state: ModelState,
+                  alarm: AlarmState) -> None:
+    """The window's drift alarm (SPEC 6.9); every column's series is present, 0 or 1."""
+    fam.gauge("drift_alarm", "1 while the drift alarm is raised, else 0.", labels).add_metric(
+        base, float(alarm.raised))
+    fam.counter("drift_alarm_raised_total", "Times the drift alarm went from 0 to 1.",
+                labels).add_metric(base, alarm.raised_total)
+    columns = fam.gauge("drift_feature_alarm", "1 for each column (the prediction as "
+                        "__prediction__) taking part in the raised alarm, else 0.",
+                        [*labels, "feature"])
+    raised = set(alarm.columns)
+    for column in state.alarm_columns:
+        columns.add_metric([*base, column], float(column in raised))
+
+
 def _render_model_gauges(fam: _Families, state: ModelState) -> None:
+    if state.false_alarm_every is not None:
+        fam.gauge("drift_alarm_false_alarm_every_seconds", "The drift alarm's target mean time "
+                  "between false alarms (alarm.false_alarm_every).", ["model"]).add_metric(
+            [state.name], state.false_alarm_every)
     if state.counters.last_record_timestamp is not None:
         fam.gauge("drift_last_record_timestamp_seconds",
                   "Timestamp of the newest record (its own, else when it was read).",

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from exporter.alarm import DEFAULT_FALSE_ALARM_EVERY, AlarmConfig
 from exporter.errors import ConfigError
 from exporter.schema import (
     Choice,
@@ -199,6 +200,7 @@ class ModelConfig:
     max_categories: int
     max_versions: int
     fleet: FleetConfig
+    alarm: AlarmConfig = dataclasses.field(default_factory=AlarmConfig)  # alarm.py's own
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -346,6 +348,14 @@ FLEET = (
     Key("buckets", Integer(2), "buckets of the fleet-view histograms (the reference's 1/B "
         "quantiles; see [docs/fleet.md](docs/fleet.md))", default=20),
 )  # fmt: skip
+ALARM = (
+    Key("false_alarm_every", DURATION, "mean time between false alarms on data like the "
+        "reference (see [docs/alarms.md](docs/alarms.md))",
+        default=f"{DEFAULT_FALSE_ALARM_EVERY / 86400:g}d"),
+    Key("min_effect", Number("number in [0, 1]", lambda x: 0 <= x <= 1), "the alarm stays down "
+        "while every changed column's effect size (KS statistic, or Jensen-Shannon distance for "
+        "categorical columns) is below it", default=0),
+)  # fmt: skip
 MODEL = (
     Key("name", TEXT, "the `model` label, `[A-Za-z0-9_.:-]+`, unique", required=True,
         check=_name_problem),
@@ -366,6 +376,8 @@ MODEL = (
     Key("max_versions", Integer(1), "with `version_column`: versions kept, each with its own "
         "window", default=3),
     Key("fleet", Mapping(FLEET, into=FleetConfig), "the fleet view", default={}),
+    Key("alarm", Mapping(ALARM, into=AlarmConfig), "the drift alarm, calibrated in time (SPEC "
+        "6.9)", default={}),
 )  # fmt: skip
 ROOT = (Key("models", ListOf(MODEL), "one entry per monitored model", required=True),)
 

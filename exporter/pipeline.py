@@ -18,6 +18,7 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
+from exporter.alarming import WindowAlarms
 from exporter.checking import reference_warnings
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
@@ -26,7 +27,7 @@ from exporter.feedback import FeedbackJoiner, feedback_columns
 from exporter.fleet import FleetCounts
 from exporter.parsing import Batch, ColumnSpec
 from exporter.reference import NumericalReference, ReferenceProfile
-from exporter.routing import WindowRouter
+from exporter.routing import WindowKey, WindowRouter
 from exporter.scheduling import Scheduler
 from exporter.snapshot import ModelSnapshot, compute
 from exporter.state import ModelState, VersionState
@@ -54,8 +55,10 @@ class ModelPipeline:
         self.fleet = fleet_counts(profile, self.encoder.monitored, config)
         self.scheduler = Scheduler(config.update_interval,
                                    ages=config.window.duration is not None)
+        self.alarms = WindowAlarms(config, profile)
         self.router = WindowRouter(config.name, config.version_column, config.max_versions,
-                                   self.encoder.new_window, on_evict=self.scheduler.forget)
+                                   self.encoder.new_window, on_evict=self._evicted,
+                                   on_admit=self.alarms.admit)
         self.joiner = (FeedbackJoiner(config, self.counters)
                        if self.feedback_columns is not None else None)
         for warning in reference_warnings(config, profile):
@@ -78,6 +81,7 @@ class ModelPipeline:
                 continue
             part = records if rows.all() else _select(records, rows)
             window.append(part)
+            self.alarms.add(key, part)
             self.fleet.add(part.numbers, part.codes)
             self.scheduler.added(key, part.rows)
         rejected = dict(batch.rejected)
@@ -85,6 +89,10 @@ class ModelPipeline:
             rejected["old_version"] = rejected.get("old_version", 0) + retired
         self.counters.add_batch(batch.rows - retired, rejected, encoded.invalid, encoded.newest)
         return batch.rows - retired
+
+    def _evicted(self, key: WindowKey) -> None:
+        self.scheduler.forget(key)
+        self.alarms.forget(key)
 
     def add_feedback(self, batch: Batch, now: float) -> None:
         """Join a batch of feedback labels (read at ``now``) to the window records by id."""
@@ -130,13 +138,14 @@ class ModelPipeline:
 
     def state(self) -> ModelState:
         """Immutable view for the collector."""
-        versions = tuple(VersionState(key.version, snapshot)
+        versions = tuple(VersionState(key.version, snapshot, self.alarms.state(key))
                          for key, snapshot in self.router.snapshots())
         return ModelState(self.config.name, self.profile,
                           tuple(f.name for f in self.config.features),
                           self.config.prediction.column if self.config.prediction else None,
                           versions, self.counters.values(),
-                          self.config.version_column is not None, self.fleet.values())
+                          self.config.version_column is not None, self.fleet.values(),
+                          self.alarms.column_names, self.config.alarm.false_alarm_every)
 
 
 def fleet_counts(profile: ReferenceProfile, monitored: list[ColumnSpec],

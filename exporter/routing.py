@@ -52,12 +52,14 @@ class WindowRouter:
 
     def __init__(self, model: str, version_column: str | None, max_versions: int,
                  new_window: Callable[[], Window],
-                 on_evict: Callable[[WindowKey], None] = lambda key: None) -> None:
+                 on_evict: Callable[[WindowKey], None] = lambda key: None,
+                 on_admit: Callable[[WindowKey], None] = lambda key: None) -> None:
         self.model = model
         self.version_column = version_column
         self.max_versions = max_versions
         self._new_window = new_window
         self._on_evict = on_evict
+        self._on_admit = on_admit
         self._routes: OrderedDict[WindowKey, _Route] = OrderedDict()
         self._retired: OrderedDict[WindowKey, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -95,6 +97,7 @@ class WindowRouter:
             log.info("model version retired", extra={"model": self.model,
                                                      "model_version": old.version})
             self._on_evict(old)
+        self._on_admit(key)  # after the evictions: the evicted keys' companions go first
         return route.window
 
     def windows(self) -> list[tuple[WindowKey, Window]]:

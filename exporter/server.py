@@ -517,8 +517,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+def alarm_text(state: ModelState) -> str:
+    """The drift alarm of each window of a model: "RAISED (columns)", "down" or "off"."""
+    parts = []
+    for version in state.versions:
+        alarm = version.alarm
+        if alarm is None:
+            continue
+        if not alarm.scales:
+            text = "off (reference too small)"
+        else:
+            text = f"RAISED ({', '.join(alarm.columns)})" if alarm.raised else "down"
+        parts.append(f"{version.name}: {text}" if state.versioned else text)
+    return "; ".join(parts) or "down"
+
+
 def landing_page(states: list[ModelState]) -> str:
-    """The HTML landing page: version, models, window sizes, drifting features."""
+    """The HTML landing page: version, models, window sizes, alarm state, drifting features."""
     rows = []
     for state in states:
         snap = state.snapshot
@@ -528,15 +543,16 @@ def landing_page(states: list[ModelState]) -> str:
             drifting.append(f"the prediction ({snap.prediction.name})")
         drift_text = ", ".join(drifting) if drifting else "none"
         rows.append(f"<tr><td>{html.escape(state.name)}</td><td>{html.escape(window)}</td>"
+                    f"<td>{html.escape(alarm_text(state))}</td>"
                     f"<td>{html.escape(drift_text)}</td></tr>")
-    body = "\n".join(rows) or '<tr><td colspan="3">no models</td></tr>'
+    body = "\n".join(rows) or '<tr><td colspan="4">no models</td></tr>'
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>drift-exporter</title></head>
 <body>
 <h1>drift-exporter</h1>
 <p>Version {html.escape(__version__)}</p>
 <table border="1" cellpadding="4">
-<tr><th>model</th><th>window</th><th>features drifting now</th></tr>
+<tr><th>model</th><th>window</th><th>drift alarm</th><th>features drifting now</th></tr>
 {body}
 </table>
 <p><a href="/metrics">Metrics</a> &middot; <a href="/-/healthy">Health</a> &middot;

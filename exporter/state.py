@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.alarm import AlarmState
 from exporter.counters import CounterValues
 from exporter.fleet import FleetValues
 from exporter.reference import ReferenceProfile
@@ -15,10 +16,11 @@ from exporter.snapshot import ModelSnapshot
 
 @dataclass(frozen=True)
 class VersionState:
-    """The latest snapshot of one model version ("" when the model is not versioned)."""
+    """The latest snapshot and alarm of one model version ("" when the model is not versioned)."""
 
     name: str
     snapshot: ModelSnapshot | None
+    alarm: AlarmState | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class ModelState:
     counters: CounterValues
     versioned: bool = False
     fleet: FleetValues | None = None
+    alarm_columns: tuple[str, ...] = ()  # features, then __prediction__ (SPEC 6.9)
+    false_alarm_every: float | None = None  # alarm.false_alarm_every, seconds
 
     @property
     def snapshot(self) -> ModelSnapshot | None:

@@ -197,6 +197,27 @@ def alerts_table() -> Panel:
     }
 
 
+def alarm(lay: Layout) -> None:
+    """The drift alarm (SPEC 6.9): raised or not, the columns taking part, its target."""
+    lay.row("Drift alarm (pages)")
+    lay.add(stat("Drift alarm", f"drift_alarm{{{M}}}", mappings=yes_no("down", "RAISED"),
+                 red_from=1,
+                 description="Raised when the model's input changed, with a false alarm about "
+                             "once per alarm.false_alarm_every whatever the traffic and the "
+                             "number of features (docs/alarms.md). The DriftAlarm alert pages "
+                             "on it."), 4, 6)
+    lay.add(stat("Alarms raised in range", f"increase(drift_alarm_raised_total{{{M}}}"
+                 "[$__range])", red_from=1, description="Times the alarm went from 0 to 1 "
+                 "in the dashboard's time range."), 4, 6)
+    lay.add(stat("A false alarm every", f"drift_alarm_false_alarm_every_seconds{{{M}}}",
+                 unit="s", description="alarm.false_alarm_every: the target mean time "
+                 "between false alarms on data like the reference."), 4, 6)
+    lay.add(timeseries("Columns in the alarm", targets(
+        (f"drift_feature_alarm{{{M}}} == 1", "{{feature}}")),
+        no_value="none", description="1 for each column taking part in the raised alarm "
+        "(__prediction__ is the prediction); empty while the alarm is down."), 12, 6)
+
+
 def overview(lay: Layout) -> None:
     """Headline numbers and the per-feature table."""
     lay.row("Overview")
@@ -417,6 +438,7 @@ def templating() -> Panel:
 def build() -> Panel:
     """The whole dashboard."""
     lay = Layout()
+    alarm(lay)
     overview(lay)
     features(lay)
     per_feature(lay)

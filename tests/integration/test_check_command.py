@@ -202,6 +202,7 @@ class TestReferenceWarnings:
         assert result.returncode == 0, result.stderr
         assert "has 1 rows, fewer than drift.min_rows (100)" in result.stderr
         assert "models[0].reference.path" in result.stderr
+        assert "the drift alarm needs at least 200 and stays off" in result.stderr
 
         process = start_exporter(tmp_path, cfg, free_port())
         try:

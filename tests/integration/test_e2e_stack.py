@@ -9,8 +9,10 @@ deploy/prometheus/fleet_rules.py's for a 10s range sampled every 1s (FLEET_RANGE
 the shipped hour. The test asserts that the target is up; that every PromQL expression of the
 dashboard and the rules (the fleet rules too) is valid, that every metric it names has data,
 and that each returns data at some point of the run (except the ones listed in MAY_BE_EMPTY,
-each with its reason); that the FeatureDrift alert reaches the webhook through Alertmanager
-once the load generator shifts the inputs, and is resolved after the shift ends; and that the
+each with its reason); that the FeatureDrift alert (a ticket) and the DriftAlarm page (with
+the shifted columns in its annotation) reach the webhook through Alertmanager once the load
+generator shifts the inputs, and not before, and that FeatureDrift is resolved after the shift
+ends; and that the
 exporter read every record the app wrote (with log roll-over on the way).
 """
 
@@ -521,6 +523,7 @@ def test_the_deploy_stack_alerts_on_drift_end_to_end(stack: Stack) -> None:
                      PHASE_TIMEOUT, "an ingestion rate", log)
     baseline = time.monotonic()
     assert stack.webhook.alerts("FeatureDrift") == [], "FeatureDrift fired before the shift"
+    assert stack.webhook.alerts("DriftAlarm") == [], "DriftAlarm paged before the shift"
 
     # Shift the inputs: the feature drift alert reaches the webhook through Alertmanager.
     assert requests.post(f"{stack.control_url}/shift", timeout=HTTP_TIMEOUT).json() == \
@@ -539,6 +542,17 @@ def test_the_deploy_stack_alerts_on_drift_end_to_end(stack: Stack) -> None:
         pytest.fail(f"expressions that never returned data: {log.missing()}\n"
                     f"metric names without data: {sorted(log.names - log.names_with_data)}\n"
                     f"invalid: {invalid}")
+    # The drift alarm pages (severity critical), naming the columns that take part.
+    paged = stack.poll_until(lambda: [(path, a) for _, path, a in stack.webhook.alerts(
+        "DriftAlarm") if a["status"] == "firing"], PHASE_TIMEOUT,
+        "a DriftAlarm notification", log)
+    path, page = paged[0]
+    assert path == "/alerts/critical"
+    assert page["labels"]["model"] == MODEL
+    assert page["annotations"]["summary"] == f"{MODEL}: the model's input changed"
+    columns = set(page["annotations"]["columns"].split(", "))
+    assert columns & SHIFTED, columns
+    assert columns <= SHIFTED | {"__prediction__"}, columns
     firing = {a["labels"]["feature"] for a in shifted_firing()}
     notified = stack.webhook.alerts("FeatureDrift")
     assert {path for _, path, _ in notified} == {"/alerts/warning"}  # routed by severity

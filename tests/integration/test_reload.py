@@ -117,6 +117,35 @@ class TestSighup:
         _logs(tmp_path, "keep", 10, "b.jsonl")
         process.wait_for_window("keep", 160, 160)
 
+    def test_a_raised_alarm_survives_a_reload_of_its_unchanged_model_and_a_changed_alarm_applies(
+            self, tmp_path: Path, reference: Path, exporter: ExporterFactory) -> None:
+        for name in ("keep", "change"):
+            directory = tmp_path / name
+            directory.mkdir()
+            # Shifted by 5 reference standard deviations, one record a second (record times).
+            append_lines(directory / "a.jsonl", (jsonl_line({"x": 5.0 + (i % 7) / 7,
+                                                             "ts": 1e9 + i})
+                                                 for i in range(100)))
+        keep, change = (_model(tmp_path, reference, n, timestamp_column="ts")
+                        for n in ("keep", "change"))
+        process = exporter({"models": [keep, change]})
+        def raised() -> Samples | None:
+            samples = process.scrape()
+            return samples if all(value(samples, "drift_alarm", model=m) == 1
+                                  for m in ("keep", "change")) else None
+
+        before = wait_until(raised, 20, what="both alarms raised")
+        assert value(before, "drift_alarm_raised_total", model="keep") == 1
+        # A re-created "keep" would find no file: its alarm would be down, its counter 0.
+        (tmp_path / "keep" / "a.jsonl").rename(tmp_path / "keep" / "a.old")
+        _rewrite(process, [keep, {**change, "alarm": {"false_alarm_every": "1d"}}])
+        process.proc.send_signal(signal.SIGHUP)
+        samples = _after_reload(process, value(before, STAMP) or 0, 1)
+        assert value(samples, "drift_alarm", model="keep") == 1
+        assert value(samples, "drift_alarm_raised_total", model="keep") == 1
+        assert value(samples, "drift_feature_alarm", model="keep", feature="x") == 1
+        assert value(samples, "drift_alarm_false_alarm_every_seconds", model="change") == 86400
+
     def test_a_broken_config_is_refused_listing_every_problem_and_the_old_one_runs_on(
             self, tmp_path: Path, reference: Path, exporter: ExporterFactory) -> None:
         _logs(tmp_path, "a", 150)

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from exporter.alarm import AlarmConfig
 from exporter.config import (
     README_END,
     README_START,
@@ -874,6 +875,38 @@ class TestLimits:
         assert model_problems(base, **overrides) == (problem,)
 
 
+class TestAlarm:
+    def test_the_alarm_defaults_to_a_false_alarm_every_30_days_and_no_effect_floor(
+        self, base: Path
+    ) -> None:
+        assert parse_model(base).alarm == AlarmConfig(false_alarm_every=30 * 86400.0,
+                                                       min_effect=0.0)
+
+    def test_the_alarm_settings_are_read_with_durations_in_seconds(self, base: Path) -> None:
+        loaded = parse_model(base, alarm={"false_alarm_every": "1h30m", "min_effect": 0.1})
+        assert loaded.alarm == AlarmConfig(false_alarm_every=5400.0, min_effect=0.1)
+
+    @pytest.mark.parametrize(
+        ("alarm", "problem"),
+        [
+            ({"false_alarm_every": "0s"},
+             "models[0].alarm.false_alarm_every: expected a duration > 0, got '0s'"),
+            ({"false_alarm_every": 30},
+             "models[0].alarm.false_alarm_every: expected a Prometheus duration"),
+            ({"min_effect": 1.5}, "models[0].alarm.min_effect: expected a number in [0, 1], "
+             "got 1.5"),
+            ({"min_effect": -0.1}, "models[0].alarm.min_effect: expected a number in [0, 1], "
+             "got -0.1"),
+            ({"every": "1d"}, "models[0].alarm.every: unknown key"),
+        ],
+    )  # fmt: skip
+    def test_invalid_alarm_settings_are_refused_with_their_yaml_path(
+        self, base: Path, alarm: Data, problem: str
+    ) -> None:
+        (found,) = model_problems(base, alarm=alarm)
+        assert found.startswith(problem)
+
+
 class TestModelColumns:
     def test_columns_lists_every_column_read_in_role_order(self, base: Path) -> None:
         loaded = parse_model(
@@ -956,7 +989,7 @@ class TestReadmeReference:
         assert top == {
             "name", "logs", "reference", "features", "prediction", "label", "id_column",
             "version_column", "timestamp_column", "window", "update_interval", "drift",
-            "max_categories", "max_versions", "fleet",
+            "max_categories", "max_versions", "fleet", "alarm",
         }  # fmt: skip
 
     def test_the_command_rewrites_the_reference_between_the_markers(self, tmp_path: Path) -> None:

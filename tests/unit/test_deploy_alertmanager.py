@@ -66,7 +66,8 @@ class TestAmtool:
 
     @needs_amtool
     @pytest.mark.parametrize(("labels", "receiver"), [
-        (("severity=critical", "alertname=DatasetDrift", "model=m"), "drift-critical"),
+        (("severity=critical", "alertname=DriftAlarm", "model=m"), "drift-critical"),
+        (("severity=warning", "alertname=DatasetDrift", "model=m"), "drift-warning"),
         (("severity=warning", "alertname=FeatureDrift", "model=m"), "drift-warning"),
         (("alertname=Unlabelled",), "drift-warning"),
     ])

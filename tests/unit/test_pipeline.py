@@ -125,7 +125,7 @@ class TestRecompute:
         assert set(threading.enumerate()) == before
 
 
-CORE = ("pipeline", "encoding", "routing", "feedback", "scheduling")
+CORE = ("pipeline", "encoding", "routing", "feedback", "scheduling", "alarming", "alarm")
 NOT_IN_THE_CORE = {"time", "os", "exporter.reader", "exporter.tailing", "exporter.sources",
                    "exporter.watching"}
 

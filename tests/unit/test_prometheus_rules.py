@@ -30,8 +30,9 @@ needs_promtool = pytest.mark.skipif(promtool is None,
 SEVERITIES = {"warning", "critical"}
 RECORD_NAME = re.compile(r"^drift:[a-z0-9_]+:[a-z0-9_]+$")  # SPEC 6.8: drift:<what>:<aggregation>
 # The alerts the deploy issue asks for, by what they watch.
-REQUIRED_ALERTS = {"FeatureDrift", "DatasetDrift", "PredictionDrift", "ModelQualityDrop",
-                   "PredictionLogsStale", "PredictionRecordsRejected", "DriftExporterDown"}
+REQUIRED_ALERTS = {"DriftAlarm", "FeatureDrift", "DatasetDrift", "PredictionDrift",
+                   "ModelQualityDrop", "PredictionLogsStale", "PredictionRecordsRejected",
+                   "DriftExporterDown"}
 FLEET_ALERTS = {"FleetFeatureDrift", "FleetFeatureDistributionShift", "FleetPredictionDrift"}
 
 
@@ -137,6 +138,17 @@ class TestRuleConventions:
         for name, rule in alerts(rules_file).items():
             assert rule["labels"]["severity"] in SEVERITIES, name
             assert {"summary", "description"} <= set(rule["annotations"]), name
+
+    def test_the_drift_alarm_pages_at_once_and_the_per_window_drift_alerts_are_tickets(
+            self) -> None:
+        found = alerts()
+        alarm = found["DriftAlarm"]
+        assert alarm["expr"] == "drift_alarm == 1"
+        assert alarm.get("for", "0m") in {"0m", "0s", "1m"}
+        assert alarm["labels"]["severity"] == "critical"
+        assert "drift_feature_alarm" in alarm["annotations"]["columns"]
+        drift = {"FeatureDrift", "DatasetDrift", "PredictionDrift"}
+        assert {found[name]["labels"]["severity"] for name in drift} == {"warning"}
 
     @RULE_FILES
     def test_recording_rules_are_named_drift_what_aggregation(self, rules_file: Path,

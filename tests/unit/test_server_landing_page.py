@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from exporter import __version__
+from exporter.alarm import AlarmState
 from exporter.counters import CounterValues
 from exporter.reference import ReferenceProfile, profile_numerical
 from exporter.server import landing_page
@@ -23,6 +26,11 @@ def _state(name: str, features: tuple[ColumnSnapshot, ...] | None,
         name, 250, features, prediction, None, None, computed_at=0.0, duration_seconds=0.0)
     counters = CounterValues(0, {}, {}, {}, {}, 0, None)
     return ModelState(name, profile, names, None, (VersionState("", snapshot),), counters)
+
+
+def _alarm(raised: bool, columns: tuple[str, ...] = (), scales: tuple[int, ...] = (100,),
+           ) -> AlarmState:
+    return AlarmState(raised, int(raised), columns, None, None, scales, 0)
 
 
 def _column(name: str, detected: bool | None) -> ColumnSnapshot:
@@ -46,13 +54,22 @@ class TestLandingPage:
 
     def test_a_model_not_computed_yet_says_so_and_lists_no_drift(self) -> None:
         page = landing_page([_state("m", None)])
-        assert "<tr><td>m</td><td>not computed yet</td><td>none</td></tr>" in page
+        assert "<tr><td>m</td><td>not computed yet</td><td>down</td><td>none</td></tr>" in page
 
     def test_a_computed_model_shows_its_window_rows(self) -> None:
         page = landing_page([_state("m", (_column("x", None),))])
-        assert "<tr><td>m</td><td>250 rows</td><td>none</td></tr>" in page
+        assert "<tr><td>m</td><td>250 rows</td><td>down</td><td>none</td></tr>" in page
+
+    def test_a_raised_alarm_shows_its_columns_and_each_version_its_own_alarm(self) -> None:
+        state = dataclasses.replace(_state("m", None), versioned=True, versions=(
+            VersionState("v1", None, _alarm(raised=False)),
+            VersionState("v<2>", None, _alarm(raised=True, columns=("x", "__prediction__"))),
+            VersionState("v3", None, _alarm(raised=False, scales=()))))
+        page = landing_page([state])
+        assert ("<td>v1: down; v&lt;2&gt;: RAISED (x, __prediction__); "
+                "v3: off (reference too small)</td>") in page
 
     def test_no_models_and_the_version_are_shown(self) -> None:
         page = landing_page([])
-        assert '<td colspan="3">no models</td>' in page
+        assert '<td colspan="4">no models</td>' in page
         assert f"Version {__version__}" in page

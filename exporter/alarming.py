@@ -1,0 +1,113 @@
+"""Each window's drift alarm (SPEC 6.9): one ``alarm.AlarmDetector`` per ``WindowKey``.
+
+The detector (``exporter/alarm.py``, docs/alarms.md) consumes the records of its window's key in
+arrival order with their times; this module builds its reference columns from the profile
+(features in config order, then the prediction as ``__prediction__``), feeds it the encoded
+records (numbers as float64 with NaN for missing, categories as the reference's codes, so both
+sides share one code space) and publishes its ``AlarmState`` by one reference assignment after
+each batch, so a scrape reads a consistent state without computing anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+
+import numpy as np
+
+from exporter.alarm import AlarmDetector, AlarmState, ReferenceColumn
+from exporter.config import ModelConfig
+from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
+from exporter.routing import WindowKey
+from exporter.window import Records
+
+PREDICTION = "__prediction__"  # the prediction's column name in the alarm (SPEC 6.9)
+MISSING_CODE = -1  # CategoricalReference.encode's code of a missing value
+
+
+def alarm_columns(config: ModelConfig) -> list[tuple[str, str]]:
+    """(alarm column name, log column) of the model: features in order, then the prediction."""
+    columns = [(f.name, f.name) for f in config.features]
+    if config.prediction is not None:
+        columns.append((PREDICTION, config.prediction.column))
+    return columns
+
+
+def alarm_reference(config: ModelConfig, profile: ReferenceProfile) -> list[ReferenceColumn]:
+    """The reference as the detector reads it, rebuilt from the profile.
+
+    The detector needs every reference row's value, not its order: numerical columns are the
+    sorted usable values followed by one NaN per missing row, categorical ones each category's
+    code repeated by its count, then ``MISSING_CODE`` per missing row (the encoder's codes)."""
+    result = []
+    for name, column in alarm_columns(config):
+        ref = profile.columns[column]
+        if isinstance(ref, NumericalReference):
+            usable = ref.sample.values.astype(np.float64)
+            missing = np.full(profile.rows - usable.shape[0], np.nan)
+            result.append(ReferenceColumn(name, "numerical", np.concatenate((usable, missing))))
+        else:
+            assert isinstance(ref, CategoricalReference)
+            seen = ref.counts[:-1]  # the last bin (unseen values) is empty in the reference
+            codes = np.repeat(np.arange(seen.shape[0], dtype=np.int64), seen)
+            missing = np.full(profile.rows - codes.shape[0], MISSING_CODE, dtype=np.int64)
+            result.append(ReferenceColumn(name, "categorical", np.concatenate((codes, missing))))
+    return result
+
+
+def alarm_seed(model: str, key: WindowKey) -> int:
+    """A seed fixed by the model's name and the window key (the same in every run and replay)."""
+    text = repr((model, dataclasses.astuple(key)))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+class WindowAlarms:
+    """The alarm detectors of one model's windows (ingest thread adds, scrapes read states)."""
+
+    def __init__(self, config: ModelConfig, profile: ReferenceProfile) -> None:
+        self.config = config
+        self._reference = alarm_reference(config, profile)
+        self._columns = alarm_columns(config)
+        self._detectors: dict[WindowKey, AlarmDetector] = {}
+        self._states: dict[WindowKey, AlarmState] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key: WindowKey) -> None:
+        """A detector for a newly admitted key (its state at 0 from the start)."""
+        detector = AlarmDetector(self._reference, self.config.alarm,
+                                 seed=alarm_seed(self.config.name, key))
+        with self._lock:
+            self._detectors[key] = detector
+            self._states[key] = detector.state()
+
+    def forget(self, key: WindowKey) -> None:
+        """Drop the detector of an evicted key."""
+        with self._lock:
+            self._detectors.pop(key, None)
+            self._states.pop(key, None)
+
+    def add(self, key: WindowKey, records: Records) -> None:
+        """Feed a key's records, in arrival order, and publish its new state."""
+        with self._lock:
+            detector = self._detectors.get(key)
+        if detector is None or records.rows == 0:
+            return
+        values = [records.numbers[column] if ref.kind == "numerical"
+                  else records.codes[column].astype(np.int64)
+                  for (_, column), ref in zip(self._columns, self._reference, strict=True)]
+        detector.add(values, records.times)
+        state = detector.state()
+        with self._lock:
+            if key in self._detectors:  # not evicted meanwhile
+                self._states[key] = state
+
+    def state(self, key: WindowKey) -> AlarmState | None:
+        """The key's latest published state (None for a key without a detector)."""
+        with self._lock:
+            return self._states.get(key)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The alarm's columns: the features, then ``__prediction__`` when configured."""
+        return tuple(name for name, _ in self._columns)
