@@ -17,7 +17,7 @@ from exporter.parsing import (
     parse_parquet,
     record_lines,
 )
-from exporter.tail_gzip import GzipFormat, Incomplete
+from exporter.tail_gzip import COMPRESSED_SUFFIX, GzipFormat, Incomplete
 from exporter.tail_jsonl import JsonlFormat
 from exporter.tail_parquet import ParquetFormat
 from exporter.tailing import (
@@ -37,9 +37,6 @@ from exporter.tailing import (
 log = logging.getLogger(__name__)
 
 LOGGED_REJECTIONS_PER_POLL = 10  # bad lines named individually per poll; the rest are summed
-
-
-COMPRESSED_SUFFIX = ".gz"  # x.jsonl.gz, and logrotate's x.jsonl.1.gz
 
 
 def file_format(fmt: str, max_line_bytes: int) -> FileFormat:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from exporter.tail_jsonl import RecordLines
 from exporter.tailing import HEAD_BYTES, CorruptFile, LineChunk, LongLine, ReadOnce
 
+COMPRESSED_SUFFIX = ".gz"  # a JSONL glob's gzip files: x.jsonl.gz, logrotate's x.jsonl.1.gz
 READ_BLOCK = 1 << 20  # compressed bytes read at once
 OUT_BLOCK = 8 << 20  # decompressed bytes produced at once (memory bound of a read)
 TRAILER_PROBE = 4096  # bytes at the end of the file its identity is a digest of

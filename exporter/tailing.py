@@ -42,12 +42,16 @@ kernel sets, and a warning names it once.
 
 A read-once file is read when complete (Parquet: its footer is written; gzip: its trailer);
 its descriptor is released then (the file stays known by inode, size, times and the format's
-digest of it). One found incomplete whose modification time is already ``give_up_seconds`` old
-is given up at once. A glob may hold files of several formats (``*.jsonl*``: JSONL and gzip
-JSONL): ``by_suffix`` names the format of a file by the end of its name, fixed when it is found.
-A compressed read-once file whose decompressed head is that of an appended file still followed
-is a rotated copy of it (logrotate's ``compress``): it waits until that file is released, and is
-then read from where that file stopped (nothing, when it is no longer).
+digest of it). One still incomplete that was not modified for ``give_up_seconds`` (seen
+unchanged that long, or so its modification time says) is given up: corrupt.
+
+Mixed globs. A glob may hold files of several formats (``*.jsonl*``: JSONL and gzip JSONL):
+``by_suffix`` names a file's format by the end of its name, fixed when it is found. A
+compressed read-once file whose decompressed head is that of an appended file still followed
+is a rotated copy of it (logrotate's ``compress``): it waits until that file is released, and
+is then read from where that file stopped (nothing, when it is no longer): the memory of
+*Copies* above, so a copy compressed more than COPY_MEMORY_SECONDS after its original left
+the glob is read whole.
 """
 
 from __future__ import annotations
@@ -774,12 +778,7 @@ class Follower:
         now = self._clock()
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if st.st_size != tracked.last_size:
-            if tracked.last_size < 0:  # found now: it may have been unchanged long before
-                age = (self._wall_clock() - st.st_mtime_ns) / 1e9
-                tracked.last_change = now - min(max(age, 0.0), fmt.give_up_seconds)
-            else:
-                tracked.last_change = now
-            tracked.last_size = st.st_size
+            tracked.last_size, tracked.last_change = st.st_size, now
         # A file that did not change since it was checked is not checked again (a gzip file is
         # checked by decompressing it whole): only the give-up time runs.
         if tracked.seen != stamp:
@@ -796,7 +795,9 @@ class Follower:
                 return
         if tracked.ready:
             yield from self._ready(tracked, st.st_size, fmt)
-        elif now - tracked.last_change >= fmt.give_up_seconds:
+        # unchanged since it was found, or (its modification time says) since before that
+        elif max(now - tracked.last_change,
+                 (self._wall_clock() - st.st_mtime_ns) / 1e9) >= fmt.give_up_seconds:
             self._finish(tracked, st.st_size)
             yield FileCorrupt(tracked.path, "corrupt")
 
