@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 
 from exporter.tail_jsonl import RecordLines
-from exporter.tailing import HEAD_BYTES, CorruptFile, LineChunk, LongLine, ReadOnce
+from exporter.tailing import CorruptFile, LineChunk, LongLine, ReadOnce
 
 COMPRESSED_SUFFIX = ".gz"  # a JSONL glob's gzip files: x.jsonl.gz, logrotate's x.jsonl.1.gz
 READ_BLOCK = 1 << 20  # compressed bytes read at once
@@ -99,18 +99,20 @@ class GzipFormat(ReadOnce):
             return None
         return count
 
-    def content_head(self, fd: int, size: int) -> bytes:
-        """The first HEAD_BYTES of the decompressed text (to tell the file it was compressed
-        from)."""
-        head = b""
+    def content(self, fd: int, size: int, start: int, length: int) -> bytes:
+        """Decompressed bytes ``start`` to ``start + length`` (fewer past the end), to tell the
+        file it was compressed from; decompresses up to there."""
+        found, pos = b"", 0
         try:
             for block in decompressed(fd, size):
-                head += block
-                if len(head) >= HEAD_BYTES:
+                if pos + len(block) > start:
+                    found += block[max(start - pos, 0): start + length - pos]
+                pos += len(block)
+                if pos >= start + length:
                     break
         except (CorruptFile, Incomplete):
             return b""
-        return head[:HEAD_BYTES]
+        return found
 
     def chunks(self, path: str, offset: int = 0,
                line: int | None = 1) -> Iterator[LineChunk | LongLine]:

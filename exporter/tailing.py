@@ -278,10 +278,11 @@ class ReadOnce(ABC):
     def records(self, path: str) -> int | None:
         """How many records the file holds, cheaply (None when that cannot be told now)."""
 
-    def content_head(self, fd: int, size: int) -> bytes:
-        """The first HEAD_BYTES of the text of a compressed copy of an appended log, to know
-        the file it was compressed from (b"": not such a format)."""
-        del fd, size
+    def content(self, fd: int, size: int, start: int, length: int) -> bytes:
+        """Bytes ``start`` to ``start + length`` of the text of a compressed copy of an appended
+        log (fewer past its end), to know the file it was compressed from (b"": not such a
+        format, or unreadable)."""
+        del fd, size, start, length
         return b""
 
 
@@ -807,7 +808,7 @@ class Follower:
         once it is released)."""
         if tracked.fd < 0 and not self._reopen(tracked):
             return
-        head = _head_digest(fmt.content_head(tracked.fd, size))
+        head = _head_digest(fmt.content(tracked.fd, size, 0, HEAD_BYTES))
         offset: int = 0
         line: int | None = 1
         if head is not None:
@@ -820,13 +821,24 @@ class Follower:
                 tracked.copy_of = original.key
                 return
             where = tracked.handover or self._former.get(head)
-            if where is not None:
+            if where is not None and self._holds(tracked, size, fmt, where):
                 offset, line = where.offset, where.line if where.line_known else None
                 log.info("compressed log file is a copy of one read before; read beyond where "
                          "that stopped", extra={"file": tracked.path, "offset": offset})
         tracked.copy_of = tracked.handover = None
         self._finish(tracked, size)
         yield FileReady(tracked.path, offset, line)
+
+    def _holds(self, tracked: Tracked, size: int, fmt: ReadOnce, where: _Position) -> bool:
+        """Whether a compressed file holds what was read of the file it starts like: the bytes
+        read just before ``where.offset`` (or, shorter, a beginning of it: counted already)."""
+        start = max(where.offset - FINGERPRINT, 0)
+        tail = fmt.content(tracked.fd, size, start, where.offset - start)
+        if tail == where.fingerprint or len(tail) < where.offset - start:
+            return True
+        log.info("compressed log file starts like one read before but is no copy of it; read "
+                 "whole", extra={"file": tracked.path})
+        return False
 
     def _finish(self, tracked: Tracked, size: int) -> None:
         """A read-once file is read (or given up): release its descriptor, remember its identity.

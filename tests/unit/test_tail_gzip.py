@@ -226,6 +226,22 @@ class TestCompressed:
         assert sorted(seen) == list(range(14))
         follower.close()
 
+    @pytest.mark.parametrize(("content", "expected"), [
+        (records(0, 10) + records(50, 3), list(range(50, 53))),  # longer: read beyond
+        (records(0, 6), []),  # shorter: a beginning of what was read, counted already
+        (records(0, 1) + records(70, 12), [0, *range(70, 82)]),  # same first line: read whole
+    ])
+    def test_a_compressed_file_starting_like_a_released_one_is_read_beyond_what_was_read(
+        self, tmp_path: Path, follow: Follower, content: bytes, expected: list[int]
+    ) -> None:
+        log = tmp_path / "x.jsonl"
+        log.write_bytes(records(0, 10))
+        assert read_ready(follow, poll(follow)) == list(range(10))
+        log.unlink()
+        poll(follow)  # released: where it stopped is remembered
+        (tmp_path / "y.jsonl.gz").write_bytes(gzip.compress(content))
+        assert read_ready(follow, poll(follow)) == expected
+
     def test_a_compressed_file_unlike_any_read_is_read_whole(
         self, tmp_path: Path, follow: Follower
     ) -> None:
