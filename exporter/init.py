@@ -16,6 +16,9 @@ Each column of the reference is given one role, with the reason shown beside it:
   inferred from the label's values), never among the features;
 - a column without any value is left out.
 
+Without the flags, a feature named like a prediction or a label gets a comment saying which
+flag would monitor it as one.
+
 The module is pure: a DataFrame in, YAML text out (``render``); ``init_config`` reads the file.
 """
 
@@ -38,6 +41,9 @@ MAX_CATEGORIES = 20  # the config's default ``max_categories``, named in comment
 EPOCH_RANGE = (946_684_800, 4_102_444_800)  # epoch seconds of 2000-01-01 .. 2100-01-01
 _TIME_NAME = re.compile(r"(^|_)(ts|time|timestamp|date|datetime|created|updated)($|_)|_at$",
                         re.IGNORECASE)
+_PREDICTION_NAME = re.compile(r"(^|_)(pred|prediction|predicted|proba|score|output)($|_)",
+                              re.IGNORECASE)
+_LABEL_NAME = re.compile(r"^(label|target|y|y_true|truth|ground_truth|actual)$", re.IGNORECASE)
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
                       r"([Zz]|[+-]\d{2}:?\d{2})?)?")
@@ -177,6 +183,7 @@ def render(frame: pd.DataFrame, options: InitOptions) -> str:
            "    reference:",
            f"      path: {_scalar(options.reference)}",
            "    features:"]
+    out += _hints(features, options)
     for column in features:
         out += [f"      - name: {_scalar(column.name)}  # {_comment(column.why)}",
                 f"        type: {column.role}"]
@@ -204,6 +211,20 @@ def render(frame: pd.DataFrame, options: InitOptions) -> str:
             "      rows: 5000  # the last N records"
             + ("; or duration: 1h" if times else "")]
     return "\n".join(out) + "\n"
+
+
+def _hints(features: list[Column], options: InitOptions) -> list[str]:
+    """Comments naming features that look like the prediction or the label by their name,
+    when the flag was not given."""
+    hints = []
+    for column in features:
+        if options.prediction is None and _PREDICTION_NAME.search(column.name):
+            hints.append(f"      # {_comment(column.name)} is named like a prediction: "
+                         f"--prediction={_comment(column.name)} monitors it as one")
+        elif options.label is None and _LABEL_NAME.fullmatch(column.name):
+            hints.append(f"      # {_comment(column.name)} is named like a label: "
+                         f"--label={_comment(column.name)} computes the model's quality")
+    return hints
 
 
 def _role_text(role: str) -> str:

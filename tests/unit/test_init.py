@@ -182,6 +182,16 @@ class TestRender:
         assert model["logs"]["path"] == "/data/my logs/*.jsonl"
         assert model["id_column"] == "id\nrow"
 
+    def test_columns_named_like_a_prediction_or_label_are_pointed_out_without_the_flags(
+        self
+    ) -> None:
+        frame = reference().rename(columns={"repaid": "target"})
+        text = render(frame, InitOptions(reference="ref.parquet"))
+        assert "# score is named like a prediction: --prediction=score" in text
+        assert "# target is named like a label: --label=target" in text
+        text = render(frame, InitOptions(reference="ref.parquet", prediction="score"))
+        assert "named like a prediction" not in text
+
     def test_the_model_name_comes_from_the_reference_file(self) -> None:
         text = render(reference(), InitOptions(reference="data/car loan.v2.parquet"))
         assert yaml.safe_load(text)["models"][0]["name"] == "car-loan"
