@@ -806,6 +806,8 @@ class Follower:
         """A complete read-once file: read it, unless it is the compressed copy of an appended
         file still followed (read from that one; this one is read on from where that one stops
         once it is released)."""
+        if tracked.copy_of in self._files:
+            return  # its original is still followed (released: ``_retire`` clears copy_of)
         if tracked.fd < 0 and not self._reopen(tracked):
             return
         head = _head_digest(fmt.content(tracked.fd, size, 0, HEAD_BYTES))
