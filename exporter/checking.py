@@ -17,11 +17,12 @@ future.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,8 @@ from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
 from exporter.tables import read_column_names
-from exporter.tailing import ignored, reading_order
+from exporter.tail_gzip import COMPRESSED_SUFFIX, Incomplete, decompressed
+from exporter.tailing import CorruptFile, ignored, reading_order
 from exporter.window import MAX_FUTURE_SECONDS
 
 SAMPLE_LINES = 100  # records sampled from the newest log file
@@ -161,7 +163,9 @@ def _sample(path: str, model: ModelConfig, now: float) -> _Sample | None:
             raise ValueError(msg)
         if model.logs.format == "parquet":
             return _parquet_sample(fd)
-        return _jsonl_sample(fd, model, now)
+        if path.endswith(COMPRESSED_SUFFIX):
+            return _jsonl_sample(_gzip_reader(fd), model, now)
+        return _jsonl_sample(functools.partial(os.read, fd), model, now)
     finally:
         os.close(fd)
 
@@ -174,13 +178,32 @@ def _parquet_sample(fd: int) -> _Sample:
     return _Sample(frozenset(names), 1, 0, 0)
 
 
-def _jsonl_sample(fd: int, model: ModelConfig, now: float) -> _Sample | None:
+def _gzip_reader(fd: int) -> Callable[[int], bytes]:
+    """Reads of the decompressed text of a gzip file (blocks of at most OUT_BLOCK bytes);
+    a file that is no complete gzip stream is a ValueError, as run rejects it."""
+    blocks = decompressed(fd, os.fstat(fd).st_size)
+
+    def read(_size: int) -> bytes:
+        try:
+            return next(blocks, b"")
+        except CorruptFile as exc:
+            msg = f"corrupt gzip file: {exc}"
+            raise ValueError(msg) from exc
+        except Incomplete as exc:
+            msg = "gzip file incomplete (being written, or truncated)"
+            raise ValueError(msg) from exc
+
+    return read
+
+
+def _jsonl_sample(read: Callable[[int], bytes], model: ModelConfig,
+                  now: float) -> _Sample | None:
     from exporter.parsing import TIME, ColumnSpec, batch_from_records, decode_record
 
     keys: set[str] = set()
     records: list[dict[str, object]] = []
     malformed = 0
-    for line in _complete_lines(fd, model.logs.max_line_bytes):
+    for line in _complete_lines(read, model.logs.max_line_bytes):
         if len(records) + malformed == SAMPLE_LINES:
             break
         obj = decode_record(line)
@@ -199,14 +222,14 @@ def _jsonl_sample(fd: int, model: ModelConfig, now: float) -> _Sample | None:
     return _Sample(frozenset(keys), len(records), malformed, future)
 
 
-def _complete_lines(fd: int, limit: int) -> Iterator[bytes]:
+def _complete_lines(read: Callable[[int], bytes], limit: int) -> Iterator[bytes]:
     """Non-blank ``\\n``-terminated lines of at most ``limit`` bytes, read in bounded blocks;
     longer lines are skipped without being held (``run`` rejects them as too long)."""
     pending = b""
     skipping = False
     budget = SAMPLE_LINES * (limit + 1)  # what the sampled lines can take at most
     while budget > 0:
-        block = os.read(fd, min(READ_BLOCK, budget))
+        block = read(min(READ_BLOCK, budget))
         budget -= len(block)
         if not block:
             return  # a last line without its newline is not read yet, as in run

@@ -1,4 +1,5 @@
-"""Command line: ``run``, ``check``, ``demo``, ``--version``; Prometheus-style dotted flags.
+"""Command line: ``run``, ``check``, ``demo``, ``init``, ``--version``; Prometheus-style dotted
+flags.
 
 Exit codes: 0 normal end, 1 runtime failure, 2 usage or config error.
 """
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--demo.drift-after", dest="drift_after", default="60s",
                       help="when the simulated inputs start to drift (default 60s)")
     _add_logging(demo)
+    init = sub.add_parser("init", help="print a starting config inferred from a reference file")
+    init.add_argument("--reference", required=True,
+                      help="the reference data (.parquet, .csv, .jsonl)")
+    init.add_argument("--logs", help="glob of the prediction logs (default logs/*.jsonl)")
+    init.add_argument("--name", help="the model's name (default: from the reference's name)")
+    init.add_argument("--prediction", help="the model's output column")
+    init.add_argument("--label", help="the ground-truth column")
+    _add_logging(init)
     return parser
 
 
@@ -88,7 +97,7 @@ def _main(args: argparse.Namespace) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
-    commands = {"run": _run, "check": _check, "demo": _demo}
+    commands = {"run": _run, "check": _check, "demo": _demo, "init": _init}
     try:
         return commands[args.command](args)
     except ConfigError as exc:
@@ -144,6 +153,14 @@ def _demo(args: argparse.Namespace) -> int:
     from exporter.durations import parse_duration
 
     return run_demo(args.listen, args.demo_dir, parse_duration(args.drift_after))
+
+
+def _init(args: argparse.Namespace) -> int:
+    from exporter.init import InitOptions, init_config
+
+    sys.stdout.write(init_config(InitOptions(args.reference, args.logs, args.name,
+                                             args.prediction, args.label)))
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ or `$VAR` expansion.
 The rules that relate several keys are plain code here:
 
 - Model names are unique. A log or feedback `format` defaults from the path's extension (`.jsonl`,
-  `.ndjson` -> jsonl, `.parquet` -> parquet) and is required otherwise. The reference file must
-  exist; with `check_reference`, `exporter.checking` reads its column names and every feature
-  and prediction column it lacks is a problem (the label column may be missing: reference
-  quality metrics are then not computed), as is an unreadable reference.
+  `.ndjson` -> jsonl, also followed by `.gz`; `.parquet` -> parquet) and is required otherwise.
+  The reference file must exist; with `check_reference`, `exporter.checking` reads its column
+  names and every feature and prediction column it lacks is a problem (the label column may be
+  missing: reference quality metrics are then not computed), as is an unreadable reference.
 - A `statistic` must fit the type, and a `threshold` is `auto` or a number > 0 within the
   statistic's range: both as each statistic declares them (`exporter.stats.registry`; e.g.
   < 1 for the p-values ks and chi2, <= 1 for jensen_shannon, a base-2 distance).
@@ -624,7 +624,9 @@ def _glob(node: Node, base_dir: Path) -> tuple[str | None, str | None]:
     fmt = node["format"]
     given = node.raw.get("path")  # a bad glob still tells its extension
     if isinstance(given, str) and given and not node.given("format"):
-        fmt = _LOG_EXTENSIONS.get(PurePosixPath(given).suffix.lower())
+        # a compressed log's format is that of its content: x.jsonl.gz is JSONL
+        uncompressed = given[:-3] if given.lower().endswith(".gz") else given
+        fmt = _LOG_EXTENSIONS.get(PurePosixPath(uncompressed).suffix.lower())
         if fmt is None:
             node.report(
                 "format",

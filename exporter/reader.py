@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from exporter.counters import ModelCounters
 from exporter.parsing import (
     Batch,
@@ -14,9 +17,12 @@ from exporter.parsing import (
     parse_parquet,
     record_lines,
 )
+from exporter.tail_gzip import COMPRESSED_SUFFIX, GzipFormat, Incomplete
 from exporter.tail_jsonl import JsonlFormat
 from exporter.tail_parquet import ParquetFormat
 from exporter.tailing import (
+    CorruptFile,
+    Event,
     FileCorrupt,
     FileFormat,
     FileReady,
@@ -38,8 +44,19 @@ def file_format(fmt: str, max_line_bytes: int) -> FileFormat:
     record from (to read back the newest records at start-up), Parquet files are read once."""
     if fmt == "parquet":
         return ParquetFormat()
-    return JsonlFormat(max_line_bytes,
-                       lambda data, limit: record_lines(data, max_line_bytes=limit))
+    return JsonlFormat(max_line_bytes, _record_lines)
+
+
+def compressed_formats(fmt: str, max_line_bytes: int) -> tuple[tuple[str, FileFormat], ...]:
+    """The formats of a glob's compressed files, by the end of their name: JSONL logs may be
+    rotated into gzip files, read once when complete."""
+    if fmt == "parquet":
+        return ()
+    return ((COMPRESSED_SUFFIX, GzipFormat(max_line_bytes, _record_lines)),)
+
+
+def _record_lines(data: bytes, limit: int) -> NDArray[np.bool_]:
+    return record_lines(data, max_line_bytes=limit)
 
 
 class LogReader:
@@ -51,45 +68,66 @@ class LogReader:
         self.columns = list(columns)
         self.counters = counters
         self.max_line_bytes = max_line_bytes
-        self.follower = Follower(pattern, file_format(fmt, max_line_bytes))
+        self.follower = Follower(pattern, file_format(fmt, max_line_bytes),
+                                 by_suffix=compressed_formats(fmt, max_line_bytes))
         self._logged = 0
 
     def batches(self) -> Iterator[Batch]:
         """Parsed batches of everything new (rejections are counted in the batches)."""
         self._logged = 0
         for event in self.follower.poll():
-            if isinstance(event, LineChunk):
-                batch, rejections = parse_jsonl(event.data, self.columns,
-                                                first_line=event.first_line or 0,
-                                                max_line_bytes=self.max_line_bytes,
-                                                newlines=event.newlines)
-                for rejection in rejections:
-                    self._log(event.path, rejection, event.first_line is None)
-                yield batch
-            elif isinstance(event, LongLine):
-                self._log(event.path, Rejection(event.line or 0, "too_long",
-                                                f"{event.length} bytes"), event.line is None)
-                self.counters.add_batch(0, {"too_long": 1}, {}, None)
-            elif isinstance(event, FileReady):
-                batch_or_none = self._parquet(event.path)
-                if batch_or_none is not None:
-                    yield batch_or_none
-            elif isinstance(event, FileCorrupt):
-                log.warning("parquet file rejected", extra={"file": event.path,
-                                                             "reason": event.reason})
-                self.counters.file_rejected(event.reason)
-            elif isinstance(event, Truncated):
-                self.counters.truncated()
-            elif isinstance(event, Unreadable):
-                log.warning("log file unreadable; retried at every poll", extra={
-                    "model": self.model, "file": event.path, "error": event.error})
-                self.counters.file_rejected("unreadable")
-            elif isinstance(event, Readable):
-                log.info("log file readable again", extra={"model": self.model,
-                                                            "file": event.path})
+            yield from self._read(event)
         if self._logged > LOGGED_REJECTIONS_PER_POLL:
             log.warning("more records rejected", extra={
                 "model": self.model, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})
+
+    def _read(self, event: Event) -> Iterator[Batch]:
+        if isinstance(event, LineChunk):
+            batch, rejections = parse_jsonl(event.data, self.columns,
+                                            first_line=event.first_line or 0,
+                                            max_line_bytes=self.max_line_bytes,
+                                            newlines=event.newlines)
+            for rejection in rejections:
+                self._log(event.path, rejection, event.first_line is None)
+            yield batch
+        elif isinstance(event, LongLine):
+            self._log(event.path, Rejection(event.line or 0, "too_long",
+                                            f"{event.length} bytes"), event.line is None)
+            self.counters.add_batch(0, {"too_long": 1}, {}, None)
+        elif isinstance(event, FileReady):
+            fmt = self.follower.format_for(event.path)
+            if isinstance(fmt, GzipFormat):
+                yield from self._compressed(fmt, event)
+            else:
+                batch_or_none = self._parquet(event.path)
+                if batch_or_none is not None:
+                    yield batch_or_none
+        elif isinstance(event, FileCorrupt):
+            log.warning("log file rejected", extra={"model": self.model, "file": event.path,
+                                                    "reason": event.reason})
+            self.counters.file_rejected(event.reason)
+        elif isinstance(event, Truncated):
+            self.counters.truncated()
+        elif isinstance(event, Unreadable):
+            log.warning("log file unreadable; retried at every poll", extra={
+                "model": self.model, "file": event.path, "error": event.error})
+            self.counters.file_rejected("unreadable")
+        elif isinstance(event, Readable):
+            log.info("log file readable again", extra={"model": self.model,
+                                                        "file": event.path})
+
+    def _compressed(self, fmt: GzipFormat, ready: FileReady) -> Iterator[Batch]:
+        """The records of a complete gzip file, from where the file it was compressed from was
+        read up to; one that changed since it was found complete is counted corrupt (what was
+        read of it stays read)."""
+        try:
+            for chunk in fmt.chunks(ready.path, ready.offset, ready.line):
+                yield from self._read(chunk)
+        except (OSError, CorruptFile, Incomplete) as exc:
+            log.warning("log file rejected", extra={"model": self.model, "file": ready.path,
+                                                    "reason": "corrupt",
+                                                    "error": str(exc)[:200] or "truncated"})
+            self.counters.file_rejected("corrupt")
 
     def _parquet(self, path: str) -> Batch | None:
         try:

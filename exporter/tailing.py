@@ -40,8 +40,18 @@ than FUTURE_SLACK_SECONDS ahead of the clock is not trusted (``touch -d tomorrow
 unpacked with skewed times): such a file is ordered by its status-change time, which only the
 kernel sets, and a warning names it once.
 
-A read-once file is read when complete (Parquet: its footer is written); its descriptor is
-released then (the file stays known by inode, size, times and the format's digest of it).
+A read-once file is read when complete (Parquet: its footer is written; gzip: its trailer);
+its descriptor is released then (the file stays known by inode, size, times and the format's
+digest of it). One still incomplete that was not modified for ``give_up_seconds`` (seen
+unchanged that long, or so its modification time says) is given up: corrupt.
+
+Mixed globs. A glob may hold files of several formats (``*.jsonl*``: JSONL and gzip JSONL):
+``by_suffix`` names a file's format by the end of its name, fixed when it is found. A
+compressed read-once file whose decompressed head is that of an appended file still followed
+is a rotated copy of it (logrotate's ``compress``): it waits until that file is released, and
+is then read from where that file stopped (nothing, when it is no longer): the memory of
+*Copies* above, so a copy compressed more than COPY_MEMORY_SECONDS after its original left
+the glob is read whole.
 """
 
 from __future__ import annotations
@@ -56,7 +66,7 @@ import stat
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -114,9 +124,12 @@ class LongLine:
 
 @dataclass(frozen=True)
 class FileReady:
-    """A complete read-once file (Parquet) to read."""
+    """A complete read-once file to read; a compressed copy of a file read before is read from
+    ``offset`` of its decompressed text (at line ``line``, None when unknown)."""
 
     path: str
+    offset: int = 0
+    line: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,14 @@ class Readable:
     """A file reported unreadable that was read again."""
 
     path: str
+
+
+class CorruptFile(Exception):  # noqa: N818 - a verdict on a file, not a programming error
+    """Raised by a read-once format for a file that can never be read (``reason`` counts it)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 Event = LineChunk | LongLine | FileReady | FileCorrupt | Truncated | Unreadable | Readable
@@ -182,6 +203,7 @@ class Tracked:
     key: Key
     fd: int  # -1 while closed
     last_change: float  # clock time of the last size change (or of tracking)
+    fmt: FileFormat  # fixed when found: a renamed file keeps the format it is read with
     offset: int = 0
     line: int | None = 1
     line_known: bool = True  # False after a start-up skip, until lines are read (counted lazily)
@@ -197,6 +219,7 @@ class Tracked:
     new: bool = False  # found after start-up, not yet checked for being a copy
     copy_of: Key | None = None  # the original this file is a copy of, while that one is read
     handover: _Position | None = None  # where its original stopped: read on from there
+    ready: bool = False  # read-once: found complete at the last check (``seen``)
 
     def advance(self, data: bytes) -> None:
         """Move the offset past ``data``, just read, keeping the fingerprint current."""
@@ -244,7 +267,8 @@ class ReadOnce(ABC):
 
     @abstractmethod
     def is_complete(self, fd: int, size: int) -> bool:
-        """Whether the file is written whole (and can be read)."""
+        """Whether the file is written whole (and can be read); raises ``CorruptFile`` when it
+        never will be."""
 
     @abstractmethod
     def identity(self, fd: int, size: int) -> bytes:
@@ -253,6 +277,13 @@ class ReadOnce(ABC):
     @abstractmethod
     def records(self, path: str) -> int | None:
         """How many records the file holds, cheaply (None when that cannot be told now)."""
+
+    def content(self, fd: int, size: int, start: int, length: int) -> bytes:
+        """Bytes ``start`` to ``start + length`` of the text of a compressed copy of an appended
+        log (fewer past its end), to know the file it was compressed from (b"": not such a
+        format, or unreadable)."""
+        del fd, size, start, length
+        return b""
 
 
 FileFormat = Appended | ReadOnce
@@ -268,11 +299,13 @@ class Follower:
     """Follows every file matching one glob; ``poll`` yields what is new since the last poll."""
 
     def __init__(self, pattern: str, fmt: FileFormat, *,
+                 by_suffix: Sequence[tuple[str, FileFormat]] = (),
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], int] = time.time_ns, max_open: int | None = None,
                  idle_seconds: float = IDLE_CLOSE_SECONDS) -> None:
         self.pattern = pattern
         self.fmt = fmt
+        self.by_suffix = tuple(by_suffix)  # (name ending, format) read instead of ``fmt``
         self.max_open = max(max_open or default_max_open(), MIN_OPEN_FILES)
         self.idle_seconds = idle_seconds
         self._clock = clock  # monotonic seconds: idle, release, give-up and copy-memory times
@@ -286,6 +319,13 @@ class Follower:
         self._notices: list[Event] = []
         self._exhausted = False  # the process ran out of descriptors (warned once)
         self._started = False
+
+    def format_for(self, path: str) -> FileFormat:
+        """The format a file of the glob is read with, from the end of its name."""
+        for suffix, fmt in self.by_suffix:
+            if path.endswith(suffix):
+                return fmt
+        return self.fmt
 
     @property
     def open_files(self) -> int:
@@ -342,20 +382,20 @@ class Follower:
                 self._failed(tracked, exc)
 
     def _skip_all(self, tracked: Tracked, size: int) -> None:
-        if isinstance(self.fmt, ReadOnce):
+        if isinstance(tracked.fmt, ReadOnce):
             self._finish(tracked, size)
         else:
-            self._skip_to(tracked, self.fmt.complete_end(tracked.fd, size))
+            self._skip_to(tracked, tracked.fmt.complete_end(tracked.fd, size))
 
     def _backfill(self, tracked: Tracked, size: int, remaining: int) -> int:
         if remaining <= 0:
             self._skip_all(tracked, size)
             return 0
-        if isinstance(self.fmt, ReadOnce):
-            rows = self.fmt.records(tracked.path)
+        if isinstance(tracked.fmt, ReadOnce):
+            rows = tracked.fmt.records(tracked.path)
             return remaining if rows is None else remaining - rows
-        end = self.fmt.complete_end(tracked.fd, size)
-        offset, found = self.fmt.tail_start(tracked.fd, end, remaining)
+        end = tracked.fmt.complete_end(tracked.fd, size)
+        offset, found = tracked.fmt.tail_start(tracked.fd, end, remaining)
         self._skip_to(tracked, offset)
         return remaining - found
 
@@ -390,7 +430,7 @@ class Follower:
         fd = self._open_fd(item.path, key)
         if fd is None:
             return None
-        tracked = Tracked(item.path, key, fd, self._clock(), new=new)
+        tracked = Tracked(item.path, key, fd, self._clock(), self.format_for(item.path), new=new)
         self._files[key] = tracked
         self._open[key] = None
         return tracked
@@ -545,8 +585,9 @@ class Follower:
 
     def _follow(self, tracked: Tracked, st: os.stat_result) -> Iterator[Event]:
         """Read what is new in a listed file."""
-        if isinstance(self.fmt, ReadOnce):
-            yield from self._check_complete(tracked, st, self.fmt)
+        fmt = tracked.fmt
+        if isinstance(fmt, ReadOnce):
+            yield from self._check_complete(tracked, st, fmt)
             return
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if tracked.fd < 0 and ((tracked.seen == stamp and tracked.handover is None)
@@ -563,7 +604,7 @@ class Follower:
         if tracked.handover is not None:
             self._take_over(tracked)
         yield from self._check_identity(tracked, st.st_size)
-        yield from self.fmt.read(tracked, st.st_size)
+        yield from fmt.read(tracked, st.st_size)
         self._learn_head(tracked)
         tracked.seen = stamp
 
@@ -575,7 +616,7 @@ class Follower:
         is pending in it, so that its disk space is freed. A file that was overwritten after it
         left the glob holds nothing of this log any more: it is released at once.
         """
-        fmt = self.fmt
+        fmt = tracked.fmt
         if isinstance(fmt, ReadOnce) or (tracked.fd < 0 and not self._find_moved(tracked, moved)):
             self._release(tracked)
             return
@@ -739,32 +780,82 @@ class Follower:
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if st.st_size != tracked.last_size:
             tracked.last_size, tracked.last_change = st.st_size, now
-        # A closed file that did not change still has no footer: only the give-up time runs.
-        if not (tracked.fd < 0 and tracked.seen == stamp):
+        # A file that did not change since it was checked is not checked again (a gzip file is
+        # checked by decompressing it whole): only the give-up time runs.
+        if tracked.seen != stamp:
             if tracked.fd < 0 and not self._reopen(tracked):
                 return
-            if fmt.is_complete(tracked.fd, st.st_size):
-                self._finish(tracked, st.st_size)
-                yield FileReady(tracked.path)
-                return
             tracked.seen = stamp
-        if now - tracked.last_change >= fmt.give_up_seconds:
+            try:
+                tracked.ready = fmt.is_complete(tracked.fd, st.st_size)
+            except CorruptFile as exc:
+                log.warning("log file cannot be read; skipped",
+                            extra={"file": tracked.path, "error": str(exc)[:200]})
+                self._finish(tracked, st.st_size)
+                yield FileCorrupt(tracked.path, exc.reason)
+                return
+        if tracked.ready:
+            yield from self._ready(tracked, st.st_size, fmt)
+        # unchanged since it was found, or (its modification time says) since before that
+        elif max(now - tracked.last_change,
+                 (self._wall_clock() - st.st_mtime_ns) / 1e9) >= fmt.give_up_seconds:
             self._finish(tracked, st.st_size)
             yield FileCorrupt(tracked.path, "corrupt")
+
+    def _ready(self, tracked: Tracked, size: int, fmt: ReadOnce) -> Iterator[Event]:
+        """A complete read-once file: read it, unless it is the compressed copy of an appended
+        file still followed (read from that one; this one is read on from where that one stops
+        once it is released)."""
+        if tracked.copy_of in self._files:
+            return  # its original is still followed (released: ``_retire`` clears copy_of)
+        if tracked.fd < 0 and not self._reopen(tracked):
+            return
+        head = _head_digest(fmt.content(tracked.fd, size, 0, HEAD_BYTES))
+        offset: int = 0
+        line: int | None = 1
+        if head is not None:
+            original = self._files.get(self._heads.get(head, (-1, -1)))
+            if original is not None and original is not tracked:
+                if tracked.copy_of != original.key:
+                    log.info("compressed log file is a copy of one being read; read once that "
+                             "one is released", extra={"file": tracked.path,
+                                                       "original": original.path})
+                tracked.copy_of = original.key
+                return
+            where = tracked.handover or self._former.get(head)
+            if where is not None and self._holds(tracked, size, fmt, where):
+                offset, line = where.offset, where.line if where.line_known else None
+                log.info("compressed log file is a copy of one read before; read beyond where "
+                         "that stopped", extra={"file": tracked.path, "offset": offset})
+        tracked.copy_of = tracked.handover = None
+        self._finish(tracked, size)
+        yield FileReady(tracked.path, offset, line)
+
+    def _holds(self, tracked: Tracked, size: int, fmt: ReadOnce, where: _Position) -> bool:
+        """Whether a compressed file holds what was read of the file it starts like: the bytes
+        read just before ``where.offset`` (or, shorter, a beginning of it: counted already)."""
+        start = max(where.offset - FINGERPRINT, 0)
+        tail = fmt.content(tracked.fd, size, start, where.offset - start)
+        if tail == where.fingerprint or len(tail) < where.offset - start:
+            return True
+        log.info("compressed log file starts like one read before but is no copy of it; read "
+                 "whole", extra={"file": tracked.path})
+        return False
 
     def _finish(self, tracked: Tracked, size: int) -> None:
         """A read-once file is read (or given up): release its descriptor, remember its identity.
 
-        Size, times and the format's digest (a Parquet footer) identify it: a file deleted and
-        created again may get the same inode (and even the same size), and must then be read as
-        a new file.
+        Size, times and the format's digest (a Parquet footer, a gzip trailer) identify it: a
+        file deleted and created again may get the same inode (and even the same size), and must
+        then be read as a new file.
         """
-        assert isinstance(self.fmt, ReadOnce)
+        fmt = tracked.fmt
+        assert isinstance(fmt, ReadOnce)
         tracked.done, tracked.last_size = True, size
         if tracked.fd >= 0 or self._reopen(tracked):
             st = os.fstat(tracked.fd)
             tracked.stamp = (st.st_mtime_ns, st.st_ctime_ns)
-            tracked.identity = self.fmt.identity(tracked.fd, size)
+            tracked.identity = fmt.identity(tracked.fd, size)
             self._close(tracked)
 
     def _replaced(self, existing: Tracked, path: str, st: os.stat_result) -> bool:
@@ -774,7 +865,8 @@ class Follower:
         reused inode has another one (a Parquet footer: its row groups, offsets and
         statistics), and most often another size.
         """
-        assert isinstance(self.fmt, ReadOnce)
+        fmt = existing.fmt
+        assert isinstance(fmt, ReadOnce)
         if existing.last_size != st.st_size:
             return True
         stamp = (st.st_mtime_ns, st.st_ctime_ns)
@@ -785,7 +877,7 @@ class Follower:
         except OSError:
             return False  # gone again: the next listing decides
         try:
-            digest = self.fmt.identity(fd, st.st_size)
+            digest = fmt.identity(fd, st.st_size)
         finally:
             os.close(fd)
         if digest != existing.identity:

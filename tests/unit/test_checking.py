@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -97,6 +98,29 @@ class TestSampling:
         problems = check_logs(0, config).problems
         assert problems == (f"models[0].logs.path: column 'b' not in the first 100 records of "
                             f"{tmp_path / 'logs' / 'new.jsonl'}",)
+
+    def test_a_compressed_file_is_sampled_from_its_decompressed_records(
+        self, tmp_path: Path
+    ) -> None:
+        config = model(tmp_path, logs={"path": str(tmp_path / "logs/*.jsonl*"), "format": "jsonl"})
+        touch(tmp_path / "logs" / "x.jsonl.1.gz", 200, gzip.compress(b'{"a": 1}\n'))
+        touch(tmp_path / "logs" / "x.jsonl", 100, b'{"a": 1, "b": 2}\n')
+        assert check_logs(0, config).problems == (
+            f"models[0].logs.path: column 'b' not in the first 100 records of "
+            f"{tmp_path / 'logs' / 'x.jsonl.1.gz'}",)
+
+    def test_a_corrupt_compressed_file_is_named_and_an_older_file_sampled(
+        self, tmp_path: Path
+    ) -> None:
+        config = model(tmp_path, logs={"path": str(tmp_path / "logs/*.jsonl*"), "format": "jsonl"})
+        touch(tmp_path / "logs" / "x.jsonl.1.gz", 200, gzip.compress(b'{"a": 1}\n' * 50)[:-9])
+        touch(tmp_path / "logs" / "x.jsonl", 100, b'{"a": 1}\n')
+        result = check_logs(0, config)
+        assert "cannot read" in result.warnings[0]
+        assert "x.jsonl.1.gz: gzip file incomplete" in result.warnings[0]
+        assert result.problems == (
+            f"models[0].logs.path: column 'b' not in the first 100 records of "
+            f"{tmp_path / 'logs' / 'x.jsonl'}",)
 
     def test_future_timestamps_are_judged_by_the_clock_given(self, tmp_path: Path) -> None:
         config = model(tmp_path)

@@ -330,7 +330,8 @@ class TestDefaults:
 class TestLogs:
     @pytest.mark.parametrize(
         ("path", "fmt"),
-        [("a/*.jsonl", "jsonl"), ("a/*.ndjson", "jsonl"), ("a/*.parquet", "parquet")],
+        [("a/*.jsonl", "jsonl"), ("a/*.ndjson", "jsonl"), ("a/*.parquet", "parquet"),
+         ("a/*.jsonl.gz", "jsonl"), ("a/*.ndjson.GZ", "jsonl")],
     )
     def test_the_format_comes_from_the_extension(self, base: Path, path: str, fmt: str) -> None:
         assert parse_model(base, logs={"path": path}).logs.format == fmt
