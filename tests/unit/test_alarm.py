@@ -38,18 +38,23 @@ def feed(detector: AlarmDetector, values: Values, start_time: float = 0.0,
 
 
 class TestPlanScales:
-    def test_a_25000_row_reference_gets_blocks_of_100_400_and_1600(self) -> None:
-        assert plan_scales(25_000) == (100, 400, 1600)
+    def test_a_25000_row_reference_gets_blocks_of_100_to_6400(self) -> None:
+        assert plan_scales(25_000) == (100, 400, 1600, 6400)
 
-    def test_a_large_reference_gets_at_most_four_scales(self) -> None:
-        assert plan_scales(10_000_000) == (100, 400, 1600, 6400)
+    def test_a_large_reference_gets_at_most_five_scales(self) -> None:
+        assert plan_scales(10_000_000) == (100, 400, 1600, 6400, 25_600)
 
-    def test_a_small_reference_gets_one_block_of_a_tenth_of_it(self) -> None:
-        assert plan_scales(500) == (50,)
+    def test_blocks_are_at_most_a_third_of_the_reference(self) -> None:
+        assert plan_scales(19_199) == (100, 400, 1600)
+        assert plan_scales(76_800) == (100, 400, 1600, 6400, 25_600)
+
+    def test_a_small_reference_gets_one_block_of_a_third_of_it(self) -> None:
+        assert plan_scales(210) == (70,)
 
     def test_a_tiny_reference_gets_no_alarm(self) -> None:
         assert plan_scales(150) == ()
         assert "stays off" in (reference_warning(150) or "")
+        assert plan_scales(199) == ()
 
     def test_check_warns_below_25000_rows_and_not_above(self) -> None:
         assert reference_warning(5000) is not None
@@ -94,11 +99,11 @@ class TestBlocks:
     def test_blocks_complete_at_every_scale_as_records_arrive(self) -> None:
         rng = np.random.default_rng(1)
         detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(), seed=1)
-        assert detector.scales == (100, 400, 1600)
-        feed(detector, [rng.normal(size=1599)])
-        assert detector.state().blocks_tested == 15 + 3
-        feed(detector, [rng.normal(size=1)], start_time=1599.0)
-        assert detector.state().blocks_tested == 16 + 4 + 1
+        assert detector.scales == (100, 400, 1600, 6400)
+        feed(detector, [rng.normal(size=6399)])
+        assert detector.state().blocks_tested == 63 + 15 + 3
+        feed(detector, [rng.normal(size=1)], start_time=6399.0)
+        assert detector.state().blocks_tested == 64 + 16 + 4 + 1
 
     def test_each_block_gets_its_weight_times_its_duration_over_the_target(self) -> None:
         rng = np.random.default_rng(2)
@@ -109,11 +114,11 @@ class TestBlocks:
         feed(detector, [rng.normal(size=1600)], rate=2.0)  # one record every 0.5 s
         alphas = {(r.scale, r.end_time): r.alpha for r in detector.results}
         # The first block runs from the first record: 99 gaps of 0.5 s, then 100 gaps each.
-        assert alphas[(100, 49.5)] == pytest.approx(49.5 / 3 / target)
-        assert alphas[(100, 99.5)] == pytest.approx(50.0 / 3 / target)
-        assert alphas[(400, 199.5)] == pytest.approx(199.5 / 3 / target)
-        assert alphas[(400, 399.5)] == pytest.approx(200.0 / 3 / target)
-        assert alphas[(1600, 799.5)] == pytest.approx(799.5 / 3 / target)
+        assert alphas[(100, 49.5)] == pytest.approx(49.5 / 4 / target)
+        assert alphas[(100, 99.5)] == pytest.approx(50.0 / 4 / target)
+        assert alphas[(400, 199.5)] == pytest.approx(199.5 / 4 / target)
+        assert alphas[(400, 399.5)] == pytest.approx(200.0 / 4 / target)
+        assert alphas[(1600, 799.5)] == pytest.approx(799.5 / 4 / target)
 
     def test_the_budgets_of_a_scale_add_up_to_its_weight_times_elapsed_over_target(
             self) -> None:
@@ -124,7 +129,7 @@ class TestBlocks:
         detector.add([rng.normal(size=6400)], times)
         for scale in detector.scales:
             total = sum(r.alpha for r in detector.results if r.scale == scale)
-            assert total == pytest.approx((times[-1] - times[0]) / 3 / 1e6)
+            assert total == pytest.approx((times[-1] - times[0]) / 4 / 1e6)
 
     def test_a_block_after_a_long_silence_gets_at_most_the_cap(self) -> None:
         rng = np.random.default_rng(4)
@@ -151,7 +156,7 @@ class TestBlocks:
         detector.add([rng.normal(size=300)], times)
         alphas = [r.alpha for r in detector.results if r.scale == 100]
         assert alphas[1] == 0.0
-        assert alphas[2] == pytest.approx((299.0 - 99.0) / 3 / 1e5)
+        assert alphas[2] == pytest.approx((299.0 - 99.0) / 4 / 1e5)
 
     def test_the_block_statistic_is_scipys_ks_statistic_for_continuous_data(self) -> None:
         rng = np.random.default_rng(6)
@@ -231,7 +236,7 @@ class TestRaiseAndHysteresis:
         assert detector.state().raised
         # Blocks of 100 look like the reference again; the alarm needs CLEAR_BLOCKS of them
         # (and none of the larger blocks, which still hold the shifted records, exceeding).
-        for i in range(1, 40):
+        for i in range(1, 200):
             feed(detector, self.values(rng, 100), start_time=100.0 * i)
             if not detector.state().raised:
                 break
@@ -242,12 +247,12 @@ class TestRaiseAndHysteresis:
         assert i >= CLEAR_BLOCKS
 
     def test_the_larger_blocks_around_a_short_shift_do_not_raise_it_again(self) -> None:
-        # The blocks of 400 and 1,600 records that hold the 100 shifted ones complete after
+        # The blocks of 400 to 6,400 records that hold the 100 shifted ones complete after
         # the alarm could have cleared at the scale of 100; they must not count new raises.
         rng = np.random.default_rng(18)
         detector = self.make(rng)
         feed(detector, self.values(rng, 100, shift=3.0))
-        feed(detector, self.values(rng, 6400), start_time=100.0)
+        feed(detector, self.values(rng, 12_800), start_time=100.0)
         state = detector.state()
         assert not state.raised
         assert state.raised_total == 1
@@ -256,9 +261,9 @@ class TestRaiseAndHysteresis:
         rng = np.random.default_rng(14)
         detector = self.make(rng)
         feed(detector, self.values(rng, 100, shift=3.0))
-        feed(detector, self.values(rng, 6400), start_time=100.0)
+        feed(detector, self.values(rng, 12_800), start_time=100.0)
         assert not detector.state().raised
-        feed(detector, self.values(rng, 100, shift=-3.0), start_time=6500.0)
+        feed(detector, self.values(rng, 100, shift=-3.0), start_time=12_900.0)
         assert detector.state().raised_total == 2
 
     def test_min_effect_keeps_a_significant_small_shift_down(self) -> None:
