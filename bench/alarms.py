@@ -63,6 +63,7 @@ from exporter.alarm import (
     block_statistics,
     ks_tail_exact,
     ks_tail_screen,
+    rank_tail_exact,
 )
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.ecdf import SortedSample
@@ -382,44 +383,106 @@ def conditional_exceedance(u: FloatArray, m: int, numerator: int) -> float:
     return 1.0 - float(prob.sum())
 
 
+def _conditional_rank_tail(spacings: FloatArray, m: int, x: float) -> float:
+    """P(U >= x) given the reference: U a sum of m i.i.d. counts with P(k) = spacings[k].
+
+    The Lugannani-Rice saddlepoint of that discrete law (the counts' lattice step, 1, is
+    negligible next to U's standard deviation, ~1e5).
+    """
+    k = np.arange(spacings.shape[0], dtype=np.float64)
+    mean = float(np.sum(spacings * k))
+    scale = float(k[-1])
+
+    def cgf(s: float) -> tuple[float, float, float]:
+        t = s * (k - mean) / scale
+        top = float(t.max())
+        w = spacings * np.exp(t - top)
+        total = float(w.sum())
+        m1 = float(np.sum(w * (k - mean))) / total
+        m2 = float(np.sum(w * (k - mean) ** 2)) / total
+        return math.log(total) + top, m1, m2 - m1 * m1
+
+    target = x / m - mean  # per count, centred
+    if target <= 0:
+        return 1.0
+    s = 0.0
+    for _ in range(100):
+        _, m1, var = cgf(s)
+        step = (m1 - target) / (var / scale)
+        s -= step
+        if abs(step) <= 1e-12 * max(abs(s), 1e-300):
+            break
+    value, _, var = cgf(s)
+    theta = s / scale  # the saddlepoint in U's own units
+    w_ = math.sqrt(max(2.0 * m * (theta * target - value), 1e-300))
+    v = theta * math.sqrt(m * var)
+    return float(norm_sf(w_) + math.exp(-w_ * w_ / 2) / math.sqrt(2 * math.pi) * (1 / v - 1 / w_))
+
+
+def norm_sf(z: float) -> float:
+    """Upper tail of the standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def rank_critical(n1: int, m: int, level: float) -> float:
+    """The U whose exact two-sided Mann-Whitney p-value is ``level``."""
+    mean, sd = n1 * m / 2.0, math.sqrt(n1 * m * (n1 + m + 1) / 12.0)
+    return float(brentq(lambda u: math.log(rank_tail_exact(u, n1, m)) - math.log(level),
+                        mean + sd, mean + 12.0 * sd))
+
+
 def part_conditional(quick: bool, seed: int) -> list[dict[str, Any]]:
-    """How far one fixed 25,000-row reference moves a block's exceedance rate, exactly."""
+    """How far one fixed 25,000-row reference moves a window's exceedance rate, exactly."""
     rng = np.random.default_rng(seed + 4)
-    plan = {100: 30, 400: 20, 1600: 8} if not quick else {100: 4, 400: 2}
-    # The default's per-block budgets: 30 d, 10 records/s, one column, three scales.
-    config = {m: m / 3.0 / (10.0 * 30 * DAY) for m in plan}
-    levels = {m: (1e-3, 1e-5, 1e-7, config[m]) for m in plan}
+    plan = {100: 30, 400: 20, 1600: 8, 6400: 4} if not quick else {100: 4, 400: 2}
+    # The default's per-test levels: 30 d, 10 records/s, one column, four scales, a window
+    # every half window, two tests (KS, Mann-Whitney) per column.
+    config = {m: (m / 2.0) / 4.0 / (10.0 * 30 * DAY) / 2.0 for m in plan}
+    levels = {m: (1e-3, 1e-5, 1e-7, config[m]) if m < 6400 else (config[m],) for m in plan}
     crit = {(m, a): critical_numerator(REFERENCE_ROWS, m, a) for m in plan for a in levels[m]}
     exact = {key: ks_tail_exact(h / (REFERENCE_ROWS * key[0]), REFERENCE_ROWS, key[0])
              for key, h in crit.items()}
+    rank_crit = {key: rank_critical(REFERENCE_ROWS, key[0], key[1]) for key in crit}
+    rank_exact = {key: rank_tail_exact(u, REFERENCE_ROWS, key[0]) for key, u in rank_crit.items()}
     ratios: dict[tuple[int, float], list[float]] = {key: [] for key in crit}
+    rank_ratios: dict[tuple[int, float], list[float]] = {key: [] for key in crit}
     for r in range(max(plan.values())):
         u = np.sort(rng.random(REFERENCE_ROWS))  # a reference, after F: the same for all m
+        spacings = np.diff(np.concatenate(([0.0], u, [1.0])))
         for m, refs in plan.items():
             if r < refs:
                 for a in levels[m]:
                     got = conditional_exceedance(u, m, crit[(m, a)])
                     ratios[(m, a)].append(got / exact[(m, a)])
+                    x = rank_crit[(m, a)]
+                    both = (_conditional_rank_tail(spacings, m, x)
+                            + _conditional_rank_tail(spacings[::-1], m, x))
+                    rank_ratios[(m, a)].append(both / rank_exact[(m, a)])
     print("\n## 2b. The rate given one reference (exact; 25,000-row references)\n")
-    print("| block | references | alpha | mean over references / alpha | spread (sd / alpha) "
-          "| lowest, highest / alpha |")
-    print("|---|---|---|---|---|---|")
+    print("| test | window | references | alpha | mean over references / alpha | spread "
+          "(sd / alpha) | lowest, highest / alpha |")
+    print("|---|---|---|---|---|---|---|")
     rows = []
 
-    def line(label: str, refs: int, a: str, r: FloatArray) -> None:
-        row = {"block": label, "references": refs, "alpha": a, "mean": float(r.mean()),
-               "sd": float(r.std(ddof=1)), "min": float(r.min()), "max": float(r.max())}
+    def line(test: str, label: str, refs: int, a: str, r: FloatArray) -> None:
+        row = {"test": test, "block": label, "references": refs, "alpha": a,
+               "mean": float(r.mean()), "sd": float(r.std(ddof=1)), "min": float(r.min()),
+               "max": float(r.max())}
         rows.append(row)
-        print(f"| {label} | {refs} | {a} | {row['mean']:.3f} | {row['sd']:.3f} | "
+        print(f"| {test} | {label} | {refs} | {a} | {row['mean']:.3f} | {row['sd']:.3f} | "
               f"{row['min']:.2f}, {row['max']:.2f} |", flush=True)
 
-    for m, refs in plan.items():
-        for a in levels[m]:
-            line(str(m), refs, f"{a:.2g}" + (" (30 d)" if a == config[m] else ""),
-                 np.array(ratios[(m, a)]))
+    for test, table in (("KS", ratios), ("Mann-Whitney", rank_ratios)):
+        for m, refs in plan.items():
+            for a in levels[m]:
+                line(test, str(m), refs, f"{a:.2g}" + (" (30 d)" if a == config[m] else ""),
+                     np.array(table[(m, a)]))
     common = min(plan.values())
-    combined = np.mean([ratios[(m, config[m])][:common] for m in plan], axis=0)
-    line("all (one column, 30 d, 10/s)", common, "-", combined)
+    # Each window's budget is proportional to its size (a window every m / 2 records), so the
+    # one-column model's rate is the mean over scales and both tests.
+    combined = np.mean([t[(m, config[m])][:common] for m in plan for t in (ratios, rank_ratios)],
+                       axis=0)
+    line("both", "all (one column, 30 d, 10/s)", common, "-", combined)
     return rows
 
 
@@ -632,10 +695,10 @@ def one_delay(setup: DelaySetup, scenario: Scenario, h: float, rng: np.random.Ge
     return [alarm_delay, *window_delays, cusum_delay]
 
 
-def part_delay(quick: bool, seed: int) -> dict[str, Any]:
+def part_delay(quick: bool, seed: int, repeats: int = 9) -> dict[str, Any]:
     """Records from change to raise for the alarm and the three baselines."""
     setup = DelaySetup(cap=30_000 if quick else 150_000)
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else repeats
     scenarios = SCENARIOS[1:4:2] + SCENARIOS[4:] if quick else SCENARIOS
     per_record = 1.0 / (setup.target * setup.rate)
     h = cusum_threshold(setup.k, setup.columns, per_record, REFERENCE_ROWS)
@@ -707,6 +770,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parts = ("tail", "false-alarms", "acceleration", "exceedance", "conditional", "delay")
     parser.add_argument("--only", choices=parts, default=None)
+    parser.add_argument("--repeats", type=int, default=9, help="runs per change in part 3")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out: dict[str, Any] = {}
@@ -721,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "conditional"):
         out["conditional"] = part_conditional(args.quick, args.seed)
     if args.only in (None, "delay"):
-        out["delay"] = part_delay(args.quick, args.seed)
+        out["delay"] = part_delay(args.quick, args.seed, args.repeats)
     out["seconds"] = time.perf_counter() - started
     print(f"\n({out['seconds']:.0f} s)")
     if args.json is not None:

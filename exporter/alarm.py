@@ -50,7 +50,17 @@ MAX_SCALES = 5  # 100, 400, 1,600, 6,400 and 25,600 records
 MIN_REFERENCE_PER_BLOCK = 3
 MIN_REFERENCE_ROWS = 200  # below this the reference is too small for any alarm
 MIN_BLOCK = 20  # no block smaller than this
-TESTS_PER_COLUMN = 2  # Kolmogorov-Smirnov and Mann-Whitney
+# Mann-Whitney runs on windows of at most a sixteenth of the reference: its rate given one
+# reference moves with the reference's mean rank error, which a window of m records sees
+# amplified like sqrt(m / N) (docs/alarms.md, table 2b: 0.75x-1.4x at 400 records of a
+# 25,000-row reference, 0.4x-2.1x at 1,600); KS, which spreads it over the whole curve, runs on
+# every window.
+RANK_MAX_SHARE = 16
+# Each scale's window is tested every half window: a change is seen by a window made mostly of
+# changed records after ~m/4 records less on average. Consecutive windows share records, so
+# their exceedances cluster; the budget per test stays w * dt / T (the expected number of
+# exceedances per second is unchanged) and raises can only be fewer (measured: docs/alarms.md).
+STEPS_PER_BLOCK = 2
 MAX_BLOCK_ALPHA = 0.01  # one block after a long silence may not page with a large probability
 CLEAR_LEVEL = 0.05  # a block "looks like the reference" when its combined p-value is above this
 CLEAR_BLOCKS = 2  # consecutive such blocks at the raising scale lower the alarm
@@ -111,7 +121,7 @@ class BlockResult:
     alpha: float
     statistics: FloatArray  # per column: KS statistic of the jittered block vs reference
     pvalues: FloatArray  # per column, KS; screening values except where an exact one was needed
-    rank_pvalues: FloatArray  # per column, Mann-Whitney; likewise
+    rank_pvalues: FloatArray  # per column, Mann-Whitney; likewise (1 where not run)
     exceeded: tuple[int, ...]  # columns below the per-column level (and >= min_effect)
 
 
@@ -361,16 +371,22 @@ class AlarmDetector:
                 raise ValueError(f"block sizes must divide each other, got {self._scales}")
         self._max_alpha = max_block_alpha
         self._weight = 1.0 / len(self._scales) if self._scales else 0.0
+        # Each scale's window of m records is tested every m / STEPS_PER_BLOCK records.
+        self._steps = tuple(max(1, m // STEPS_PER_BLOCK) for m in self._scales)
+        for small, large in itertools.pairwise(self._steps):
+            if large % small:
+                raise ValueError(f"steps must divide each other, got {self._steps}")
         size = self._scales[-1] if self._scales else 0
+        # The buffer holds the last ``size`` records at least; when full, the oldest
+        # ``shift`` records go (one largest step: the copy costs 2 values per value added).
+        self._shift = self._steps[-1] if self._scales else 0
+        capacity = size + self._shift
         columns = len(self._columns)
-        # Per column and record of the current largest block: reference keys below its key,
-        # and its tie group (for min_effect's effect sizes).
-        self._below = np.empty((columns, size), dtype=np.int64)
-        self._groups = np.empty((columns, size), dtype=np.int64)
-        self._times = np.empty(size, dtype=np.float64)
-        # The previous full largest block's groups: with the current ones, the last ``size``
-        # records, over which min_effect's effect sizes are measured.
-        self._previous: IntArray | None = None
+        # Per column and buffered record: reference keys below its key, and its tie group (for
+        # min_effect's effect sizes).
+        self._below = np.empty((columns, capacity), dtype=np.int64)
+        self._groups = np.empty((columns, capacity), dtype=np.int64)
+        self._times = np.empty(capacity, dtype=np.float64)
         self._filled = 0
         self._offset = 0  # records before the buffer's first one
         self._start: float | None = None
@@ -409,27 +425,33 @@ class AlarmDetector:
             # Searched in order: several times faster than in arrival order (cache).
             order = np.argsort(keys)
             below[j, order] = np.searchsorted(column.keys.values, keys[order])
-        size = self._scales[-1]
+        capacity = int(self._times.shape[0])
+        step = self._steps[0]
         done = 0
         while done < count:
-            take = min(count - done, size - self._filled)
+            if self._filled == capacity:  # drop the oldest step: the buffer keeps >= size
+                keep = capacity - self._shift
+                self._below[:, :keep] = self._below[:, self._shift:]
+                self._groups[:, :keep] = self._groups[:, self._shift:]
+                self._times[:keep] = self._times[self._shift:]
+                self._filled = keep
+                self._offset += self._shift
+            take = min(count - done, capacity - self._filled)
             stop = self._filled + take
             self._below[:, self._filled:stop] = below[:, done:done + take]
             self._groups[:, self._filled:stop] = groups[:, done:done + take]
             self._times[self._filled:stop] = times[done:done + take]
-            first = self._filled // self._scales[0] + 1
+            seen = self._offset + self._filled  # records placed before this slice
             self._filled = stop
             done += take
-            # Every smallest-block boundary reached, in record order, scales small to large.
-            for boundary in range(first * self._scales[0], stop + 1, self._scales[0]):
-                for k, scale in enumerate(self._scales):
-                    if boundary % scale == 0:
-                        self._test_block(k, boundary - scale, boundary)
-            if self._filled == size:
-                if self._config.min_effect > 0.0:
-                    self._previous = self._groups.copy()
-                self._filled = 0
-                self._offset += size
+            # Every smallest step reached, in record order, then scales small to large: each
+            # scale's window of the last m records, every m / STEPS_PER_BLOCK records.
+            first = (seen // step + 1) * step
+            for boundary in range(first, self._offset + stop + 1, step):
+                for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
+                    if boundary % every == 0 and boundary >= scale:
+                        end = boundary - self._offset
+                        self._test_block(k, end - scale, end)
 
     def state(self) -> AlarmState:
         """The alarm as it stands after the records added so far."""
@@ -454,19 +476,22 @@ class AlarmDetector:
         else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
             elapsed = 0.0
         alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
-        tests = TESTS_PER_COLUMN * len(self._columns)
-        level = sidak_level(alpha, tests) if alpha > 0 else 0.0
         n1, n2 = self._rows, stop - start
+        ranked = n2 * RANK_MAX_SHARE <= n1
+        tests = (2 if ranked else 1) * len(self._columns)
+        level = sidak_level(alpha, tests) if alpha > 0 else 0.0
         below = self._below[:, start:stop]
         statistics = block_statistics(below, n1)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
         for j in np.flatnonzero(pvalues < SCREEN_FACTOR * level):
             pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
-        # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
-        ranks = below.sum(axis=1).astype(np.float64)
-        rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
-        for j in np.flatnonzero(rank_pvalues < RANK_SCREEN_FACTOR * level):
-            rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
+        rank_pvalues = np.ones(len(self._columns))
+        if ranked:
+            # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
+            ranks = below.sum(axis=1).astype(np.float64)
+            rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
+            for j in np.flatnonzero(rank_pvalues < RANK_SCREEN_FACTOR * level):
+                rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
         smallest = np.minimum(pvalues, rank_pvalues)
         exceeded = [int(j) for j in np.flatnonzero(smallest < level)
                     if self._effect(int(j), stop) >= self._config.min_effect]
@@ -474,7 +499,7 @@ class AlarmDetector:
         if self._keep:
             self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
                                             rank_pvalues, tuple(exceeded)))
-        self._update(k, self._offset + start, end_time, exceeded, smallest)
+        self._update(k, self._offset + start, end_time, exceeded, smallest, tests)
 
     def _effect(self, j: int, stop: int) -> float:
         """Column j's effect size over the last records (up to the largest block size).
@@ -487,16 +512,14 @@ class AlarmDetector:
         if self._config.min_effect <= 0.0:
             return 1.0  # no floor: skip the computation
         column = self._columns[j]
-        groups = self._groups[j, :stop]
-        if self._previous is not None:
-            groups = np.concatenate((self._previous[j, stop:], groups))
+        groups = self._groups[j, max(0, stop - self._scales[-1]):stop]
         if column.categorical:
             counts = np.bincount(groups, minlength=column.shares.shape[0]).astype(np.float64)
             return jensen_shannon(column.shares, counts / counts.sum())
         return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
 
     def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
-                pvalues: FloatArray) -> None:
+                pvalues: FloatArray, tests: int) -> None:
         """Raise on an exceedance; lower once every scale has seen clean records since."""
         size = self._scales[k]
         raised = self._raised
@@ -512,7 +535,6 @@ class AlarmDetector:
             # A block holding records up to the raise (a larger block around the raising one)
             # says nothing about whether the change is over.
             return
-        tests = TESTS_PER_COLUMN * len(pvalues)
         combined = -math.expm1(tests * math.log1p(-float(np.min(pvalues))))  # Šidák
         clean = combined >= CLEAR_LEVEL and not exceeded
         raised.clean[k] = raised.clean[k] + 1 if clean else 0
