@@ -57,6 +57,7 @@ from scipy.special import gammaln
 from scipy.stats import kstwo
 
 from exporter.alarm import (
+    RANK_MAX_SHARE,
     AlarmConfig,
     AlarmDetector,
     ReferenceColumn,
@@ -64,6 +65,7 @@ from exporter.alarm import (
     ks_tail_exact,
     ks_tail_screen,
     rank_tail_exact,
+    sidak_level,
 )
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.ecdf import SortedSample
@@ -178,13 +180,14 @@ def null_run(pops: list[Population], rate: float, records: int, expected: float,
     return detector.state().raised_total, exceedances, float(times[-1]), down, target
 
 
-def part_false_alarms(quick: bool, seed: int) -> list[dict[str, Any]]:
+def part_false_alarms(quick: bool, seed: int, cases: list[str] | None = None,
+                      rates: tuple[float, ...] | None = None) -> list[dict[str, Any]]:
     """Measured mean time between false alarms / target, per case."""
     rows = []
-    cases = ["normal", "t3", "poisson", "categorical", "mixed"]
-    rates = (1.0, 10.0, 100.0)
     if quick:
-        cases, rates = ["normal", "categorical"], (1.0, 100.0)
+        cases, rates = cases or ["normal", "categorical"], rates or (1.0, 100.0)
+    cases = cases or ["normal", "t3", "poisson", "categorical", "mixed"]
+    rates = rates or (1.0, 10.0, 100.0)
     print("\n## 1. False alarms in time (null streams, accelerated target)\n")
     print("| population | columns | records/s | references | raises | (down time per raise) / "
           "T | (time per raise) / T | exceedances per T |")
@@ -291,18 +294,18 @@ def critical_numerator(n1: int, n2: int, alpha: float) -> int:
 
 
 def block_statistics_fresh(column: Any, pop: Population, m: int, blocks: int,
-                           rng: np.random.Generator) -> FloatArray:
-    """KS statistics of ``blocks`` fresh blocks of m records, as the detector computes them."""
+                           rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """KS statistics and Mann-Whitney U of fresh blocks of m records, as the detector's."""
     groups = column.group_of(pop.draw(rng, m * blocks))
     keys = groups + rng.random(groups.shape[0])
     below = np.searchsorted(column.keys.values, keys).reshape(blocks, m).astype(np.int64)
-    return block_statistics(below, column.size)
+    return block_statistics(below, column.size), below.sum(axis=1).astype(np.float64)
 
 
 def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
-    """Share of blocks with exact p < alpha, pooled and per reference, per block size."""
-    alphas = (0.1, 0.01, 0.001)
-    sizes = {100: 10_000, 400: 4_000, 1600: 2_000}
+    """Share of blocks with exact p < alpha: KS, Mann-Whitney, and either at Šidák's level."""
+    alphas = (0.1, 0.01, 0.001, 0.0001)
+    sizes = {100: 40_000, 400: 10_000, 1600: 2_000}
     refs = 10
     pops = ["normal", "poisson", "categorical"]
     if quick:
@@ -310,29 +313,42 @@ def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed + 1)
     rows = []
     print("\n## 2. Per-block exceedance vs alpha (exact p-values, 25,000-row references)\n")
+    print("KS / Mann-Whitney / either of the two at Šidák's level for two tests; Mann-Whitney "
+          "only on blocks of up to 1/16 of the reference.\n")
     print("| population | block | blocks | " + " | ".join(
         f"rate / alpha at {a:g}" for a in alphas) + " |")
     print("|---|---|---|" + "---|" * len(alphas))
+    n1 = REFERENCE_ROWS
     for name in pops:
         pop = POPULATIONS[name]
         for m, blocks in sizes.items():
-            crit = {a: critical_numerator(REFERENCE_ROWS, m, a) / (REFERENCE_ROWS * m)
-                    for a in alphas}
-            hits = dict.fromkeys(alphas, 0)
+            ranked = m * RANK_MAX_SHARE <= n1
+            pair = {a: sidak_level(a, 2) for a in alphas}
+            crit = {a: critical_numerator(n1, m, a) / (n1 * m) for a in alphas}
+            crit2 = {a: critical_numerator(n1, m, pair[a]) / (n1 * m) for a in alphas}
+            rcrit = {a: rank_critical(n1, m, a) - n1 * m / 2.0 for a in alphas} if ranked else {}
+            rcrit2 = ({a: rank_critical(n1, m, pair[a]) - n1 * m / 2.0 for a in alphas}
+                      if ranked else {})
+            hits = {a: [0, 0, 0] for a in alphas}
             for r in range(refs):
                 detector = AlarmDetector(
                     [ReferenceColumn("c", pop.kind, pop.draw(rng, REFERENCE_ROWS))],
                     AlarmConfig(), seed=seed + r)
                 column = detector._columns[0]  # the bench measures the detector's own test
-                d = block_statistics_fresh(column, pop, m, blocks, rng)
+                d, u = block_statistics_fresh(column, pop, m, blocks, rng)
+                dist = np.abs(u - n1 * m / 2.0) + 0.5  # >= the critical distance: p <= level
                 for a in alphas:
-                    hits[a] += int(np.sum(d >= crit[a]))
+                    hits[a][0] += int(np.sum(d >= crit[a]))
+                    if ranked:
+                        hits[a][1] += int(np.sum(dist >= rcrit[a]))
+                        hits[a][2] += int(np.sum((d >= crit2[a]) | (dist >= rcrit2[a])))
             row: dict[str, Any] = {"population": name, "block": m, "blocks": blocks * refs}
             cells = []
             for a in alphas:
-                ratio = hits[a] / (blocks * refs) / a
-                row[f"ratio_{a:g}"] = ratio
-                cells.append(f"{ratio:.2f} ({hits[a]})")
+                ratios = [h / (blocks * refs) / a for h in hits[a]]
+                row[f"ratio_{a:g}"] = ratios
+                cells.append(" / ".join(f"{x:.2f}" for x in ratios) if ranked
+                             else f"{ratios[0]:.2f} / - / -")
             rows.append(row)
             print(f"| {name} | {m} | {blocks * refs} | " + " | ".join(cells) + " |", flush=True)
     return rows
@@ -770,6 +786,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parts = ("tail", "false-alarms", "acceleration", "exceedance", "conditional", "delay")
     parser.add_argument("--only", choices=parts, default=None)
+    parser.add_argument("--cases", nargs="+", default=None, help="part 1's populations")
+    parser.add_argument("--rates", nargs="+", type=float, default=None,
+                        help="part 1's records/s")
     parser.add_argument("--repeats", type=int, default=9, help="runs per change in part 3")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -777,7 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "tail"):
         out["tail"] = part_tail(args.quick)
     if args.only in (None, "false-alarms"):
-        out["false_alarms"] = part_false_alarms(args.quick, args.seed)
+        out["false_alarms"] = part_false_alarms(args.quick, args.seed, args.cases,
+                                                args.rates)
     if args.only in (None, "acceleration"):
         out["acceleration"] = part_acceleration(args.quick, args.seed)
     if args.only in (None, "exceedance"):

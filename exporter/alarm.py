@@ -1,22 +1,24 @@
 """The model's drift alarm: false alarms at a fixed rate in time (SPEC 6.9, docs/alarms.md).
 
-Records are cut, in arrival order, into tumbling blocks of ``m_k = 100 * 4**k`` records at
-several scales at once (small blocks detect large shifts fast, large blocks have power for small
-ones). Blocks at the larger scales are unions of four consecutive blocks of the scale below, so
-one buffer of the largest block size holds every scale's partial block.
+At several scales at once the window of the last ``m_k = 100 * 4**k`` records (up to a third of
+the reference) is tested every ``m_k / 2`` records: small windows detect large shifts fast,
+large ones have power for small shifts. One buffer of 1.5 largest windows holds every scale's
+window.
 
-Each completed block is compared with the reference, column by column, by two two-sample rank
+Each window is compared with the reference, column by column, by two two-sample rank
 tests made continuous by a seeded random tie-break (categories are ordered by reference
 frequency first): Kolmogorov-Smirnov (any change of distribution) and Mann-Whitney (a shift of
-location or of category shares, with ~1.5x the power of KS for it). Under "the records are drawn
+location or of category shares, with ~1.5x the power of KS for it; on windows of up to a
+sixteenth of the reference, where one reference moves its rate little). Under "the records are drawn
 from the population the reference was drawn from" the pooled order is a uniformly random
 permutation and both p-values are exact whatever the data: averaged over references, a block's
 p-values are uniform, which accounts for the reference's own sampling noise.
 
-A block that spanned ``dt`` seconds (from the previous block's end at that scale) is given the
-false-alarm budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is
-an exceedance when its smallest p-value (two per column) is below Šidák's level for ``alpha``.
-Summed over blocks, the expected number of exceedances per second is ``1 / T`` at any traffic.
+A window tested ``dt`` seconds after the previous one at its scale is given the false-alarm
+budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is an
+exceedance when its smallest p-value (one or two per column) is below Šidák's level for
+``alpha``. Summed over windows, the expected number of exceedances per second is at most
+``1 / T`` at any traffic (KS and Mann-Whitney being dependent: ~0.88 / T, docs/alarms.md).
 """
 
 from __future__ import annotations
