@@ -97,6 +97,10 @@ class TestLevels:
         level = sidak_level(1e-7, columns)
         assert 1.0 - (1.0 - level) ** columns == pytest.approx(1e-7, rel=1e-6)
 
+    def test_a_budget_of_one_or_more_makes_every_window_exceed(self) -> None:
+        assert sidak_level(1.0, 20) == 1.0
+        assert sidak_level(3.5, 20) == 1.0
+
     @pytest.mark.parametrize(("n1", "n2"), [(25_000, 100), (25_000, 1600), (5000, 400)])
     def test_the_screening_pvalue_is_within_10_percent_of_the_exact_one_in_the_tail(
             self, n1: int, n2: int) -> None:
