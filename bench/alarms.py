@@ -57,12 +57,15 @@ from scipy.special import gammaln
 from scipy.stats import kstwo
 
 from exporter.alarm import (
+    RANK_MAX_SHARE,
     AlarmConfig,
     AlarmDetector,
     ReferenceColumn,
     block_statistics,
     ks_tail_exact,
     ks_tail_screen,
+    rank_tail_exact,
+    sidak_level,
 )
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.ecdf import SortedSample
@@ -177,13 +180,14 @@ def null_run(pops: list[Population], rate: float, records: int, expected: float,
     return detector.state().raised_total, exceedances, float(times[-1]), down, target
 
 
-def part_false_alarms(quick: bool, seed: int) -> list[dict[str, Any]]:
+def part_false_alarms(quick: bool, seed: int, cases: list[str] | None = None,
+                      rates: tuple[float, ...] | None = None) -> list[dict[str, Any]]:
     """Measured mean time between false alarms / target, per case."""
     rows = []
-    cases = ["normal", "t3", "poisson", "categorical", "mixed"]
-    rates = (1.0, 10.0, 100.0)
     if quick:
-        cases, rates = ["normal", "categorical"], (1.0, 100.0)
+        cases, rates = cases or ["normal", "categorical"], rates or (1.0, 100.0)
+    cases = cases or ["normal", "t3", "poisson", "categorical", "mixed"]
+    rates = rates or (1.0, 10.0, 100.0)
     print("\n## 1. False alarms in time (null streams, accelerated target)\n")
     print("| population | columns | records/s | references | raises | (down time per raise) / "
           "T | (time per raise) / T | exceedances per T |")
@@ -244,7 +248,7 @@ def part_acceleration(quick: bool, seed: int) -> list[dict[str, Any]]:
     lengths = (25_000, 100_000, 400_000) if not quick else (25_000, 100_000)
     print("\n## 1b. Raises vs exceedances as the acceleration falls (one normal column, "
           f"{refs} references, {per_ref:g} expected per reference)\n")
-    print("| records per reference | alpha of a 1,600-record block | raises | exceedances | "
+    print("| records per reference | alpha of a 6,400-record window | raises | exceedances | "
           "(down time per raise) / T | exceedances per T |")
     print("|---|---|---|---|---|---|")
     rows = []
@@ -258,8 +262,8 @@ def part_acceleration(quick: bool, seed: int) -> list[dict[str, Any]]:
             exceed += got[1]
             down += got[3] / got[4]
             expected += got[2] / got[4]
-        alpha = 1600 / 3 * per_ref / records
-        row = {"records": records, "alpha_1600": alpha, "raises": raises,
+        alpha = 3200 / 4 * per_ref / records  # tested every 3,200 records, 4 scales
+        row = {"records": records, "alpha_6400": alpha, "raises": raises,
                "exceedances": exceed, "ratio_down": down / max(raises, 1),
                "exceedances_per_target": exceed / expected}
         rows.append(row)
@@ -290,18 +294,18 @@ def critical_numerator(n1: int, n2: int, alpha: float) -> int:
 
 
 def block_statistics_fresh(column: Any, pop: Population, m: int, blocks: int,
-                           rng: np.random.Generator) -> FloatArray:
-    """KS statistics of ``blocks`` fresh blocks of m records, as the detector computes them."""
+                           rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """KS statistics and Mann-Whitney U of fresh blocks of m records, as the detector's."""
     groups = column.group_of(pop.draw(rng, m * blocks))
     keys = groups + rng.random(groups.shape[0])
     below = np.searchsorted(column.keys.values, keys).reshape(blocks, m).astype(np.int64)
-    return block_statistics(below, column.size)
+    return block_statistics(below, column.size), below.sum(axis=1).astype(np.float64)
 
 
 def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
-    """Share of blocks with exact p < alpha, pooled and per reference, per block size."""
-    alphas = (0.1, 0.01, 0.001)
-    sizes = {100: 10_000, 400: 4_000, 1600: 2_000}
+    """Share of blocks with exact p < alpha: KS, Mann-Whitney, and either at Šidák's level."""
+    alphas = (0.1, 0.01, 0.001, 0.0001)
+    sizes = {100: 40_000, 400: 10_000, 1600: 2_000}
     refs = 10
     pops = ["normal", "poisson", "categorical"]
     if quick:
@@ -309,29 +313,42 @@ def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed + 1)
     rows = []
     print("\n## 2. Per-block exceedance vs alpha (exact p-values, 25,000-row references)\n")
+    print("KS / Mann-Whitney / either of the two at Šidák's level for two tests; Mann-Whitney "
+          "only on blocks of up to 1/16 of the reference.\n")
     print("| population | block | blocks | " + " | ".join(
         f"rate / alpha at {a:g}" for a in alphas) + " |")
     print("|---|---|---|" + "---|" * len(alphas))
+    n1 = REFERENCE_ROWS
     for name in pops:
         pop = POPULATIONS[name]
         for m, blocks in sizes.items():
-            crit = {a: critical_numerator(REFERENCE_ROWS, m, a) / (REFERENCE_ROWS * m)
-                    for a in alphas}
-            hits = dict.fromkeys(alphas, 0)
+            ranked = m * RANK_MAX_SHARE <= n1
+            pair = {a: sidak_level(a, 2) for a in alphas}
+            crit = {a: critical_numerator(n1, m, a) / (n1 * m) for a in alphas}
+            crit2 = {a: critical_numerator(n1, m, pair[a]) / (n1 * m) for a in alphas}
+            rcrit = {a: rank_critical(n1, m, a) - n1 * m / 2.0 for a in alphas} if ranked else {}
+            rcrit2 = ({a: rank_critical(n1, m, pair[a]) - n1 * m / 2.0 for a in alphas}
+                      if ranked else {})
+            hits = {a: [0, 0, 0] for a in alphas}
             for r in range(refs):
                 detector = AlarmDetector(
                     [ReferenceColumn("c", pop.kind, pop.draw(rng, REFERENCE_ROWS))],
                     AlarmConfig(), seed=seed + r)
                 column = detector._columns[0]  # the bench measures the detector's own test
-                d = block_statistics_fresh(column, pop, m, blocks, rng)
+                d, u = block_statistics_fresh(column, pop, m, blocks, rng)
+                dist = np.abs(u - n1 * m / 2.0) + 0.5  # >= the critical distance: p <= level
                 for a in alphas:
-                    hits[a] += int(np.sum(d >= crit[a]))
+                    hits[a][0] += int(np.sum(d >= crit[a]))
+                    if ranked:
+                        hits[a][1] += int(np.sum(dist >= rcrit[a]))
+                        hits[a][2] += int(np.sum((d >= crit2[a]) | (dist >= rcrit2[a])))
             row: dict[str, Any] = {"population": name, "block": m, "blocks": blocks * refs}
             cells = []
             for a in alphas:
-                ratio = hits[a] / (blocks * refs) / a
-                row[f"ratio_{a:g}"] = ratio
-                cells.append(f"{ratio:.2f} ({hits[a]})")
+                ratios = [h / (blocks * refs) / a for h in hits[a]]
+                row[f"ratio_{a:g}"] = ratios
+                cells.append(" / ".join(f"{x:.2f}" for x in ratios) if ranked
+                             else f"{ratios[0]:.2f} / - / -")
             rows.append(row)
             print(f"| {name} | {m} | {blocks * refs} | " + " | ".join(cells) + " |", flush=True)
     return rows
@@ -382,44 +399,106 @@ def conditional_exceedance(u: FloatArray, m: int, numerator: int) -> float:
     return 1.0 - float(prob.sum())
 
 
+def _conditional_rank_tail(spacings: FloatArray, m: int, x: float) -> float:
+    """P(U >= x) given the reference: U a sum of m i.i.d. counts with P(k) = spacings[k].
+
+    The Lugannani-Rice saddlepoint of that discrete law (the counts' lattice step, 1, is
+    negligible next to U's standard deviation, ~1e5).
+    """
+    k = np.arange(spacings.shape[0], dtype=np.float64)
+    mean = float(np.sum(spacings * k))
+    scale = float(k[-1])
+
+    def cgf(s: float) -> tuple[float, float, float]:
+        t = s * (k - mean) / scale
+        top = float(t.max())
+        w = spacings * np.exp(t - top)
+        total = float(w.sum())
+        m1 = float(np.sum(w * (k - mean))) / total
+        m2 = float(np.sum(w * (k - mean) ** 2)) / total
+        return math.log(total) + top, m1, m2 - m1 * m1
+
+    target = x / m - mean  # per count, centred
+    if target <= 0:
+        return 1.0
+    s = 0.0
+    for _ in range(100):
+        _, m1, var = cgf(s)
+        step = (m1 - target) / (var / scale)
+        s -= step
+        if abs(step) <= 1e-12 * max(abs(s), 1e-300):
+            break
+    value, _, var = cgf(s)
+    theta = s / scale  # the saddlepoint in U's own units
+    w_ = math.sqrt(max(2.0 * m * (theta * target - value), 1e-300))
+    v = theta * math.sqrt(m * var)
+    return float(norm_sf(w_) + math.exp(-w_ * w_ / 2) / math.sqrt(2 * math.pi) * (1 / v - 1 / w_))
+
+
+def norm_sf(z: float) -> float:
+    """Upper tail of the standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def rank_critical(n1: int, m: int, level: float) -> float:
+    """The U whose exact two-sided Mann-Whitney p-value is ``level``."""
+    mean, sd = n1 * m / 2.0, math.sqrt(n1 * m * (n1 + m + 1) / 12.0)
+    return float(brentq(lambda u: math.log(rank_tail_exact(u, n1, m)) - math.log(level),
+                        mean + sd, mean + 12.0 * sd))
+
+
 def part_conditional(quick: bool, seed: int) -> list[dict[str, Any]]:
-    """How far one fixed 25,000-row reference moves a block's exceedance rate, exactly."""
+    """How far one fixed 25,000-row reference moves a window's exceedance rate, exactly."""
     rng = np.random.default_rng(seed + 4)
-    plan = {100: 30, 400: 20, 1600: 8} if not quick else {100: 4, 400: 2}
-    # The default's per-block budgets: 30 d, 10 records/s, one column, three scales.
-    config = {m: m / 3.0 / (10.0 * 30 * DAY) for m in plan}
-    levels = {m: (1e-3, 1e-5, 1e-7, config[m]) for m in plan}
+    plan = {100: 20, 400: 12, 1600: 6, 6400: 2} if not quick else {100: 4, 400: 2}
+    # The default's per-test levels: 30 d, 10 records/s, one column, four scales, a window
+    # every half window, two tests (KS, Mann-Whitney) per column.
+    config = {m: (m / 2.0) / 4.0 / (10.0 * 30 * DAY) / 2.0 for m in plan}
+    levels = {m: (1e-3, 1e-5, 1e-7, config[m]) if m < 6400 else (config[m],) for m in plan}
     crit = {(m, a): critical_numerator(REFERENCE_ROWS, m, a) for m in plan for a in levels[m]}
     exact = {key: ks_tail_exact(h / (REFERENCE_ROWS * key[0]), REFERENCE_ROWS, key[0])
              for key, h in crit.items()}
+    rank_crit = {key: rank_critical(REFERENCE_ROWS, key[0], key[1]) for key in crit}
+    rank_exact = {key: rank_tail_exact(u, REFERENCE_ROWS, key[0]) for key, u in rank_crit.items()}
     ratios: dict[tuple[int, float], list[float]] = {key: [] for key in crit}
+    rank_ratios: dict[tuple[int, float], list[float]] = {key: [] for key in crit}
     for r in range(max(plan.values())):
         u = np.sort(rng.random(REFERENCE_ROWS))  # a reference, after F: the same for all m
+        spacings = np.diff(np.concatenate(([0.0], u, [1.0])))
         for m, refs in plan.items():
             if r < refs:
                 for a in levels[m]:
                     got = conditional_exceedance(u, m, crit[(m, a)])
                     ratios[(m, a)].append(got / exact[(m, a)])
+                    x = rank_crit[(m, a)]
+                    both = (_conditional_rank_tail(spacings, m, x)
+                            + _conditional_rank_tail(spacings[::-1], m, x))
+                    rank_ratios[(m, a)].append(both / rank_exact[(m, a)])
     print("\n## 2b. The rate given one reference (exact; 25,000-row references)\n")
-    print("| block | references | alpha | mean over references / alpha | spread (sd / alpha) "
-          "| lowest, highest / alpha |")
-    print("|---|---|---|---|---|---|")
+    print("| test | window | references | alpha | mean over references / alpha | spread "
+          "(sd / alpha) | lowest, highest / alpha |")
+    print("|---|---|---|---|---|---|---|")
     rows = []
 
-    def line(label: str, refs: int, a: str, r: FloatArray) -> None:
-        row = {"block": label, "references": refs, "alpha": a, "mean": float(r.mean()),
-               "sd": float(r.std(ddof=1)), "min": float(r.min()), "max": float(r.max())}
+    def line(test: str, label: str, refs: int, a: str, r: FloatArray) -> None:
+        row = {"test": test, "block": label, "references": refs, "alpha": a,
+               "mean": float(r.mean()), "sd": float(r.std(ddof=1)), "min": float(r.min()),
+               "max": float(r.max())}
         rows.append(row)
-        print(f"| {label} | {refs} | {a} | {row['mean']:.3f} | {row['sd']:.3f} | "
+        print(f"| {test} | {label} | {refs} | {a} | {row['mean']:.3f} | {row['sd']:.3f} | "
               f"{row['min']:.2f}, {row['max']:.2f} |", flush=True)
 
-    for m, refs in plan.items():
-        for a in levels[m]:
-            line(str(m), refs, f"{a:.2g}" + (" (30 d)" if a == config[m] else ""),
-                 np.array(ratios[(m, a)]))
+    for test, table in (("KS", ratios), ("Mann-Whitney", rank_ratios)):
+        for m, refs in plan.items():
+            for a in levels[m]:
+                line(test, str(m), refs, f"{a:.2g}" + (" (30 d)" if a == config[m] else ""),
+                     np.array(table[(m, a)]))
     common = min(plan.values())
-    combined = np.mean([ratios[(m, config[m])][:common] for m in plan], axis=0)
-    line("all (one column, 30 d, 10/s)", common, "-", combined)
+    # Each window's budget is proportional to its size (a window every m / 2 records), so the
+    # one-column model's rate is the mean over scales and both tests.
+    combined = np.mean([t[(m, config[m])][:common] for m in plan for t in (ratios, rank_ratios)],
+                       axis=0)
+    line("both", "all (one column, 30 d, 10/s)", common, "-", combined)
     return rows
 
 
@@ -632,10 +711,10 @@ def one_delay(setup: DelaySetup, scenario: Scenario, h: float, rng: np.random.Ge
     return [alarm_delay, *window_delays, cusum_delay]
 
 
-def part_delay(quick: bool, seed: int) -> dict[str, Any]:
+def part_delay(quick: bool, seed: int, repeats: int = 9) -> dict[str, Any]:
     """Records from change to raise for the alarm and the three baselines."""
     setup = DelaySetup(cap=30_000 if quick else 150_000)
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else repeats
     scenarios = SCENARIOS[1:4:2] + SCENARIOS[4:] if quick else SCENARIOS
     per_record = 1.0 / (setup.target * setup.rate)
     h = cusum_threshold(setup.k, setup.columns, per_record, REFERENCE_ROWS)
@@ -707,13 +786,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parts = ("tail", "false-alarms", "acceleration", "exceedance", "conditional", "delay")
     parser.add_argument("--only", choices=parts, default=None)
+    parser.add_argument("--cases", nargs="+", default=None, help="part 1's populations")
+    parser.add_argument("--rates", nargs="+", type=float, default=None,
+                        help="part 1's records/s")
+    parser.add_argument("--repeats", type=int, default=9, help="runs per change in part 3")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     out: dict[str, Any] = {}
     if args.only in (None, "tail"):
         out["tail"] = part_tail(args.quick)
     if args.only in (None, "false-alarms"):
-        out["false_alarms"] = part_false_alarms(args.quick, args.seed)
+        out["false_alarms"] = part_false_alarms(args.quick, args.seed, args.cases,
+                                                args.rates)
     if args.only in (None, "acceleration"):
         out["acceleration"] = part_acceleration(args.quick, args.seed)
     if args.only in (None, "exceedance"):
@@ -721,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "conditional"):
         out["conditional"] = part_conditional(args.quick, args.seed)
     if args.only in (None, "delay"):
-        out["delay"] = part_delay(args.quick, args.seed)
+        out["delay"] = part_delay(args.quick, args.seed, args.repeats)
     out["seconds"] = time.perf_counter() - started
     print(f"\n({out['seconds']:.0f} s)")
     if args.json is not None:

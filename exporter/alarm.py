@@ -1,21 +1,24 @@
 """The model's drift alarm: false alarms at a fixed rate in time (SPEC 6.9, docs/alarms.md).
 
-Records are cut, in arrival order, into tumbling blocks of ``m_k = 100 * 4**k`` records at
-several scales at once (small blocks detect large shifts fast, large blocks have power for small
-ones). Blocks at the larger scales are unions of four consecutive blocks of the scale below, so
-one buffer of the largest block size holds every scale's partial block.
+At several scales at once the window of the last ``m_k = 100 * 4**k`` records (up to a third of
+the reference) is tested every ``m_k / 2`` records: small windows detect large shifts fast,
+large ones have power for small shifts. One buffer of 1.5 largest windows holds every scale's
+window.
 
-Each completed block is compared with the reference, column by column, by a two-sample
-Kolmogorov-Smirnov test made continuous by a seeded random tie-break (categories are ordered by
-reference frequency first), so that under "the records are drawn from the population the
-reference was drawn from" the pooled order is a uniformly random permutation and the p-value of
-the two-sample distribution is exact whatever the data: averaged over references, a block's
-p-value is uniform, which accounts for the reference's own sampling noise.
+Each window is compared with the reference, column by column, by two two-sample rank
+tests made continuous by a seeded random tie-break (categories are ordered by reference
+frequency first): Kolmogorov-Smirnov (any change of distribution) and Mann-Whitney (a shift of
+location or of category shares, with ~1.5x the power of KS for it; on windows of up to a
+sixteenth of the reference, where one reference moves its rate little). Under "the records are drawn
+from the population the reference was drawn from" the pooled order is a uniformly random
+permutation and both p-values are exact whatever the data: averaged over references, a block's
+p-values are uniform, which accounts for the reference's own sampling noise.
 
-A block that spanned ``dt`` seconds (from the previous block's end at that scale) is given the
-false-alarm budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is
-an exceedance when its smallest column p-value is below Šidák's per-column level for ``alpha``.
-Summed over blocks, the expected number of exceedances per second is ``1 / T`` at any traffic.
+A window tested ``dt`` seconds after the previous one at its scale is given the false-alarm
+budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is an
+exceedance when its smallest p-value (one or two per column) is below Šidák's level for
+``alpha``. Summed over windows, the expected number of exceedances per second is at most
+``1 / T`` at any traffic (KS and Mann-Whitney being dependent: ~0.88 / T, docs/alarms.md).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import kolmogorov
+from scipy.special import kolmogorov, ndtr
 
 from exporter.stats.divergence import jensen_shannon
 from exporter.stats.ecdf import FloatArray, SortedSample
@@ -42,9 +45,24 @@ ColumnKind = Literal["numerical", "categorical"]
 DEFAULT_FALSE_ALARM_EVERY = 30 * 86400.0
 BASE_BLOCK = 100  # records in the smallest block
 SCALE_FACTOR = 4  # each scale's block is this many blocks of the scale below
-MAX_SCALES = 4  # 100, 400, 1,600 and 6,400 records
-MIN_REFERENCE_PER_BLOCK = 10  # the largest block is at most a tenth of the reference
-MIN_BLOCK = 20  # below this a reference is too small for any block
+MAX_SCALES = 5  # 100, 400, 1,600, 6,400 and 25,600 records
+# The largest block is at most a third of the reference: larger blocks give the power for small
+# shifts (a 0.1 sd shift needs ~6,400 records); the p-values stay exact averaged over references,
+# and what a large block costs is the spread of the rate given one reference (docs/alarms.md).
+MIN_REFERENCE_PER_BLOCK = 3
+MIN_REFERENCE_ROWS = 200  # below this the reference is too small for any alarm
+MIN_BLOCK = 20  # no block smaller than this
+# Mann-Whitney runs on windows of at most a sixteenth of the reference: its rate given one
+# reference moves with the reference's mean rank error, which a window of m records sees
+# amplified like sqrt(m / N) (docs/alarms.md, table 2b: 0.75x-1.4x at 400 records of a
+# 25,000-row reference, 0.4x-2.1x at 1,600); KS, which spreads it over the whole curve, runs on
+# every window.
+RANK_MAX_SHARE = 16
+# Each scale's window is tested every half window: a change is seen by a window made mostly of
+# changed records after ~m/4 records less on average. Consecutive windows share records, so
+# their exceedances cluster; the budget per test stays w * dt / T (the expected number of
+# exceedances per second is unchanged) and raises can only be fewer (measured: docs/alarms.md).
+STEPS_PER_BLOCK = 2
 MAX_BLOCK_ALPHA = 0.01  # one block after a long silence may not page with a large probability
 CLEAR_LEVEL = 0.05  # a block "looks like the reference" when its combined p-value is above this
 CLEAR_BLOCKS = 2  # consecutive such blocks at the raising scale lower the alarm
@@ -52,6 +70,9 @@ CLEAR_BLOCKS = 2  # consecutive such blocks at the raising scale lower the alarm
 # down to 1e-7 and within 20% at 1e-10 for the sizes used (docs/alarms.md); a column whose
 # screening p-value is below SCREEN_FACTOR times the level gets the exact p-value.
 SCREEN_FACTOR = 2.0
+# The normal approximation of Mann-Whitney overstates its tail (the rank sum is lighter-tailed:
+# 2.3x at 5 sd for 40 vs 400 rows), so its screen is wide; the saddlepoint value is within 1%.
+RANK_SCREEN_FACTOR = 100.0
 
 
 @dataclass(frozen=True)
@@ -101,18 +122,19 @@ class BlockResult:
     end_time: float
     alpha: float
     statistics: FloatArray  # per column: KS statistic of the jittered block vs reference
-    pvalues: FloatArray  # per column; screening values except where an exact one was needed
+    pvalues: FloatArray  # per column, KS; screening values except where an exact one was needed
+    rank_pvalues: FloatArray  # per column, Mann-Whitney; likewise (1 where not run)
     exceeded: tuple[int, ...]  # columns below the per-column level (and >= min_effect)
 
 
 def plan_scales(reference_rows: int) -> tuple[int, ...]:
-    """Block sizes for a reference of this many rows: 100 * 4**k up to a tenth of it."""
+    """Block sizes for a reference of this many rows: 100 * 4**k up to a third of it."""
+    if reference_rows < MIN_REFERENCE_ROWS:
+        return ()
     largest = reference_rows // MIN_REFERENCE_PER_BLOCK
     scales = [BASE_BLOCK * SCALE_FACTOR**k for k in range(MAX_SCALES)]
     fitting = tuple(m for m in scales if m <= largest)
-    if fitting:
-        return fitting
-    return (largest,) if largest >= MIN_BLOCK else ()
+    return fitting if fitting else (largest,)
 
 
 def reference_warning(reference_rows: int) -> str | None:
@@ -121,19 +143,23 @@ def reference_warning(reference_rows: int) -> str | None:
     if not scales:
         return (
             f"the reference has {reference_rows} rows: the drift alarm needs at least "
-            f"{MIN_BLOCK * MIN_REFERENCE_PER_BLOCK} and stays off"
+            f"{MIN_REFERENCE_ROWS} and stays off"
         )
     if reference_rows < 25_000:
         return (
-            f"the reference has {reference_rows} rows: the alarm's false-alarm rate with this "
-            f"one reference may differ from alarm.false_alarm_every by a factor of 2 or more "
-            f"(docs/alarms.md); 25,000 rows or more make it dependable"
+            f"the reference has {reference_rows} rows: the alarm's blocks of up to "
+            f"{scales[-1]:,} records are a large share of it, so its false-alarm rate with this "
+            f"one reference may differ from alarm.false_alarm_every by a factor of 3 or more "
+            f"(right on average over references, docs/alarms.md), and it cannot detect shifts "
+            f"under ~0.2 sd; 25,000 rows or more make it dependable"
         )
     return None
 
 
 def sidak_level(alpha: float, columns: int) -> float:
     """Per-column level whose smallest-of-``columns`` independent p-values has rate ``alpha``."""
+    if alpha >= 1.0:  # only without the cap (benchmarks): every window exceeds
+        return 1.0
     return -math.expm1(math.log1p(-alpha) / columns)
 
 
@@ -160,6 +186,77 @@ def ks_tail_exact(d: float, n1: int, n2: int) -> float:
     stats_py = importlib.import_module("scipy.stats._stats_py")
     ok, _, prob = stats_py._attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
     return float(prob) if ok else ks_tail_screen(d, n1, n2)
+
+
+def rank_tail_screen_many(u: FloatArray, n1: int, n2: int) -> FloatArray:
+    """Two-sided normal-approximation p-value of Mann-Whitney U (reference n1, block n2)."""
+    sd = math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
+    x = np.maximum(np.abs(u - n1 * n2 / 2.0) - 0.5, 0.0)  # continuity correction
+    result: FloatArray = np.minimum(1.0, 2.0 * ndtr(-x / sd))
+    return result
+
+
+def _log_sinhc(x: FloatArray) -> FloatArray:
+    """log(sinh(x/2) / (x/2)), the cumulant generating function of U(-1/2, 1/2) at x."""
+    ax = np.abs(x)
+    small = ax < 1e-4
+    safe = np.where(small, 1.0, ax)
+    out: FloatArray = np.where(small, ax * ax / 24.0,
+                               safe / 2.0 + np.log1p(-np.exp(-safe)) - np.log(safe))
+    return out
+
+
+def _log_sinhc_1(x: FloatArray) -> FloatArray:
+    """First derivative of ``_log_sinhc``."""
+    ax = np.abs(x)
+    small = ax < 1e-4
+    safe = np.where(small, 1.0, ax)
+    out: FloatArray = np.sign(x) * np.where(small, ax / 12.0, 0.5 / np.tanh(safe / 2.0) - 1 / safe)
+    return out
+
+
+def _log_sinhc_2(x: FloatArray) -> FloatArray:
+    """Second derivative of ``_log_sinhc``."""
+    ax = np.abs(x)
+    small = ax < 1e-3
+    safe = np.where(small, 1.0, np.minimum(ax, 1400.0))
+    out: FloatArray = np.where(small, 1 / 12.0 - ax * ax / 240.0,
+                               1 / safe**2 - 0.25 / np.sinh(safe / 2.0) ** 2)
+    return out
+
+
+def rank_tail_exact(u: float, n1: int, n2: int) -> float:
+    """Two-sided p-value of Mann-Whitney U by the Lugannani-Rice saddlepoint approximation.
+
+    Under the null U + sum_i W_i has the law of sum_i V_i (V_i, W_i independent, uniform on
+    {0..n1+i-1} and {0..i-1}, i = 1..n2: the q-binomial generating function), which gives U's
+    exact cumulant generating function; the saddlepoint tail is within 1% of the exact
+    distribution down to 1e-12 (a unit test compares it with the exact count).
+    """
+    i = np.arange(1, n2 + 1, dtype=np.float64)
+    a = n1 + i
+    x = abs(u - n1 * n2 / 2.0) - 0.5  # distance from the mean, continuity-corrected
+    if x <= 0.0:
+        return 1.0
+
+    def cgf(s: float, order: int) -> float:
+        if order == 0:
+            return float(np.sum(_log_sinhc(a * s) - _log_sinhc(i * s)))
+        if order == 1:
+            return float(np.sum(a * _log_sinhc_1(a * s) - i * _log_sinhc_1(i * s)))
+        return float(np.sum(a * a * _log_sinhc_2(a * s) - i * i * _log_sinhc_2(i * s)))
+
+    s = x / (n1 * n2 * (n1 + n2 + 1) / 12.0)  # the normal's saddlepoint, a lower bound
+    for _ in range(100):
+        step = (cgf(s, 1) - x) / cgf(s, 2)
+        s -= step
+        if abs(step) <= 1e-12 * abs(s):
+            break
+    w = math.sqrt(max(2.0 * (s * x - cgf(s, 0)), 1e-300))
+    v = s * math.sqrt(cgf(s, 2))
+    tail = 0.5 * math.erfc(w / math.sqrt(2.0)) + math.exp(-w * w / 2.0) / math.sqrt(
+        2.0 * math.pi) * (1.0 / v - 1.0 / w)
+    return min(1.0, max(2.0 * tail, 0.0))
 
 
 @dataclass(frozen=True)
@@ -278,16 +375,22 @@ class AlarmDetector:
                 raise ValueError(f"block sizes must divide each other, got {self._scales}")
         self._max_alpha = max_block_alpha
         self._weight = 1.0 / len(self._scales) if self._scales else 0.0
+        # Each scale's window of m records is tested every m / STEPS_PER_BLOCK records.
+        self._steps = tuple(max(1, m // STEPS_PER_BLOCK) for m in self._scales)
+        for small, large in itertools.pairwise(self._steps):
+            if large % small:
+                raise ValueError(f"steps must divide each other, got {self._steps}")
         size = self._scales[-1] if self._scales else 0
+        # The buffer holds the last ``size`` records at least; when full, the oldest
+        # ``shift`` records go (one largest step: the copy costs 2 values per value added).
+        self._shift = self._steps[-1] if self._scales else 0
+        capacity = size + self._shift
         columns = len(self._columns)
-        # Per column and record of the current largest block: reference keys below its key,
-        # and its tie group (for min_effect's effect sizes).
-        self._below = np.empty((columns, size), dtype=np.int64)
-        self._groups = np.empty((columns, size), dtype=np.int64)
-        self._times = np.empty(size, dtype=np.float64)
-        # The previous full largest block's groups: with the current ones, the last ``size``
-        # records, over which min_effect's effect sizes are measured.
-        self._previous: IntArray | None = None
+        # Per column and buffered record: reference keys below its key, and its tie group (for
+        # min_effect's effect sizes).
+        self._below = np.empty((columns, capacity), dtype=np.int64)
+        self._groups = np.empty((columns, capacity), dtype=np.int64)
+        self._times = np.empty(capacity, dtype=np.float64)
         self._filled = 0
         self._offset = 0  # records before the buffer's first one
         self._start: float | None = None
@@ -326,27 +429,33 @@ class AlarmDetector:
             # Searched in order: several times faster than in arrival order (cache).
             order = np.argsort(keys)
             below[j, order] = np.searchsorted(column.keys.values, keys[order])
-        size = self._scales[-1]
+        capacity = int(self._times.shape[0])
+        step = self._steps[0]
         done = 0
         while done < count:
-            take = min(count - done, size - self._filled)
+            if self._filled == capacity:  # drop the oldest step: the buffer keeps >= size
+                keep = capacity - self._shift
+                self._below[:, :keep] = self._below[:, self._shift:]
+                self._groups[:, :keep] = self._groups[:, self._shift:]
+                self._times[:keep] = self._times[self._shift:]
+                self._filled = keep
+                self._offset += self._shift
+            take = min(count - done, capacity - self._filled)
             stop = self._filled + take
             self._below[:, self._filled:stop] = below[:, done:done + take]
             self._groups[:, self._filled:stop] = groups[:, done:done + take]
             self._times[self._filled:stop] = times[done:done + take]
-            first = self._filled // self._scales[0] + 1
+            seen = self._offset + self._filled  # records placed before this slice
             self._filled = stop
             done += take
-            # Every smallest-block boundary reached, in record order, scales small to large.
-            for boundary in range(first * self._scales[0], stop + 1, self._scales[0]):
-                for k, scale in enumerate(self._scales):
-                    if boundary % scale == 0:
-                        self._test_block(k, boundary - scale, boundary)
-            if self._filled == size:
-                if self._config.min_effect > 0.0:
-                    self._previous = self._groups.copy()
-                self._filled = 0
-                self._offset += size
+            # Every smallest step reached, in record order, then scales small to large: each
+            # scale's window of the last m records, every m / STEPS_PER_BLOCK records.
+            first = (seen // step + 1) * step
+            for boundary in range(first, self._offset + stop + 1, step):
+                for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
+                    if boundary % every == 0 and boundary >= scale:
+                        end = boundary - self._offset
+                        self._test_block(k, end - scale, end)
 
     def state(self) -> AlarmState:
         """The alarm as it stands after the records added so far."""
@@ -371,20 +480,30 @@ class AlarmDetector:
         else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
             elapsed = 0.0
         alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
-        level = sidak_level(alpha, len(self._columns)) if alpha > 0 else 0.0
         n1, n2 = self._rows, stop - start
-        statistics = block_statistics(self._below[:, start:stop], n1)
+        ranked = n2 * RANK_MAX_SHARE <= n1
+        tests = (2 if ranked else 1) * len(self._columns)
+        level = sidak_level(alpha, tests) if alpha > 0 else 0.0
+        below = self._below[:, start:stop]
+        statistics = block_statistics(below, n1)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
-        exceeded: list[int] = []
         for j in np.flatnonzero(pvalues < SCREEN_FACTOR * level):
             pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
-            if pvalues[j] < level and self._effect(int(j), stop) >= self._config.min_effect:
-                exceeded.append(int(j))
+        rank_pvalues = np.ones(len(self._columns))
+        if ranked:
+            # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
+            ranks = below.sum(axis=1).astype(np.float64)
+            rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
+            for j in np.flatnonzero(rank_pvalues < RANK_SCREEN_FACTOR * level):
+                rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
+        smallest = np.minimum(pvalues, rank_pvalues)
+        exceeded = [int(j) for j in np.flatnonzero(smallest < level)
+                    if self._effect(int(j), stop) >= self._config.min_effect]
         self._blocks_tested += 1
         if self._keep:
             self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
-                                            tuple(exceeded)))
-        self._update(k, self._offset + start, end_time, exceeded, pvalues)
+                                            rank_pvalues, tuple(exceeded)))
+        self._update(k, self._offset + start, end_time, exceeded, smallest, tests)
 
     def _effect(self, j: int, stop: int) -> float:
         """Column j's effect size over the last records (up to the largest block size).
@@ -397,16 +516,14 @@ class AlarmDetector:
         if self._config.min_effect <= 0.0:
             return 1.0  # no floor: skip the computation
         column = self._columns[j]
-        groups = self._groups[j, :stop]
-        if self._previous is not None:
-            groups = np.concatenate((self._previous[j, stop:], groups))
+        groups = self._groups[j, max(0, stop - self._scales[-1]):stop]
         if column.categorical:
             counts = np.bincount(groups, minlength=column.shares.shape[0]).astype(np.float64)
             return jensen_shannon(column.shares, counts / counts.sum())
         return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
 
     def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
-                pvalues: FloatArray) -> None:
+                pvalues: FloatArray, tests: int) -> None:
         """Raise on an exceedance; lower once every scale has seen clean records since."""
         size = self._scales[k]
         raised = self._raised
@@ -422,7 +539,7 @@ class AlarmDetector:
             # A block holding records up to the raise (a larger block around the raising one)
             # says nothing about whether the change is over.
             return
-        combined = -math.expm1(len(pvalues) * math.log1p(-float(np.min(pvalues))))  # Šidák
+        combined = -math.expm1(tests * math.log1p(-float(np.min(pvalues))))  # Šidák
         clean = combined >= CLEAR_LEVEL and not exceeded
         raised.clean[k] = raised.clean[k] + 1 if clean else 0
         if min(raised.clean) >= 1 and raised.clean[raised.scale] >= CLEAR_BLOCKS:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from exporter.alarm import AlarmConfig, AlarmDetector, ReferenceColumn
+from exporter.alarm import STEPS_PER_BLOCK, AlarmConfig, AlarmDetector, ReferenceColumn
 
 PROPERTY = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -125,7 +125,8 @@ class TestBudgets:
             blocks = [r for r in found.results if r.scale == size]
             if not blocks:
                 continue
-            end = times[len(blocks) * size - 1]
+            step = size // STEPS_PER_BLOCK  # a window of ``size`` every ``step`` records
+            end = times[size + (len(blocks) - 1) * step - 1]
             total = sum(r.alpha for r in blocks)
             assert total == pytest.approx((end - times[0]) / len(found.scales) / target,
                                           rel=1e-9, abs=1e-300)

@@ -19,6 +19,8 @@ from exporter.alarm import (
     ks_tail_exact,
     ks_tail_screen,
     plan_scales,
+    rank_tail_exact,
+    rank_tail_screen_many,
     reference_warning,
     sidak_level,
 )
@@ -37,19 +39,41 @@ def feed(detector: AlarmDetector, values: Values, start_time: float = 0.0,
     detector.add(values, times)
 
 
+def exact_mann_whitney_tail(n1: int, n2: int) -> npt.NDArray[np.float64]:
+    """P(U >= u) for u = 0..n1*n2, from the q-binomial generating function (exact counts).
+
+    The division by 1 - q^i is a running sum in floats: stable to 1e-9 for n2 up to ~n1 / 10.
+    """
+    poly = np.array([1.0])
+    for i in range(1, n2 + 1):
+        # times (1 - q^(n1+i)) / (1 - q^i) = (1 + ... + q^(n1+i-1)) (1 - q) / (1 - q^i)
+        poly = np.convolve(np.convolve(poly, np.ones(n1 + i)), [1.0, -1.0])
+        for k in range(i, poly.shape[0]):
+            poly[k] += poly[k - i]
+        poly = poly[:poly.shape[0] - i]
+        poly /= poly.sum()
+    tail: npt.NDArray[np.float64] = np.cumsum(poly[::-1])[::-1]
+    return tail
+
+
 class TestPlanScales:
-    def test_a_25000_row_reference_gets_blocks_of_100_400_and_1600(self) -> None:
-        assert plan_scales(25_000) == (100, 400, 1600)
+    def test_a_25000_row_reference_gets_blocks_of_100_to_6400(self) -> None:
+        assert plan_scales(25_000) == (100, 400, 1600, 6400)
 
-    def test_a_large_reference_gets_at_most_four_scales(self) -> None:
-        assert plan_scales(10_000_000) == (100, 400, 1600, 6400)
+    def test_a_large_reference_gets_at_most_five_scales(self) -> None:
+        assert plan_scales(10_000_000) == (100, 400, 1600, 6400, 25_600)
 
-    def test_a_small_reference_gets_one_block_of_a_tenth_of_it(self) -> None:
-        assert plan_scales(500) == (50,)
+    def test_blocks_are_at_most_a_third_of_the_reference(self) -> None:
+        assert plan_scales(19_199) == (100, 400, 1600)
+        assert plan_scales(76_800) == (100, 400, 1600, 6400, 25_600)
+
+    def test_a_small_reference_gets_one_block_of_a_third_of_it(self) -> None:
+        assert plan_scales(210) == (70,)
 
     def test_a_tiny_reference_gets_no_alarm(self) -> None:
         assert plan_scales(150) == ()
         assert "stays off" in (reference_warning(150) or "")
+        assert plan_scales(199) == ()
 
     def test_check_warns_below_25000_rows_and_not_above(self) -> None:
         assert reference_warning(5000) is not None
@@ -73,6 +97,10 @@ class TestLevels:
         level = sidak_level(1e-7, columns)
         assert 1.0 - (1.0 - level) ** columns == pytest.approx(1e-7, rel=1e-6)
 
+    def test_a_budget_of_one_or_more_makes_every_window_exceed(self) -> None:
+        assert sidak_level(1.0, 20) == 1.0
+        assert sidak_level(3.5, 20) == 1.0
+
     @pytest.mark.parametrize(("n1", "n2"), [(25_000, 100), (25_000, 1600), (5000, 400)])
     def test_the_screening_pvalue_is_within_10_percent_of_the_exact_one_in_the_tail(
             self, n1: int, n2: int) -> None:
@@ -81,6 +109,39 @@ class TestLevels:
             lcm = math.lcm(n1, n2)
             d = round(d * lcm) / lcm
             assert ks_tail_screen(d, n1, n2) == pytest.approx(ks_tail_exact(d, n1, n2), rel=0.1)
+
+    @pytest.mark.parametrize(("n1", "n2"), [(200, 20), (400, 40), (600, 60), (1000, 25)])
+    def test_the_rank_pvalue_is_within_1_percent_of_the_exact_mann_whitney_tail(
+            self, n1: int, n2: int) -> None:
+        upper = exact_mann_whitney_tail(n1, n2)
+        mean, sd = n1 * n2 / 2.0, math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
+        for z in (2.0, 4.0, 5.5, 6.5):
+            u = int(mean + z * sd)
+            exact = 2.0 * upper[u]
+            assert rank_tail_exact(float(u), n1, n2) == pytest.approx(exact, rel=0.01)
+            assert rank_tail_exact(float(n1 * n2 - u), n1, n2) == pytest.approx(exact, rel=0.01)
+            # The normal screen overstates the tail: it never hides an exceedance.
+            assert rank_tail_screen_many(np.array([float(u)]), n1, n2)[0] >= exact
+
+    def test_the_rank_statistic_is_scipys_mann_whitney_u_for_continuous_data(self) -> None:
+        rng = np.random.default_rng(9)
+        reference = rng.normal(size=10_000)  # Mann-Whitney: windows of up to 1/16 of it
+        detector = AlarmDetector([ReferenceColumn("x", "numerical", reference)], AlarmConfig(),
+                                 seed=1, keep_results=True)
+        block = rng.normal(0.1, 1.0, size=400)
+        feed(detector, [block])
+        result = next(r for r in detector.results if r.scale == 400)
+        expected = sps.mannwhitneyu(block, reference, method="asymptotic").pvalue
+        assert result.rank_pvalues[0] == pytest.approx(expected, rel=1e-3)
+
+    def test_mann_whitney_runs_only_on_windows_of_up_to_a_sixteenth_of_the_reference(
+            self) -> None:
+        rng = np.random.default_rng(9)
+        detector = AlarmDetector(normal_reference(rng, 25_000), AlarmConfig(), seed=1,
+                                 keep_results=True)
+        feed(detector, [rng.normal(0.3, 1.0, size=1600)])
+        ranked = {r.scale for r in detector.results if r.rank_pvalues[0] < 1.0}
+        assert ranked == {100, 400}
 
     def test_the_exact_pvalue_is_scipys_exact_ks_2samp(self) -> None:
         rng = np.random.default_rng(3)
@@ -94,11 +155,12 @@ class TestBlocks:
     def test_blocks_complete_at_every_scale_as_records_arrive(self) -> None:
         rng = np.random.default_rng(1)
         detector = AlarmDetector(normal_reference(rng, 20_000), AlarmConfig(), seed=1)
-        assert detector.scales == (100, 400, 1600)
-        feed(detector, [rng.normal(size=1599)])
-        assert detector.state().blocks_tested == 15 + 3
-        feed(detector, [rng.normal(size=1)], start_time=1599.0)
-        assert detector.state().blocks_tested == 16 + 4 + 1
+        assert detector.scales == (100, 400, 1600, 6400)
+        # A window of m records every m / 2 records, from the m-th record on.
+        feed(detector, [rng.normal(size=6399)])
+        assert detector.state().blocks_tested == 126 + 30 + 6
+        feed(detector, [rng.normal(size=1)], start_time=6399.0)
+        assert detector.state().blocks_tested == 127 + 31 + 7 + 1
 
     def test_each_block_gets_its_weight_times_its_duration_over_the_target(self) -> None:
         rng = np.random.default_rng(2)
@@ -108,12 +170,13 @@ class TestBlocks:
                                  keep_results=True)
         feed(detector, [rng.normal(size=1600)], rate=2.0)  # one record every 0.5 s
         alphas = {(r.scale, r.end_time): r.alpha for r in detector.results}
-        # The first block runs from the first record: 99 gaps of 0.5 s, then 100 gaps each.
-        assert alphas[(100, 49.5)] == pytest.approx(49.5 / 3 / target)
-        assert alphas[(100, 99.5)] == pytest.approx(50.0 / 3 / target)
-        assert alphas[(400, 199.5)] == pytest.approx(199.5 / 3 / target)
-        assert alphas[(400, 399.5)] == pytest.approx(200.0 / 3 / target)
-        assert alphas[(1600, 799.5)] == pytest.approx(799.5 / 3 / target)
+        # The first window's budget runs from the first record (99 gaps of 0.5 s), then each
+        # window's from the previous one's end at its scale (half a window later).
+        assert alphas[(100, 49.5)] == pytest.approx(49.5 / 4 / target)
+        assert alphas[(100, 74.5)] == pytest.approx(25.0 / 4 / target)
+        assert alphas[(400, 199.5)] == pytest.approx(199.5 / 4 / target)
+        assert alphas[(400, 299.5)] == pytest.approx(100.0 / 4 / target)
+        assert alphas[(1600, 799.5)] == pytest.approx(799.5 / 4 / target)
 
     def test_the_budgets_of_a_scale_add_up_to_its_weight_times_elapsed_over_target(
             self) -> None:
@@ -124,7 +187,7 @@ class TestBlocks:
         detector.add([rng.normal(size=6400)], times)
         for scale in detector.scales:
             total = sum(r.alpha for r in detector.results if r.scale == scale)
-            assert total == pytest.approx((times[-1] - times[0]) / 3 / 1e6)
+            assert total == pytest.approx((times[-1] - times[0]) / 4 / 1e6)
 
     def test_a_block_after_a_long_silence_gets_at_most_the_cap(self) -> None:
         rng = np.random.default_rng(4)
@@ -150,8 +213,8 @@ class TestBlocks:
         times[199] = np.nan
         detector.add([rng.normal(size=300)], times)
         alphas = [r.alpha for r in detector.results if r.scale == 100]
-        assert alphas[1] == 0.0
-        assert alphas[2] == pytest.approx((299.0 - 99.0) / 3 / 1e5)
+        assert alphas[2] == 0.0  # the window ending at record 200 (time NaN)
+        assert alphas[3] == pytest.approx((249.0 - 149.0) / 4 / 1e5)
 
     def test_the_block_statistic_is_scipys_ks_statistic_for_continuous_data(self) -> None:
         rng = np.random.default_rng(6)
@@ -231,7 +294,7 @@ class TestRaiseAndHysteresis:
         assert detector.state().raised
         # Blocks of 100 look like the reference again; the alarm needs CLEAR_BLOCKS of them
         # (and none of the larger blocks, which still hold the shifted records, exceeding).
-        for i in range(1, 40):
+        for i in range(1, 200):
             feed(detector, self.values(rng, 100), start_time=100.0 * i)
             if not detector.state().raised:
                 break
@@ -242,12 +305,12 @@ class TestRaiseAndHysteresis:
         assert i >= CLEAR_BLOCKS
 
     def test_the_larger_blocks_around_a_short_shift_do_not_raise_it_again(self) -> None:
-        # The blocks of 400 and 1,600 records that hold the 100 shifted ones complete after
+        # The blocks of 400 to 6,400 records that hold the 100 shifted ones complete after
         # the alarm could have cleared at the scale of 100; they must not count new raises.
         rng = np.random.default_rng(18)
         detector = self.make(rng)
         feed(detector, self.values(rng, 100, shift=3.0))
-        feed(detector, self.values(rng, 6400), start_time=100.0)
+        feed(detector, self.values(rng, 12_800), start_time=100.0)
         state = detector.state()
         assert not state.raised
         assert state.raised_total == 1
@@ -256,9 +319,9 @@ class TestRaiseAndHysteresis:
         rng = np.random.default_rng(14)
         detector = self.make(rng)
         feed(detector, self.values(rng, 100, shift=3.0))
-        feed(detector, self.values(rng, 6400), start_time=100.0)
+        feed(detector, self.values(rng, 12_800), start_time=100.0)
         assert not detector.state().raised
-        feed(detector, self.values(rng, 100, shift=-3.0), start_time=6500.0)
+        feed(detector, self.values(rng, 100, shift=-3.0), start_time=12_900.0)
         assert detector.state().raised_total == 2
 
     def test_min_effect_keeps_a_significant_small_shift_down(self) -> None:
