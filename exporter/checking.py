@@ -284,7 +284,7 @@ def estimate_status(model: ModelConfig, profile: ReferenceProfile) -> EstimateSt
         return EstimateStatus(f"performance estimation: cbpe ({how}, {profile.cbpe.rows} "
                               "labelled reference rows)", warning=False)
     if label.estimate == "cbpe" and label.estimate_given:
-        return EstimateStatus(f"label.estimate: cbpe cannot apply: {profile.cbpe_reason}; no "
+        return EstimateStatus(f"cbpe cannot apply: {profile.cbpe_reason}; no "
                               "drift_model_estimated_* metrics are published", warning=True)
     return EstimateStatus(f"performance estimation: not applicable: {profile.cbpe_reason}",
                           warning=False)
