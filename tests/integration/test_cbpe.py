@@ -125,6 +125,10 @@ class TestEstimateThroughTheExporter:
                      model="clf") == pytest.approx(outside)
         assert value(samples, "drift_model_labeled_ratio", model="clf") == 0.0
         assert value(samples, "drift_model_accuracy", model="clf") is None
+        logged = [line for line in running.stderr().splitlines()
+                  if "performance estimation" in line]
+        assert len(logged) == 1, logged  # run says once that it applies, and how
+        assert "cbpe (isotonic calibration, 5000 labelled reference rows)" in logged[0]
 
 
 class TestCheckSaysWhy:
