@@ -289,6 +289,30 @@ def reference_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[st
     return [*_threshold_warnings(model, profile), *([alarm] if alarm is not None else [])]
 
 
+@dataclass(frozen=True)
+class EstimateStatus:
+    """What ``check`` and ``run`` say about the label-free estimate of a model (SPEC 6.10)."""
+
+    message: str
+    warning: bool  # an explicit ``label.estimate: cbpe`` that cannot apply
+
+
+def estimate_status(model: ModelConfig, profile: ReferenceProfile) -> EstimateStatus | None:
+    """Whether the performance estimate applies and why not; None without a label."""
+    label = model.label
+    if label is None:
+        return None
+    if profile.cbpe is not None:
+        how = "isotonic calibration" if profile.cbpe.calibration.calibrated else "raw score"
+        return EstimateStatus(f"performance estimation: cbpe ({how}, {profile.cbpe.rows} "
+                              "labelled reference rows)", warning=False)
+    if label.estimate == "cbpe" and label.estimate_given:
+        return EstimateStatus(f"cbpe cannot apply: {profile.cbpe_reason}; no "
+                              "drift_model_estimated_* metrics are published", warning=True)
+    return EstimateStatus(f"performance estimation: not applicable: {profile.cbpe_reason}",
+                          warning=False)
+
+
 def _threshold_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[str]:
     need = model.drift.min_rows
     if profile.rows < need:

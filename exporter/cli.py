@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from exporter.checking import check_logs, reference_warnings
+    from exporter.checking import check_logs, estimate_status, reference_warnings
     from exporter.config import load_config
     from exporter.reference import load_reference
 
@@ -138,6 +138,12 @@ def _check(args: argparse.Namespace) -> int:
         problems.extend(found.problems)
         print(f"model {model.name}: reference {profile.rows} rows, "
               f"{len(model.features)} features, logs {model.logs.path}")
+        estimate = estimate_status(model, profile)
+        if estimate is not None and estimate.warning:
+            sys.stderr.write(f"drift-exporter: warning: models[{index}].label.estimate: "
+                             f"{estimate.message}\n")
+        elif estimate is not None:
+            print(f"model {model.name}: {estimate.message}")
         # warnings do not change the exit code: run works around each of them
         for warning in (*(f"models[{index}].reference.path: {w}"
                           for w in reference_warnings(model, profile)), *found.warnings):

@@ -29,6 +29,7 @@ from exporter.reference import (
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
 from exporter.state import ModelState
 from exporter.stats import registry
+from exporter.stats.cbpe import Metrics
 from exporter.stats.statistic import Gauge
 
 # Per-column gauges: (feature metric, prediction metric or None, help, getter on the snapshot);
@@ -193,6 +194,19 @@ _QUALITY_GAUGES: tuple[tuple[str, str, str, Callable[[QualitySnapshot], float | 
      "Root mean squared error over the labelled records.", lambda q: q.rmse),
 )
 
+# Label-free estimates (SPEC 6.10): (window metric, reference twin, help, getter); the window
+# metric's standard error is ``<metric>_sampling_error``.
+_ESTIMATE_GAUGES: tuple[tuple[str, str, str, Callable[[Metrics], float | None]], ...] = (
+    ("drift_model_estimated_accuracy", "drift_reference_model_estimated_accuracy",
+     "Accuracy estimated from the scores of every window record, labelled or not (CBPE).",
+     lambda m: m.accuracy),
+    ("drift_model_estimated_f1", "drift_reference_model_estimated_f1",
+     "Macro-averaged F1 score estimated from the scores of every window record (CBPE).",
+     lambda m: m.f1),
+    ("drift_model_estimated_roc_auc", "drift_reference_model_estimated_roc_auc",
+     "ROC AUC estimated from the scores of every window record (CBPE).", lambda m: m.roc_auc),
+)
+
 
 def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
                           state: ModelState, snap: ModelSnapshot | None) -> None:
@@ -204,6 +218,7 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
             value = get(reference_quality)
             if value is not None:
                 fam.gauge(twin, f"{doc} (reference)", labels).add_metric(base, value)
+    _render_reference_estimate(fam, base, labels, state)
     if snap is None:
         return
     fam.gauge("drift_window_rows", "Records in the window.", labels).add_metric(
@@ -218,6 +233,7 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
     fam.gauge("drift_last_update_timestamp_seconds",
               "When the statistics were last recomputed.", labels).add_metric(
         base, snap.computed_at)
+    _render_estimate(fam, base, labels, snap)
     quality = snap.quality
     if quality is None:
         return
@@ -232,6 +248,40 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
         fam.gauge("drift_model_error_change_ratio",
                   "Relative change of the error (1 - accuracy, or RMSE) against the reference.",
                   labels).add_metric(base, quality.error_change_ratio)
+
+
+def _render_reference_estimate(fam: _Families, base: list[str], labels: list[str],
+                               state: ModelState) -> None:
+    """The reference's own label-free estimate: what the window's is compared with."""
+    reference = state.profile.cbpe
+    if reference is None:
+        return
+    for name, twin, _, get in _ESTIMATE_GAUGES:
+        value = get(reference.estimated)
+        if value is not None:
+            fam.gauge(twin, f"The estimate on the reference itself, what {name} is compared "
+                      "with.", labels).add_metric(base, value)
+    fam.gauge("drift_model_estimation_calibrated", "1 when the estimate uses the isotonic "
+              "calibration fitted on the reference, 0 when it uses the raw score.",
+              labels).add_metric(base, float(reference.calibration.calibrated))
+
+
+def _render_estimate(fam: _Families, base: list[str], labels: list[str],
+                     snap: ModelSnapshot) -> None:
+    """The window's label-free estimate (SPEC 6.10); absent below drift.min_rows scores."""
+    estimate = snap.estimate
+    if estimate is None:
+        return
+    for name, _, doc, get in _ESTIMATE_GAUGES:
+        value, error = get(estimate.estimate.metrics), get(estimate.sampling_errors)
+        if value is not None:
+            fam.gauge(name, doc, labels).add_metric(base, value)
+        if value is not None and error is not None:
+            fam.gauge(f"{name}_sampling_error", f"One standard error of {name}: the band is "
+                      "+-3 of them.", labels).add_metric(base, error)
+    fam.gauge("drift_model_estimated_outside_reference_ratio", "Share of the window's scores "
+              "outside the reference's score range (the estimate extrapolates there).",
+              labels).add_metric(base, estimate.outside_share)
 
 
 def _render_column(fam: _Families, kind: str, values: list[str], labels: list[str],

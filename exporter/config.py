@@ -148,6 +148,8 @@ class LabelConfig:
     task: str
     threshold: float = 0.5
     feedback: FeedbackConfig | None = None
+    estimate: str = "cbpe"  # performance estimated without labels (SPEC 6.10)
+    estimate_given: bool = False  # `estimate` set in the YAML: a warning when it cannot apply
 
 
 @dataclass(frozen=True)
@@ -316,6 +318,9 @@ LABEL = (
         "positive class", default=0.5),
     Key("feedback", Mapping(FEEDBACK), "labels that arrive later, in other files (see "
         "[Ground truth](#ground-truth-model-quality-and-versions))"),
+    Key("estimate", Choice(("cbpe", "none")), "performance estimated without labels (SPEC "
+        "6.10): applies to classification with a numerical score and a reference carrying the "
+        "label; `check` says why when it does not", default="cbpe"),
 )  # fmt: skip
 WINDOW = (
     Key("rows", Integer(1), "the last N records", default=5000),
@@ -572,7 +577,7 @@ def _label(node: Node | None, m: Node, base_dir: Path) -> LabelConfig | None:
             )
     if node["column"] is None or node["task"] is None:
         return None
-    return node.build(LabelConfig, feedback=feedback)
+    return node.build(LabelConfig, feedback=feedback, estimate_given=node.given("estimate"))
 
 
 def _feature_names(m: Node) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from exporter.alarming import WindowAlarms
-from exporter.checking import reference_warnings
+from exporter.checking import estimate_status, reference_warnings
 from exporter.config import ModelConfig
 from exporter.counters import ModelCounters
 from exporter.encoding import Encoder
@@ -63,6 +63,11 @@ class ModelPipeline:
                        if self.feedback_columns is not None else None)
         for warning in reference_warnings(config, profile):
             log.warning("reference too small", extra={"model": config.name, "detail": warning})
+        estimate = estimate_status(config, profile)
+        if estimate is not None:  # once per model and (re)load: whether CBPE applies, and why
+            (log.warning if estimate.warning else log.info)(
+                "performance estimation", extra={"model": config.name,
+                                                 "detail": estimate.message})
 
     # -- ingestion (ingest thread) ------------------------------------------------------------
 

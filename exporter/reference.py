@@ -31,8 +31,11 @@ from exporter.parsing import (
     batch_from_table,
 )
 from exporter.quality import QualitySnapshot, compute_quality, label_is_number
-from exporter.stats import moments
+from exporter.stats import cbpe, moments
+from exporter.stats import quality as q
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
+from exporter.stats.calibration import seed_for
+from exporter.stats.cbpe import CbpeReference
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_sample
 from exporter.stats.statistic import ReferenceInputs
 from exporter.tables import read_parquet_columns, read_table, table_format
@@ -161,6 +164,8 @@ class ReferenceProfile:
     rows: int
     columns: Mapping[str, ColumnReference]
     quality: QualitySnapshot | None = None  # needs the label and the prediction in the reference
+    cbpe: CbpeReference | None = None  # label-free performance estimate (SPEC 6.10)
+    cbpe_reason: str = ""  # why ``cbpe`` is None (or why it applies), said by check and run
 
 
 def profile_numerical(name: str, values: FloatArray, bins: int,
@@ -203,8 +208,9 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
         else:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)
+    estimate, reason = _reference_cbpe(model, source)
     return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns),
-                            _reference_quality(model, source))
+                            _reference_quality(model, source), estimate, reason)
 
 
 Source: TypeAlias = "pa.Table | pd.DataFrame"
@@ -238,6 +244,33 @@ def _reference_quality(model: ModelConfig, source: Source) -> QualitySnapshot | 
              ColumnSpec(model.prediction.column, prediction_kind)]
     batch = _batch(source, specs)
     return compute_quality(batch.rows, batch.numbers, batch.categories, model, None, min_rows=1)
+
+
+def _reference_cbpe(model: ModelConfig,
+                    source: Source) -> tuple[CbpeReference | None, str]:
+    """The reference side of the label-free estimate, prepared once, or why there is none."""
+    label, prediction = model.label, model.prediction
+    if label is None or prediction is None:
+        return None, "no label configured" if label is None else "no prediction configured"
+    names = source.column_names if isinstance(source, pa.Table) else source.columns
+    in_reference = label.column in names
+    scores: FloatArray = np.empty(0)
+    positive: NDArray[np.bool_] = np.empty(0, dtype=bool)
+    if in_reference and label.task == "classification" and prediction.type == "numerical":
+        batch = _batch(source, [ColumnSpec(label.column, CATEGORY),
+                                ColumnSpec(prediction.column, NUMBER)])
+        is_positive, usable = q.binary_labels(batch.categories[label.column])
+        all_scores = batch.numbers[prediction.column]
+        keep = usable & np.isfinite(all_scores)
+        scores, positive = all_scores[keep], is_positive[keep]
+    found = cbpe.applicable(label.task, prediction.type, in_reference, int(scores.shape[0]),
+                            int(positive.sum()))
+    if not found.applies:
+        return None, found.reason
+    if label.estimate != "cbpe":
+        return None, "label.estimate is none"
+    return cbpe.prepare_reference(scores, positive, label.threshold,
+                                  seed=seed_for(model.name, "cbpe")), found.reason
 
 
 def batch_from_frame(frame: pd.DataFrame, specs: list[ColumnSpec]) -> Batch:

@@ -20,7 +20,7 @@ from exporter.reference import (
     NumericalReference,
     ReferenceProfile,
 )
-from exporter.stats import moments, registry
+from exporter.stats import cbpe, moments, registry
 from exporter.stats.allocator import keep_heap_pad
 from exporter.stats.binning import code_counts, proportions, sorted_bin_counts
 from exporter.stats.ecdf import sorted_usable
@@ -67,6 +67,7 @@ class ModelSnapshot:
     duration_seconds: float
     quality: QualitySnapshot | None = None
     version: str = ""  # the model_version this window holds ("" without version_column)
+    estimate: cbpe.WindowEstimate | None = None  # label-free performance (SPEC 6.10)
 
 
 MAX_STATS_THREADS = 4  # columns computed at once (bounded by the cores)
@@ -104,9 +105,21 @@ def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
     detected = None if share is None else share >= model.drift.dataset_share
     quality = compute_quality(view.rows, view.numbers, view.objects, model, profile.quality,
                               model.drift.min_rows)
+    estimate = _estimate(view, profile, model)
     return ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
                          time.time() if now is None else now, time.perf_counter() - started,
-                         quality, version)
+                         quality, version, estimate)
+
+
+def _estimate(view: WindowView, profile: ReferenceProfile,
+              model: ModelConfig) -> cbpe.WindowEstimate | None:
+    """CBPE over every window record, labelled or not; None below drift.min_rows scores."""
+    if profile.cbpe is None or model.prediction is None:
+        return None
+    scores = view.numbers[model.prediction.column]
+    if int(np.isfinite(scores).sum()) < model.drift.min_rows:
+        return None
+    return cbpe.estimate_window(profile.cbpe, scores)
 
 
 def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,

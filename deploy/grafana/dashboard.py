@@ -335,6 +335,34 @@ def quality(lay: Layout) -> None:
         (f"drift_model_error_change_ratio{{{M}}}", "error change vs reference"),
         (f"drift_model_labeled_ratio{{{M}}}", "labelled share of window")),
         unit="percentunit", no_value="no labels"), 8, 8)
+    estimated = "drift_model_estimated_accuracy"
+    band = f"3 * {estimated}_sampling_error{{{M}}}"
+    lay.add(timeseries("Estimated without labels (CBPE) vs realized, band +-3 errors (dashed)",
+        targets(
+        (f"{estimated}{{{M}}}", "estimated accuracy"),
+        (f"{estimated}{{{M}}} - {band}", "estimated accuracy - 3 errors"),
+        (f"{estimated}{{{M}}} + {band}", "estimated accuracy + 3 errors"),
+        (f"drift_model_accuracy{{{M}}}", "realized accuracy"),
+        (f"drift_reference_model_estimated_accuracy{{{M}}}", "reference estimate"),
+        (f"drift_model_estimated_f1{{{M}}}", "estimated f1"),
+        (f"drift_model_f1{{{M}}}", "realized f1"),
+        (f"drift_model_estimated_roc_auc{{{M}}}", "estimated roc auc"),
+        (f"drift_model_roc_auc{{{M}}}", "realized roc auc")),
+        unit="percentunit",
+        overrides=[dashed("B", "gray"), dashed("C", "gray"), dashed("E", "blue")],
+        no_value="no estimate (SPEC 6.10: classifier score, labelled reference)",
+        description="The estimate covers every window record, labelled or not, from the "
+                    "scores and a calibration learnt on the reference (docs/cbpe.md); the "
+                    "realized metrics only the labelled ones. EstimatedPerformanceDrop fires "
+                    "when the estimate stays below the reference estimate by more than the "
+                    "band."), 16, 8)
+    lay.add(timeseries("Estimate's assumptions: scores outside the reference range", targets(
+        (f"drift_model_estimated_outside_reference_ratio{{{M}}}", "outside the reference"),
+        (f"drift_model_estimation_calibrated{{{M}}}", "calibrated (1) or raw score (0)")),
+        unit="percentunit", no_value="no estimate",
+        description="The estimate extrapolates for scores the reference never had; it cannot "
+                    "see a change in the relation between score and label (concept drift)."),
+        8, 8)
 
 
 def ingestion(lay: Layout) -> None:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import isotonic_regression
 
 from exporter.stats import quality as q
 from exporter.stats.ecdf import FloatArray
@@ -164,6 +163,10 @@ def isotonic_fit(scores: FloatArray, positive: BoolArray) -> tuple[FloatArray, F
     Equal scores are pooled first (their mean label, weighted by their count), as
     scikit-learn does; only the ends of each constant block are kept, which leaves the
     interpolated function unchanged."""
+    # Imported here: scipy.optimize costs ~0.5 s and its memory, needed once per reference load,
+    # never by a window's estimate.
+    from scipy.optimize import isotonic_regression
+
     xs, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
     means = np.bincount(inverse, weights=positive.astype(np.float64)) / counts
     ys: FloatArray = np.asarray(

@@ -148,6 +148,17 @@ class TestDashboardFile:
                    if names - used}
         assert not missing
 
+    def test_one_panel_shows_the_estimate_with_its_band_beside_the_realized_metrics(
+            self) -> None:
+        wanted = {"drift_model_estimated_accuracy", "drift_model_estimated_accuracy_sampling_error",
+                  "drift_model_accuracy", "drift_model_estimated_f1", "drift_model_f1",
+                  "drift_model_estimated_roc_auc", "drift_model_roc_auc",
+                  "drift_reference_model_estimated_accuracy"}
+        together = [p["title"] for p in panels()
+                    if wanted <= {m for t in p["targets"]
+                                  for m in re.findall(r"\bdrift_[a-z0-9_]+", t["expr"])}]
+        assert together
+
     def test_recording_rules_the_dashboard_uses_exist(self) -> None:
         records = {r["record"] for path in RULE_FILES
                    for g in yaml.safe_load(path.read_text())["groups"]

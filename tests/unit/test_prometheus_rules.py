@@ -32,7 +32,7 @@ RECORD_NAME = re.compile(r"^drift:[a-z0-9_]+:[a-z0-9_]+$")  # SPEC 6.8: drift:<w
 # The alerts the deploy issue asks for, by what they watch.
 REQUIRED_ALERTS = {"DriftAlarm", "FeatureDrift", "DatasetDrift", "PredictionDrift",
                    "ModelQualityDrop", "PredictionLogsStale", "PredictionRecordsRejected",
-                   "DriftExporterDown"}
+                   "DriftExporterDown", "EstimatedPerformanceDrop"}
 FLEET_ALERTS = {"FleetFeatureDrift", "FleetFeatureDistributionShift", "FleetPredictionDrift"}
 
 
