@@ -131,7 +131,8 @@ class TestFilesCheckSkipsAsRunDoes:
         cfg = config(tmp_path)
         older = tmp_path / "logs" / "app.jsonl"
         append_lines(older, ['{"gauss": 1.0}'])  # lacks columns: must be the file sampled
-        set_mtime(older, time.time() - 3600)
+        # Older than the /proc file behind the symlink, whose times are the machine's.
+        set_mtime(older, 1_000_000_000)
         (tmp_path / "logs" / "zz-locked.jsonl").symlink_to(UNREADABLE)
         result = check(tmp_path, cfg)
         assert result.returncode == 2, result.stderr
@@ -223,7 +224,9 @@ class TestReferenceWarnings:
         assert "column 'skewed' has 5 usable values in the reference" in result.stderr
 
     def test_a_good_setup_has_no_warning(self, tmp_path: Path) -> None:
-        cfg = config(tmp_path)
+        # 25,000 reference rows: below that the alarm's own reference warning is due.
+        big = write_reference(reference_frame(rows=25_000), tmp_path / "reference.parquet")
+        cfg = config(tmp_path, reference=big)
         append_lines(tmp_path / "logs" / "app.jsonl", good_lines())
         result = check(tmp_path, cfg)
         assert result.returncode == 0, result.stderr
