@@ -110,24 +110,18 @@ class _Column:
         return self.in_alarm or bool(self.snapshot is not None and self.snapshot.detected)
 
 
-def alarm_text(state: ModelState) -> str:
-    """The drift alarm of each window of a model: "RAISED (columns)", "down" or "off"."""
-    parts = []
-    for version in state.versions:
-        if version.alarm is None:
-            continue
-        text = _alarm_of(version)
-        parts.append(f"{version.name}: {text}" if state.versioned else text)
-    return "; ".join(parts) or "down"
-
-
-def _alarm_of(version: VersionState) -> str:
+def _alarm_of(version: VersionState, prediction: str | None) -> str:
+    """The window's drift alarm: "RAISED (columns)", "down" or "off (reference too small)"."""
     alarm = version.alarm
     if alarm is None:
         return "down"
     if not alarm.scales:
         return "off (reference too small)"
-    return f"RAISED ({', '.join(alarm.columns)})" if alarm.raised else "down"
+    if not alarm.raised:
+        return "down"
+    columns = (f"the prediction ({prediction})" if c == PREDICTION_ALARM_NAME else c
+               for c in alarm.columns)
+    return f"RAISED ({', '.join(columns)})"
 
 
 def landing_page(states: Sequence[ModelState]) -> str:
@@ -167,7 +161,7 @@ def _window(state: ModelState, version: VersionState) -> str:
     drifting = [c for c in columns if c.snapshot is not None and c.snapshot.detected]
     names = ", ".join(c.name if c.role == "feature" else f"the prediction ({c.name})"
                       for c in drifting)
-    alarm = _alarm_of(version)
+    alarm = _alarm_of(version, state.prediction_column)
     alarm_class = "raised" if alarm.startswith("RAISED") else "off" if alarm.startswith(
         "off") else ""
     if snap is None:
@@ -225,7 +219,8 @@ def _score_text(snap: ColumnSnapshot) -> str:
     score = f"{snap.statistic} {'p-value ' if p_value else ''}{_number(snap.score)}"
     if snap.threshold is None:
         return score
-    side = f"below {_number(snap.threshold)}" if p_value else f"from {_number(snap.threshold)}"
+    limit = _number(snap.threshold)
+    side = f"below {limit}" if p_value else f"at {limit} or above"
     return f"{score}, drift {side}"
 
 

@@ -493,8 +493,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _landing(self) -> None:
         body = landing_page(self.server.web.states()).encode()
-        self._send(200, body, "text/html; charset=utf-8",
-                   {"Content-Security-Policy": CONTENT_SECURITY_POLICY})
+        # A Content-Security-Policy set in http_server_config.headers is the operator's choice
+        # and replaces the page's own (end_headers adds it).
+        configured = {name.lower() for name, _ in self.active.config.headers}
+        policy = {} if "content-security-policy" in configured else {
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        self._send(200, body, "text/html; charset=utf-8", policy)
 
     def _reload(self) -> None:
         reload = self.server.web.reload

@@ -139,11 +139,12 @@ class TestColumns:
         page = landing_page([state])
         assert _names(page) == ["b", "p", "a"]
         assert page.count('<span class="tag">in alarm</span>') == 2
+        assert '<span class="alarm raised">RAISED (b, the prediction (p))</span>' in page
 
     def test_the_score_and_the_side_of_the_threshold_that_drifts_are_shown(self) -> None:
         psi = dataclasses.replace(_column("x", True), statistic="psi", score=0.31, threshold=0.2)
         page = landing_page([_state("m", (psi, _column("y", False)))])
-        assert "drifting</span>: psi 0.31, drift from 0.2" in page
+        assert "drifting</span>: psi 0.31, drift at 0.2 or above" in page
         assert "no drift</span>: ks p-value 0.5, drift below 0.001" in page
 
     def test_a_model_not_computed_yet_says_so_and_charts_the_reference_alone(self) -> None:
@@ -233,4 +234,4 @@ class TestPage:
 
     def test_non_finite_scores_are_written_out(self) -> None:
         odd = dataclasses.replace(_column("x", True), statistic="psi", score=float("inf"))
-        assert "psi inf, drift from 0.001" in landing_page([_state("m", (odd,))])
+        assert "psi inf, drift at 0.001 or above" in landing_page([_state("m", (odd,))])
