@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import html
 import io
 import logging
 import math
@@ -32,6 +31,7 @@ from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from exporter import __version__
 from exporter.collector import OpenMetricsView
+from exporter.landing import CONTENT_SECURITY_POLICY, landing_page
 from exporter.state import ModelState
 from exporter.webconfig import TlsContext, WebConfig, check_basic_auth, client_san_allowed
 
@@ -493,7 +493,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _landing(self) -> None:
         body = landing_page(self.server.web.states()).encode()
-        self._send(200, body, "text/html; charset=utf-8")
+        # A Content-Security-Policy set in http_server_config.headers is the operator's choice
+        # and replaces the page's own (end_headers adds it).
+        configured = {name.lower() for name, _ in self.active.config.headers}
+        policy = {} if "content-security-policy" in configured else {
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        self._send(200, body, "text/html; charset=utf-8", policy)
 
     def _reload(self) -> None:
         reload = self.server.web.reload
@@ -515,47 +520,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-
-
-def alarm_text(state: ModelState) -> str:
-    """The drift alarm of each window of a model: "RAISED (columns)", "down" or "off"."""
-    parts = []
-    for version in state.versions:
-        alarm = version.alarm
-        if alarm is None:
-            continue
-        if not alarm.scales:
-            text = "off (reference too small)"
-        else:
-            text = f"RAISED ({', '.join(alarm.columns)})" if alarm.raised else "down"
-        parts.append(f"{version.name}: {text}" if state.versioned else text)
-    return "; ".join(parts) or "down"
-
-
-def landing_page(states: list[ModelState]) -> str:
-    """The HTML landing page: version, models, window sizes, alarm state, drifting features."""
-    rows = []
-    for state in states:
-        snap = state.snapshot
-        window = "not computed yet" if snap is None else f"{snap.window_rows} rows"
-        drifting = [c.name for c in snap.features if c.detected] if snap else []
-        if snap and snap.prediction is not None and snap.prediction.detected:
-            drifting.append(f"the prediction ({snap.prediction.name})")
-        drift_text = ", ".join(drifting) if drifting else "none"
-        rows.append(f"<tr><td>{html.escape(state.name)}</td><td>{html.escape(window)}</td>"
-                    f"<td>{html.escape(alarm_text(state))}</td>"
-                    f"<td>{html.escape(drift_text)}</td></tr>")
-    body = "\n".join(rows) or '<tr><td colspan="4">no models</td></tr>'
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>drift-exporter</title></head>
-<body>
-<h1>drift-exporter</h1>
-<p>Version {html.escape(__version__)}</p>
-<table border="1" cellpadding="4">
-<tr><th>model</th><th>window</th><th>drift alarm</th><th>features drifting now</th></tr>
-{body}
-</table>
-<p><a href="/metrics">Metrics</a> &middot; <a href="/-/healthy">Health</a> &middot;
-<a href="/-/ready">Readiness</a></p>
-</body></html>
-"""

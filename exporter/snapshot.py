@@ -51,6 +51,9 @@ class ColumnSnapshot:
     score: float | None = None
     threshold: float | None = None
     detected: bool | None = None
+    # The window's proportions over the SPEC 6.5 bins (those of PSI and Jensen-Shannon, in the
+    # reference's bin order; empty below min_rows): for the landing page's charts, not a metric.
+    bins: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,10 +153,11 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
     # The passes several statistics share run once: one merge gives KS and Wasserstein, one
     # binning gives the proportions of PSI and Jensen-Shannon.
     d, normed = ks_and_wasserstein(ref.sample, usable, ref.wasserstein_norm)
-    inputs = ColumnInputs("numerical", ref.inputs, n,
-                          proportions(sorted_bin_counts(ref.edges, usable)),
+    window_bins = proportions(sorted_bin_counts(ref.edges, usable))
+    inputs = ColumnInputs("numerical", ref.inputs, n, window_bins,
                           window_sorted=usable, ks_statistic=d, wasserstein_normed=normed)
-    return _with_drift(base, ref, statistic, inputs, thresholds)
+    return _with_drift(replace(base, bins=tuple(window_bins.tolist())), ref, statistic, inputs,
+                       thresholds)
 
 
 def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
@@ -168,8 +172,10 @@ def _categorical(codes: NDArray[np.int32], rows: int, ref: CategoricalReference,
         category_ratios=ref.label_ratios(counts))
     if n < model.drift.min_rows or int(ref.counts.sum()) == 0:
         return base
-    inputs = ColumnInputs("categorical", ref.inputs, n, proportions(counts), window_counts=counts)
-    return _with_drift(base, ref, statistic, inputs, thresholds)
+    window_bins = proportions(counts)
+    inputs = ColumnInputs("categorical", ref.inputs, n, window_bins, window_counts=counts)
+    return _with_drift(replace(base, bins=tuple(window_bins.tolist())), ref, statistic, inputs,
+                       thresholds)
 
 
 def _with_drift(base: ColumnSnapshot, ref: ColumnReference, statistic: StatisticConfig,

@@ -105,6 +105,7 @@ class TestNumericalSnapshot:
             assert col.scores["psi"] == pytest.approx(_psi(p, q), rel=1e-9)
             assert col.scores["jensen_shannon"] == pytest.approx(jensenshannon(p, q, base=2),
                                                                  rel=1e-9)
+            assert col.bins == pytest.approx(list(q)), "the window's bins, for the landing page"
             assert col.mean == pytest.approx(np.mean(w))
             assert col.stddev == pytest.approx(np.std(w, ddof=1))
             assert col.missing_ratio == pytest.approx(1 - len(w) / WIN_N)
@@ -140,6 +141,7 @@ class TestNumericalSnapshot:
         assert x.mean is not None
         assert not x.scores
         assert not x.gauges
+        assert not x.bins
         assert x.detected is None
         assert snap.dataset_drift_share is None
 
@@ -161,6 +163,7 @@ class TestCategoricalSnapshot:
         p, q = ref_counts / ref_counts.sum(), win_counts / win_counts.sum()
         assert c.scores["jensen_shannon"] == pytest.approx(jensenshannon(p, q, base=2), rel=1e-9)
         assert c.scores["psi"] == pytest.approx(_psi(p, q), rel=1e-9)
+        assert c.bins == pytest.approx(list(q)), "the window's bins, for the landing page"
         assert c.unseen_ratio == pytest.approx(np.mean(win["c"] == "e"))
         assert c.score == c.scores["jensen_shannon"]
         assert dict(c.category_ratios)["a"] == pytest.approx(np.mean(win["c"] == "a"))
