@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from exporter.checking import check_logs, reference_warnings
+    from exporter.checking import check_logs, reference_warnings, segment_lines
     from exporter.config import load_config
     from exporter.reference import load_reference
 
@@ -129,6 +129,8 @@ def _check(args: argparse.Namespace) -> int:
         problems.extend(found.problems)
         print(f"model {model.name}: reference {profile.rows} rows, "
               f"{len(model.features)} features, logs {model.logs.path}")
+        for line in segment_lines(model, profile):
+            print(line)
         # warnings do not change the exit code: run works around each of them
         for warning in (*(f"models[{index}].reference.path: {w}"
                           for w in reference_warnings(model, profile)), *found.warnings):
