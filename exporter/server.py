@@ -528,7 +528,10 @@ def alarm_text(state: ModelState) -> str:
             text = "off (reference too small)"
         else:
             text = f"RAISED ({', '.join(alarm.columns)})" if alarm.raised else "down"
-        parts.append(f"{version.name}: {text}" if state.versioned else text)
+        label = " ".join(part for part in (version.name if state.versioned else "",
+                                           f"segment {version.segment}" if version.segment
+                                           else "") if part)
+        parts.append(f"{label}: {text}" if label else text)
     return "; ".join(parts) or "down"
 
 

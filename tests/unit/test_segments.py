@@ -18,6 +18,7 @@ from exporter.pipeline import ModelPipeline
 from exporter.reference import CategoricalReference, NumericalReference, load_reference
 from exporter.routing import WindowKey
 from exporter.segments import OTHER_SEGMENT
+from exporter.server import alarm_text
 
 ROWS = 8000
 
@@ -158,3 +159,19 @@ class TestSegmentWindows:
         keys = {key for key, _ in core.router.windows()}
         assert keys == {WindowKey(v, s) for v in ("2", "3")
                         for s in ("", "a", "b", OTHER_SEGMENT)}
+
+    def test_a_categorical_feature_may_be_the_segment_column(self, tmp_path: Path) -> None:
+        reference(tmp_path)
+        core = pipeline(tmp_path, segments={"column": "city", "max_segments": 2})
+        assert core.profile.segmentation is not None
+        assert set(core.profile.segmentation.names) == {"p", "q", OTHER_SEGMENT}
+        stream(core, 300, "a", 0.0, seed=4)
+        rows = {key.segment: window.view(NOW).rows for key, window in core.router.windows()}
+        assert rows[""] == 300
+        assert sum(rows[s] for s in ("p", "q", OTHER_SEGMENT)) == 300
+
+    def test_the_landing_page_names_each_segments_alarm(self, tmp_path: Path) -> None:
+        reference(tmp_path)
+        core = pipeline(tmp_path)
+        assert alarm_text(core.state()) == ("down; segment a: down; segment b: down; "
+                                            "segment __other__: down")
