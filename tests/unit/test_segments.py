@@ -12,6 +12,7 @@ from pipeline_models import NOW, batch
 from prometheus_client import CollectorRegistry
 
 from exporter.alarming import alarm_reference
+from exporter.checking import segment_lines
 from exporter.collector import DriftCollector
 from exporter.config import parse_config
 from exporter.pipeline import ModelPipeline
@@ -175,3 +176,21 @@ class TestSegmentWindows:
         core = pipeline(tmp_path)
         assert alarm_text(core.state()) == ("down; segment a: down; segment b: down; "
                                             "segment __other__: down")
+
+
+class TestCheckOutput:
+    def test_check_lists_each_segment_with_its_reference_rows(self, tmp_path: Path) -> None:
+        frame = reference(tmp_path)
+        core = pipeline(tmp_path)
+        lines = segment_lines(core.config, core.profile)
+        counts = frame["country"].value_counts()
+        assert lines == [
+            "  segments by column 'country': 3 windows besides the whole model's",
+            f"  segment 'a': reference {counts['a']} rows",
+            f"  segment 'b': reference {counts['b']} rows",
+            f"  segment '__other__': reference {ROWS - counts['a'] - counts['b']} rows"]
+
+    def test_a_model_without_segments_prints_nothing_more(self, tmp_path: Path) -> None:
+        reference(tmp_path)
+        core = pipeline(tmp_path, segments=None)
+        assert segment_lines(core.config, core.profile) == []
