@@ -58,7 +58,9 @@ def alarm_reference(config: ModelConfig, profile: ReferenceProfile) -> list[Refe
 
 def alarm_seed(model: str, key: WindowKey) -> int:
     """A seed fixed by the model's name and the window key (the same in every run and replay)."""
-    text = repr((model, dataclasses.astuple(key)))
+    # Whole-model windows keep the seed they had before segments existed (same alarms).
+    parts = dataclasses.astuple(key) if key.segment else (key.version,)
+    text = repr((model, parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
@@ -67,7 +69,10 @@ class WindowAlarms:
 
     def __init__(self, config: ModelConfig, profile: ReferenceProfile) -> None:
         self.config = config
-        self._reference = alarm_reference(config, profile)
+        # A segment's window is compared with its slice of the reference (SPEC 6.11).
+        self._references = {segment: alarm_reference(config, profile.for_segment(segment))
+                            for segment in ("", *profile.segments)}
+        self._reference = self._references[""]
         self._columns = alarm_columns(config)
         self._detectors: dict[WindowKey, AlarmDetector] = {}
         self._states: dict[WindowKey, AlarmState] = {}
@@ -75,7 +80,7 @@ class WindowAlarms:
 
     def admit(self, key: WindowKey) -> None:
         """A detector for a newly admitted key (its state at 0 from the start)."""
-        detector = AlarmDetector(self._reference, self.config.alarm,
+        detector = AlarmDetector(self._references[key.segment], self.config.alarm,
                                  seed=alarm_seed(self.config.name, key))
         with self._lock:
             self._detectors[key] = detector

@@ -31,6 +31,7 @@ from exporter.alarm import reference_warning
 from exporter.config import ModelConfig
 from exporter.errors import ReferenceDataError
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
+from exporter.segments import OTHER_SEGMENT
 from exporter.tables import read_column_names
 from exporter.tail_gzip import COMPRESSED_SUFFIX, Incomplete, decompressed
 from exporter.tailing import CorruptFile, ignored, reading_order
@@ -311,6 +312,24 @@ def estimate_status(model: ModelConfig, profile: ReferenceProfile) -> EstimateSt
                               "drift_model_estimated_* metrics are published", warning=True)
     return EstimateStatus(f"performance estimation: not applicable: {profile.cbpe_reason}",
                           warning=False)
+def segment_lines(model: ModelConfig, profile: ReferenceProfile) -> list[str]:
+    """What ``check`` says of the segments (SPEC 6.11): each one's reference rows and window."""
+    segmentation = profile.segmentation
+    if segmentation is None:
+        return []
+    need = model.drift.min_rows
+    lines = [f"  segments by column {segmentation.column!r}: {len(segmentation.names)} windows "
+             "besides the whole model's"]
+    lines += [f"  segment {name!r}: reference {segmentation.sizes[name]} rows"
+              for name in segmentation.own]
+    lines += [f"  segment {name!r}: reference {segmentation.sizes[name]} rows, fewer than "
+              f"drift.min_rows ({need}): counted in {OTHER_SEGMENT}"
+              for name in segmentation.small]
+    rest = segmentation.sizes[OTHER_SEGMENT]
+    lines.append(f"  segment {OTHER_SEGMENT!r}: reference {rest} rows" if segmentation.other
+                 else f"  segment {OTHER_SEGMENT!r}: reference {rest} rows, fewer than "
+                 f"drift.min_rows ({need}): no window (its records are in the whole model's)")
+    return lines
 
 
 def _threshold_warnings(model: ModelConfig, profile: ReferenceProfile) -> list[str]:

@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from exporter.checking import check_logs, estimate_status, reference_warnings
+    from exporter.checking import check_logs, estimate_status, reference_warnings, segment_lines
     from exporter.config import load_config
     from exporter.reference import load_reference
 
@@ -144,6 +144,8 @@ def _check(args: argparse.Namespace) -> int:
                              f"{estimate.message}\n")
         elif estimate is not None:
             print(f"model {model.name}: {estimate.message}")
+        for line in segment_lines(model, profile):
+            print(line)
         # warnings do not change the exit code: run works around each of them
         for warning in (*(f"models[{index}].reference.path: {w}"
                           for w in reference_warnings(model, profile)), *found.warnings):

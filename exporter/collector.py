@@ -18,6 +18,7 @@ from prometheus_client.samples import Sample
 
 from exporter import __version__
 from exporter.alarm import AlarmState
+from exporter.counters import detection_key
 from exporter.fleet import FleetValues
 from exporter.quality import QualitySnapshot
 from exporter.reference import (
@@ -25,6 +26,7 @@ from exporter.reference import (
     CategoricalReference,
     ColumnReference,
     NumericalReference,
+    ReferenceProfile,
 )
 from exporter.snapshot import ColumnSnapshot, ModelSnapshot
 from exporter.state import ModelState
@@ -154,23 +156,28 @@ def label_value(category: str) -> str:
 
 
 def _render_model(fam: _Families, state: ModelState) -> None:
-    base_labels = ["model", "model_version"] if state.versioned else ["model"]
     for version in state.versions:
+        # A segment window's series carry a ``segment`` label (SPEC 6.11); the whole model's not.
+        base_labels = ["model", "model_version"] if state.versioned else ["model"]
         base = [state.name, version.name] if state.versioned else [state.name]
+        if version.segment:
+            base_labels, base = [*base_labels, "segment"], [*base, version.segment]
+        profile = version.profile or state.profile
         snap = version.snapshot
         by_name = {c.name: c for c in snap.features} if snap else {}
         for feature in state.feature_names:
             _render_column(fam, "feature", [*base, feature], [*base_labels, "feature"],
-                           state.profile.columns[feature], by_name.get(feature))
+                           profile.columns[feature], by_name.get(feature))
         if state.prediction_column is not None:
             _render_column(fam, "prediction", base, base_labels,
-                           state.profile.columns[state.prediction_column],
+                           profile.columns[state.prediction_column],
                            snap.prediction if snap else None)
-        _render_window_gauges(fam, base, base_labels, state, snap)
+        _render_window_gauges(fam, base, base_labels, profile, snap)
         detections = fam.counter("drift_detections_total", "Times a feature went from not drifted "
                                  "to drifted.", [*base_labels, "feature"])
         for feature in state.feature_names:
-            count = state.counters.detections.get((version.name, feature), 0)
+            count = state.counters.detections.get(
+                detection_key(version.name, feature, version.segment), 0)
             detections.add_metric([*base, feature], count)
         if version.alarm is not None:
             _render_alarm(fam, base, base_labels, state, version.alarm)
@@ -209,16 +216,16 @@ _ESTIMATE_GAUGES: tuple[tuple[str, str, str, Callable[[Metrics], float | None]],
 
 
 def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
-                          state: ModelState, snap: ModelSnapshot | None) -> None:
+                          profile: ReferenceProfile, snap: ModelSnapshot | None) -> None:
     fam.gauge("drift_reference_rows", "Records in the reference.", labels).add_metric(
-        base, state.profile.rows)
-    reference_quality = state.profile.quality
+        base, profile.rows)
+    reference_quality = profile.quality
     if reference_quality is not None:
         for _, twin, doc, get in _QUALITY_GAUGES:
             value = get(reference_quality)
             if value is not None:
                 fam.gauge(twin, f"{doc} (reference)", labels).add_metric(base, value)
-    _render_reference_estimate(fam, base, labels, state)
+    _render_reference_estimate(fam, base, labels, profile)
     if snap is None:
         return
     fam.gauge("drift_window_rows", "Records in the window.", labels).add_metric(
@@ -251,9 +258,9 @@ def _render_window_gauges(fam: _Families, base: list[str], labels: list[str],
 
 
 def _render_reference_estimate(fam: _Families, base: list[str], labels: list[str],
-                               state: ModelState) -> None:
+                               profile: ReferenceProfile) -> None:
     """The reference's own label-free estimate: what the window's is compared with."""
-    reference = state.profile.cbpe
+    reference = profile.cbpe
     if reference is None:
         return
     for name, twin, _, get in _ESTIMATE_GAUGES:

@@ -184,6 +184,14 @@ class FleetConfig:
 
 
 @dataclass(frozen=True)
+class SegmentsConfig:
+    """Per-segment windows (SPEC 6.11): the segment column and how many values get their own."""
+
+    column: str
+    max_segments: int = 10
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Everything the exporter needs to monitor one model."""
 
@@ -203,6 +211,7 @@ class ModelConfig:
     max_versions: int
     fleet: FleetConfig
     alarm: AlarmConfig = dataclasses.field(default_factory=AlarmConfig)  # alarm.py's own
+    segments: SegmentsConfig | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -211,6 +220,7 @@ class ModelConfig:
         names.append(self.prediction.column if self.prediction else "")
         names.append(self.label.column if self.label else "")
         names.extend(c or "" for c in (self.id_column, self.version_column, self.timestamp_column))
+        names.append(self.segments.column if self.segments else "")
         return tuple(name for name in dict.fromkeys(names) if name)
 
 
@@ -361,6 +371,12 @@ ALARM = (
         "while every changed column's effect size (KS statistic, or Jensen-Shannon distance for "
         "categorical columns) is below it", default=0),
 )  # fmt: skip
+SEGMENTS = (
+    Key("column", TEXT, "the log and reference column whose values are the segments",
+        required=True),
+    Key("max_segments", Integer(1), "the most frequent values of the column in the reference "
+        "that get their own window; the rest share `__other__`", default=10),
+)  # fmt: skip
 MODEL = (
     Key("name", TEXT, "the `model` label, `[A-Za-z0-9_.:-]+`, unique", required=True,
         check=_name_problem),
@@ -383,6 +399,8 @@ MODEL = (
     Key("fleet", Mapping(FLEET, into=FleetConfig), "the fleet view", default={}),
     Key("alarm", Mapping(ALARM, into=AlarmConfig), "the drift alarm, calibrated in time (SPEC "
         "6.9)", default={}),
+    Key("segments", Mapping(SEGMENTS, into=SegmentsConfig), "a window per segment too, with a "
+        "`segment` label (see [docs/segments.md](docs/segments.md))"),
 )  # fmt: skip
 ROOT = (Key("models", ListOf(MODEL), "one entry per monitored model", required=True),)
 
@@ -465,6 +483,8 @@ def _model(m: Node, base_dir: Path, check_reference: bool) -> ModelConfig | None
         columns = _feature_names(m)
         if m["prediction"] is not None and m["prediction"]["column"] is not None:
             columns.append((m.at("prediction.column"), m["prediction"]["column"]))
+        if m["segments"] is not None and m["segments"]["column"] is not None:
+            columns.append((m["segments"].at("column"), m["segments"]["column"]))
         m.problems += reference_column_problems(reference_path, columns, m.at("reference.path"))
     window = _window(m)
     if m["name"] is None or logs is None or reference_path is None:
@@ -603,6 +623,14 @@ def _check_roles(m: Node) -> None:
         if column in owners:
             report(m.problems, path, f"{column!r} is also {owners[column]}")
         owners.setdefault(column, role)
+    segments = m["segments"]
+    if segments is not None and segments["column"] in owners:  # a feature may be the segment
+        report(m.problems, segments.at("column"),
+               f"{segments['column']!r} is also {owners[segments['column']]}")
+    numerical = {node["name"] for node in m["features"] or [] if node["type"] == "numerical"}
+    if segments is not None and segments["column"] in numerical:
+        report(m.problems, segments.at("column"), f"{segments['column']!r} is a numerical "
+               "feature; a segment column holds categories")
     seen: dict[str, str] = {}
     for path, name in _feature_names(m):
         if name in owners:

@@ -18,11 +18,17 @@ class CounterValues:
     rows_rejected: Mapping[str, int]
     values_invalid: Mapping[str, int]
     files_rejected: Mapping[str, int]
-    detections: Mapping[tuple[str, str], int]  # (model_version, feature) -> transitions
+    # (model_version, feature) -> transitions; (model_version, feature, segment) per segment
+    detections: Mapping[tuple[str, ...], int]
     truncations: int
     last_record_timestamp: float | None
     feedback_matched: int | None = None  # None when no feedback is configured
     feedback_unmatched: int | None = None
+
+
+def detection_key(version: str, feature: str, segment: str = "") -> tuple[str, ...]:
+    """The key of a window's feature in ``CounterValues.detections``."""
+    return (version, feature, segment) if segment else (version, feature)
 
 
 class ModelCounters:
@@ -37,10 +43,10 @@ class ModelCounters:
         self._invalid = dict.fromkeys(columns, 0)
         self._files = dict.fromkeys(KNOWN_FILE_REASONS, 0)
         self._features = tuple(features)
-        self._detections: dict[tuple[str, str], int] = {}
+        self._detections: dict[tuple[str, ...], int] = {}
         if not versioned:
             self._detections = {("", f): 0 for f in self._features}
-        self._detected: dict[tuple[str, str], bool] = {}
+        self._detected: dict[tuple[str, ...], bool] = {}
         self._truncations = 0
         self._last_record: float | None = None
         self._feedback = feedback
@@ -79,9 +85,11 @@ class ModelCounters:
         with self._lock:
             self._unmatched += count
 
-    def observe_detection(self, feature: str, detected: bool | None, version: str = "") -> None:
-        """Count not-drifted -> drifted transitions of a feature (per model version)."""
-        key = (version, feature)
+    def observe_detection(self, feature: str, detected: bool | None, version: str = "",
+                          segment: str = "") -> None:
+        """Count not-drifted -> drifted transitions of a feature (per model version and
+        segment)."""
+        key = detection_key(version, feature, segment)
         with self._lock:
             self._detections.setdefault(key, 0)
             if detected is None:

@@ -63,7 +63,8 @@ class Encoder:
         if config.label is not None:
             extra.append(ColumnSpec(config.label.column,
                                     NUMBER if label_is_number(config) else CATEGORY))
-        for name in (self.join_id, config.version_column):
+        segment = config.segments.column if config.segments else None
+        for name in (self.join_id, config.version_column, segment):
             if name:
                 extra.append(ColumnSpec(name, CATEGORY))
         known = {c.name for c in columns}

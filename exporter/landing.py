@@ -169,7 +169,10 @@ def _window(state: ModelState, version: VersionState) -> str:
     else:
         at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(snap.computed_at))
         window = f"{snap.window_rows} rows <span class=\"muted\">(computed {at})</span>"
-    title = f"<h3>Version {_e(version.name)}</h3>" if state.versioned else ""
+    parts = [f"Version {_e(version.name)}"] if state.versioned else []
+    if version.segment:
+        parts.append(f"Segment {_e(version.segment)}")
+    title = f"<h3>{' &middot; '.join(parts)}</h3>" if parts else ""
     cards = "\n".join(_card(c) for c in sorted(columns, key=lambda c: not c.drifting))
     return f"""{title}<div class="facts"><span><b>Window:</b> {window}</span>
 <span><b>Drift alarm:</b> <span class="alarm {alarm_class}">{_e(alarm)}</span></span>
@@ -185,11 +188,12 @@ def _columns(state: ModelState, version: VersionState) -> list[_Column]:
     alarm = version.alarm
     alarmed = set(alarm.columns) if alarm is not None and alarm.raised else set()
     computed = {c.name: c for c in snap.features} if snap is not None else {}
-    columns = [_Column(name, "feature", state.profile.columns.get(name), computed.get(name),
+    reference = state.profile.for_segment(version.segment).columns  # a segment: its slice
+    columns = [_Column(name, "feature", reference.get(name), computed.get(name),
                        name in alarmed) for name in state.feature_names]
     if state.prediction_column is not None:
         columns.append(_Column(state.prediction_column, "prediction",
-                               state.profile.columns.get(state.prediction_column),
+                               reference.get(state.prediction_column),
                                snap.prediction if snap is not None else None,
                                PREDICTION_ALARM_NAME in alarmed))
     return columns

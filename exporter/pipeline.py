@@ -51,14 +51,17 @@ class ModelPipeline:
                                       versioned=config.version_column is not None,
                                       feedback=config.label is not None
                                       and config.label.feedback is not None)
-        self.thresholds = Thresholds(config.name, profile.rows)
+        # One calibration cache per segment: a threshold depends on the reference compared with.
+        self.thresholds = {segment: Thresholds(config.name, profile.for_segment(segment).rows)
+                           for segment in ("", *profile.segments)}
         self.fleet = fleet_counts(profile, self.encoder.monitored, config)
         self.scheduler = Scheduler(config.update_interval,
                                    ages=config.window.duration is not None)
         self.alarms = WindowAlarms(config, profile)
         self.router = WindowRouter(config.name, config.version_column, config.max_versions,
                                    self.encoder.new_window, on_evict=self._evicted,
-                                   on_admit=self.alarms.admit)
+                                   on_admit=self.alarms.admit,
+                                   segmentation=profile.segmentation)
         self.joiner = (FeedbackJoiner(config, self.counters)
                        if self.feedback_columns is not None else None)
         for warning in reference_warnings(config, profile):
@@ -82,12 +85,13 @@ class ModelPipeline:
         for key, rows in self.router.split(batch):
             window = self.router.window(key)
             if window is None:
-                retired += int(rows.sum())
+                retired += 0 if key.segment else int(rows.sum())
                 continue
             part = records if rows.all() else _select(records, rows)
             window.append(part)
             self.alarms.add(key, part)
-            self.fleet.add(part.numbers, part.codes)
+            if not key.segment:  # counted once, in the version's whole-model window
+                self.fleet.add(part.numbers, part.codes)
             self.scheduler.added(key, part.rows)
         rejected = dict(batch.rejected)
         if retired:
@@ -125,10 +129,12 @@ class ModelPipeline:
             if not force and not self.scheduler.due(key, now):
                 continue
             self.scheduler.begin(key, now)
-            snapshot = compute(window.view(now), self.profile, self.config, self.thresholds,
-                               now=now, version=key.version)
+            snapshot = compute(window.view(now), self.profile.for_segment(key.segment),
+                               self.config, self.thresholds[key.segment], now=now,
+                               version=key.version)
             for feature in snapshot.features:
-                self.counters.observe_detection(feature.name, feature.detected, key.version)
+                self.counters.observe_detection(feature.name, feature.detected, key.version,
+                                                key.segment)
             if self.router.publish(key, snapshot):
                 self.scheduler.done(key)
             else:  # evicted while computing
@@ -143,7 +149,8 @@ class ModelPipeline:
 
     def state(self) -> ModelState:
         """Immutable view for the collector."""
-        versions = tuple(VersionState(key.version, snapshot, self.alarms.state(key))
+        versions = tuple(VersionState(key.version, snapshot, self.alarms.state(key), key.segment,
+                                      self.profile.for_segment(key.segment))
                          for key, snapshot in self.router.snapshots())
         return ModelState(self.config.name, self.profile,
                           tuple(f.name for f in self.config.features),

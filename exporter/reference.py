@@ -7,6 +7,7 @@ category vocabulary and counts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from exporter.parsing import (
     batch_from_table,
 )
 from exporter.quality import QualitySnapshot, compute_quality, label_is_number
+from exporter.segments import Segmentation, choose
 from exporter.stats import cbpe, moments
 from exporter.stats import quality as q
 from exporter.stats.binning import IntArray, bin_counts, proportions, quantile_edges
@@ -166,6 +168,14 @@ class ReferenceProfile:
     quality: QualitySnapshot | None = None  # needs the label and the prediction in the reference
     cbpe: CbpeReference | None = None  # label-free performance estimate (SPEC 6.10)
     cbpe_reason: str = ""  # why ``cbpe`` is None (or why it applies), said by check and run
+    segmentation: Segmentation | None = None  # with segments.column (SPEC 6.11)
+    # Each segment's slice of the reference, profiled like the whole (docs/segments.md).
+    segments: Mapping[str, ReferenceProfile] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def for_segment(self, segment: str) -> ReferenceProfile:
+        """The profile a segment's window is compared with ("" = the whole reference)."""
+        return self.segments[segment] if segment else self
 
 
 def profile_numerical(name: str, values: FloatArray, bins: int,
@@ -196,8 +206,11 @@ def profile_categorical(name: str, values: NDArray[np.object_],
 def load_reference(model: ModelConfig) -> ReferenceProfile:
     """Read and profile the reference of one model (raises ReferenceDataError)."""
     specs = reference_columns(model)
-    source = _read_source(model, specs)
-    batch = _batch(source, specs)
+    segment_spec = ([] if model.segments is None
+                    or model.segments.column in {s.name for s in specs}
+                    else [ColumnSpec(model.segments.column, CATEGORY)])
+    source = _read_source(model, specs + segment_spec)
+    batch = _batch(source, specs + segment_spec)
     if batch.rows == 0:
         raise ReferenceDataError(f"reference {model.reference_path} has no rows")
     columns: dict[str, ColumnReference] = {}
@@ -209,8 +222,53 @@ def load_reference(model: ModelConfig) -> ReferenceProfile:
             columns[spec.name] = profile_categorical(spec.name, batch.categories[spec.name],
                                                      model.max_categories)
     estimate, reason = _reference_cbpe(model, source)
-    return ReferenceProfile(model.name, batch.rows, MappingProxyType(columns),
-                            _reference_quality(model, source), estimate, reason)
+    whole = ReferenceProfile(model.name, batch.rows, MappingProxyType(columns),
+                             _reference_quality(model, source), estimate, reason)
+    if model.segments is None:
+        return whole
+    return _with_segments(model, whole, source, batch, specs)
+
+
+def _with_segments(model: ModelConfig, whole: ReferenceProfile, source: Source, batch: Batch,
+                   specs: list[ColumnSpec]) -> ReferenceProfile:
+    """The whole profile with each segment's slice profiled once (docs/segments.md): numerical
+    bins at the slice's own quantiles (SPEC 6.5: the reference's quantiles, and a segment's
+    reference is its slice); categories in the whole reference's codes, which the encoder
+    gives every record, with the slice's counts."""
+    assert model.segments is not None
+    values = batch.categories[model.segments.column]
+    segmentation = choose(model.segments.column, values, model.segments.max_segments,
+                          model.drift.min_rows)
+    codes = segmentation.codes(values)
+    profiles: dict[str, ReferenceProfile] = {}
+    for index, name in enumerate(segmentation.names):
+        rows = codes == index
+        columns: dict[str, ColumnReference] = {}
+        for spec in specs:
+            ref = whole.columns[spec.name]
+            if isinstance(ref, NumericalReference):
+                columns[spec.name] = profile_numerical(spec.name, batch.numbers[spec.name][rows],
+                                                       model.drift.bins, model.fleet.buckets)
+            else:
+                columns[spec.name] = _slice_categorical(ref, batch.categories[spec.name][rows])
+        sliced = (source.filter(pa.array(rows)) if isinstance(source, pa.Table)
+                  else source[rows])
+        # The label-free estimate is the whole model's (docs/segments.md): no slice of its own.
+        profiles[name] = ReferenceProfile(model.name, int(rows.sum()), MappingProxyType(columns),
+                                          _reference_quality(model, sliced), None,
+                                          "not estimated per segment")
+    return dataclasses.replace(whole, segmentation=segmentation,
+                               segments=MappingProxyType(profiles))
+
+
+def _slice_categorical(whole: CategoricalReference,
+                       values: NDArray[np.object_]) -> CategoricalReference:
+    """A slice's categorical profile in the whole reference's vocabulary (same codes)."""
+    codes = whole.encode(values)
+    present = codes[codes >= 0]
+    counts = np.bincount(present, minlength=len(whole.categories) + 1).astype(np.int64)
+    missing = 1.0 - present.shape[0] / values.shape[0] if values.shape[0] else 0.0
+    return CategoricalReference(whole.name, whole.categories, counts, missing, whole.exposed)
 
 
 Source: TypeAlias = "pa.Table | pd.DataFrame"

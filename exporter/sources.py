@@ -59,13 +59,16 @@ class ModelSource:
 
     def start(self, now: float) -> None:
         """Track existing files, reading back only what the window needs at ``now``: the last
-        ``rows`` records (times ``max_versions`` when each version has a window), or the
-        records newer than ``now - duration``."""
+        ``rows`` records (times ``max_versions`` when each version has a window, times
+        ``max_segments + 1`` with segments: docs/segments.md), or the records newer than
+        ``now - duration``."""
         window = self.config.window
         newer = None if window.duration is None else now - window.duration
         rows = window.rows
         if rows is not None and self.config.version_column is not None:
             rows *= self.config.max_versions  # each version has a window of its own
+        if rows is not None and self.config.segments is not None:
+            rows *= self.config.segments.max_segments + 1  # so has each segment (bounded)
         self.reader.follower.start(rows, newer)
         if self.feedback_reader is not None:
             self.feedback_reader.follower.start(None, newer)

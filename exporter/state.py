@@ -16,11 +16,14 @@ from exporter.snapshot import ModelSnapshot
 
 @dataclass(frozen=True)
 class VersionState:
-    """The latest snapshot and alarm of one model version ("" when the model is not versioned)."""
+    """The latest snapshot and alarm of one window: a model version ("" when the model is not
+    versioned) and a segment of it ("" for the whole model), compared with ``profile``."""
 
     name: str
     snapshot: ModelSnapshot | None
     alarm: AlarmState | None = None
+    segment: str = ""
+    profile: ReferenceProfile | None = None  # None: the model's whole reference
 
 
 @dataclass(frozen=True)
@@ -40,5 +43,5 @@ class ModelState:
 
     @property
     def snapshot(self) -> ModelSnapshot | None:
-        """The snapshot of an unversioned model (first version otherwise)."""
+        """The snapshot of an unversioned model (first version otherwise), whole model."""
         return self.versions[0].snapshot if self.versions else None

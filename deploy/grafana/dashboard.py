@@ -21,8 +21,12 @@ from typing import Any
 OUTPUT = Path(__file__).resolve().parent / "dashboards" / "drift-exporter.json"
 UID = "drift-exporter-model"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-M = 'model="$model"'
-MF = 'model="$model", feature="$feature"'
+# The window's series: the whole model's (segment="" when the segment variable is All) or one
+# segment's (SPEC 6.11); per-model series (ingestion, fleet) have no segment and take MODEL.
+MODEL = 'model="$model"'
+M = 'model="$model", segment=~"$segment"'
+MF = 'model="$model", segment=~"$segment", feature="$feature"'
+WHOLE_MODEL = "^$"  # the segment variable's All value: series without a segment label
 EXPORTER_JOB = 'job=~"(.*/)?drift-exporter"'
 
 Panel = dict[str, Any]
@@ -162,7 +166,7 @@ def features_table() -> Panel:
             {"id": "merge", "options": {}},
             {"id": "organize", "options": {
                 "excludeByName": {"Time": True, "__name__": True, "job": True,
-                                  "instance": True, "model": True},
+                                  "instance": True, "model": True, "segment": True},
                 "renameByName": rename}},
             {"id": "sortBy", "options": {"sort": [{"field": "drifted", "desc": True}]}},
         ],
@@ -209,7 +213,7 @@ def alarm(lay: Layout) -> None:
     lay.add(stat("Alarms raised in range", f"increase(drift_alarm_raised_total{{{M}}}"
                  "[$__range])", red_from=1, description="Times the alarm went from 0 to 1 "
                  "in the dashboard's time range."), 4, 6)
-    lay.add(stat("A false alarm every", f"drift_alarm_false_alarm_every_seconds{{{M}}}",
+    lay.add(stat("A false alarm every", f"drift_alarm_false_alarm_every_seconds{{{MODEL}}}",
                  unit="s", description="alarm.false_alarm_every: the target mean time "
                  "between false alarms on data like the reference."), 4, 6)
     lay.add(timeseries("Columns in the alarm", targets(
@@ -369,26 +373,26 @@ def ingestion(lay: Layout) -> None:
     """Is the exporter reading, and are the logs healthy?"""
     lay.row("Ingestion health")
     lay.add(timeseries("Records per second", targets(
-        (f"rate(drift_rows_ingested_total{{{M}}}[$__rate_interval])", "ingested"),
-        (f"sum by (reason) (rate(drift_rows_rejected_total{{{M}}}[$__rate_interval]))",
+        (f"rate(drift_rows_ingested_total{{{MODEL}}}[$__rate_interval])", "ingested"),
+        (f"sum by (reason) (rate(drift_rows_rejected_total{{{MODEL}}}[$__rate_interval]))",
          "rejected {{reason}}"),
-        (f"rate(drift_values_invalid_total{{{M}}}[$__rate_interval])",
+        (f"rate(drift_values_invalid_total{{{MODEL}}}[$__rate_interval])",
          "invalid {{feature}}")), unit="reqps"), 8, 7)
     lay.add(timeseries("Age of newest record and of the statistics", targets(
-        (f"time() - drift_last_record_timestamp_seconds{{{M}}}", "newest record"),
+        (f"time() - drift_last_record_timestamp_seconds{{{MODEL}}}", "newest record"),
         (f"time() - drift_last_update_timestamp_seconds{{{M}}}", "last recomputation")),
         unit="s", description="PredictionLogsStale fires past 15 minutes."), 8, 7)
     lay.add(timeseries("Recomputation time", targets(
         (f"histogram_quantile(0.5, sum by (le) "
-         f"(rate(drift_update_duration_seconds_bucket{{{M}}}[$__rate_interval])))", "p50"),
+         f"(rate(drift_update_duration_seconds_bucket{{{MODEL}}}[$__rate_interval])))", "p50"),
         (f"histogram_quantile(0.95, sum by (le) "
-         f"(rate(drift_update_duration_seconds_bucket{{{M}}}[$__rate_interval])))", "p95")),
+         f"(rate(drift_update_duration_seconds_bucket{{{MODEL}}}[$__rate_interval])))", "p95")),
         unit="s"), 8, 7)
     lay.add(timeseries("Rejected files, truncations, unmatched feedback", targets(
-        (f"increase(drift_files_rejected_total{{{M}}}[$__rate_interval])",
+        (f"increase(drift_files_rejected_total{{{MODEL}}}[$__rate_interval])",
          "files rejected {{reason}}"),
-        (f"increase(drift_log_truncations_total{{{M}}}[$__rate_interval])", "truncations"),
-        (f"increase(drift_feedback_unmatched_total{{{M}}}[$__rate_interval])",
+        (f"increase(drift_log_truncations_total{{{MODEL}}}[$__rate_interval])", "truncations"),
+        (f"increase(drift_feedback_unmatched_total{{{MODEL}}}[$__rate_interval])",
          "unmatched feedback")), no_value="0"), 8, 7)
     lay.add(timeseries("Window rows and drift detections", targets(
         (f"drift_window_rows{{{M}}}", "window rows"),
@@ -409,45 +413,46 @@ def fleet(lay: Layout) -> None:
             "counts summed in Prometheus: ")
     lay.add(timeseries("Fleet KS per feature vs critical value at alpha = 0.001 (dashed)",
                        targets(
-        (f"drift:feature_ks_statistic:sum{{{M}}}", "{{feature}}"),
-        (f"drift:feature_ks_threshold:sum{{{M}}}", "{{feature}} critical")),
+        (f"drift:feature_ks_statistic:sum{{{MODEL}}}", "{{feature}}"),
+        (f"drift:feature_ks_threshold:sum{{{MODEL}}}", "{{feature}} critical")),
         overrides=[dashed("B")],
         description=over + "the KS statistic at the reference's quantiles (a lower bound of "
                            "the exact one) and its critical value for these counts. "
                            "FleetFeatureDistributionShift fires above it."), 8, 8)
     lay.add(timeseries("Fleet PSI per feature (red line: 0.2)", targets(
-        (f"drift:feature_psi:sum{{{M}}}", "{{feature}}"),
-        (f"drift:feature_category_psi:sum{{{M}}}", "{{feature}}")),
+        (f"drift:feature_psi:sum{{{MODEL}}}", "{{feature}}"),
+        (f"drift:feature_category_psi:sum{{{MODEL}}}", "{{feature}}")),
         threshold_line=0.2,
         description=over + "PSI over the reference-quantile buckets (numerical features) or "
                            "the categories. FleetFeatureDrift fires above 0.2."), 8, 8)
     lay.add(timeseries("Fleet Jensen-Shannon distance per feature", targets(
-        (f"drift:feature_jensen_shannon_distance:sum{{{M}}}", "{{feature}}"),
-        (f"drift:feature_category_jensen_shannon_distance:sum{{{M}}}", "{{feature}}")),
+        (f"drift:feature_jensen_shannon_distance:sum{{{MODEL}}}", "{{feature}}"),
+        (f"drift:feature_category_jensen_shannon_distance:sum{{{MODEL}}}", "{{feature}}")),
         description=over + "base 2, between 0 and 1."), 8, 8)
     lay.add(timeseries("Fleet category shares vs reference (dashed)", targets(
-        (f"drift:feature_category_ratio:sum{{{M}}}", "{{feature}}={{category}}"),
-        (f"drift:reference_feature_category_ratio:max{{{M}}}", "{{feature}}={{category}} ref")),
+        (f"drift:feature_category_ratio:sum{{{MODEL}}}", "{{feature}}={{category}}"),
+        (f"drift:reference_feature_category_ratio:max{{{MODEL}}}", "{{feature}}={{category}} ref")),
         unit="percentunit", overrides=[dashed("B", "gray")], no_value="no categorical feature",
         description=over + "each category's share (the top max_categories reference "
                            "categories, the rest as __other__)."), 8, 8)
     lay.add(timeseries("Fleet prediction PSI (red line: 0.2) and KS vs critical value (dashed)",
                        targets(
-        (f"drift:prediction_psi:sum{{{M}}}", "psi"),
-        (f"drift:prediction_ks_statistic:sum{{{M}}}", "ks"),
-        (f"drift:prediction_ks_threshold:sum{{{M}}}", "ks critical")),
+        (f"drift:prediction_psi:sum{{{MODEL}}}", "psi"),
+        (f"drift:prediction_ks_statistic:sum{{{MODEL}}}", "ks"),
+        (f"drift:prediction_ks_threshold:sum{{{MODEL}}}", "ks critical")),
         threshold_line=0.2, overrides=[dashed("C")], no_value="no numerical prediction",
         description=over + "FleetPredictionDrift fires when the PSI passes 0.2."), 8, 8)
     lay.add(timeseries("Fleet records per range", targets(
-        (f"drift:feature_values_count_increase:sum{{{M}}}", "{{feature}}"),
-        (f"drift:feature_category_count_increase:sum{{{M}}}", "{{feature}}"),
-        (f"drift:prediction_values_count_increase:sum{{{M}}}", "prediction")),
+        (f"drift:feature_values_count_increase:sum{{{MODEL}}}", "{{feature}}"),
+        (f"drift:feature_category_count_increase:sum{{{MODEL}}}", "{{feature}}"),
+        (f"drift:prediction_values_count_increase:sum{{{MODEL}}}", "prediction")),
         description=over + "usable values per column. The fleet alerts wait for 1000."),
         8, 8)
 
 
 def templating() -> Panel:
-    """Variables: the data source, the model, and the features (for the repeated rows)."""
+    """Variables: the data source, the model, its segment (All: the whole model) and the
+    features (for the repeated rows)."""
     def query(name: str, expr: str, label: str, **extra: Any) -> Panel:
         return {"type": "query", "name": name, "label": label, "datasource": DATASOURCE,
                 "query": {"query": expr, "refId": f"{name}-variable"},
@@ -458,6 +463,11 @@ def templating() -> Panel:
          "query": "prometheus", "current": {}, "hide": 0, "options": [], "refresh": 1},
         query("model", "label_values(drift_window_rows, model)", "Model",
               multi=False, includeAll=False),
+        query("segment", 'label_values(drift_window_rows{model="$model"}, segment)',
+              "Segment (All: the whole model)", multi=False, includeAll=True,
+              allValue=WHOLE_MODEL,
+              description="SPEC 6.11: a segment's windows are compared with its slice of the "
+                          "reference; All shows the whole model's series (docs/segments.md)."),
         query("feature", 'label_values(drift_reference_feature_missing_ratio{model="$model"}, '
                          "feature)", "Features", multi=True, includeAll=True),
     ]}

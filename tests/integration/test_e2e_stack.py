@@ -72,16 +72,16 @@ QUIET = {"stdin": subprocess.DEVNULL}
 # nothing in this run, and why. Their metric names are still checked where they exist.
 EXAMPLE_IS_REGRESSION = "the example model is a regression: no classification metrics"
 MAY_BE_EMPTY: dict[str, str] = {
-    'drift_prediction_class_ratio{model="$model"}':
+    'drift_prediction_class_ratio{model="$model", segment=~"$segment"}':
         "the example's prediction is numerical: no classes",
-    'drift_reference_prediction_class_ratio{model="$model"}':
+    'drift_reference_prediction_class_ratio{model="$model", segment=~"$segment"}':
         "the example's prediction is numerical: no classes",
-    'drift_model_accuracy{model="$model"}': EXAMPLE_IS_REGRESSION,
-    'drift_reference_model_accuracy{model="$model"}': EXAMPLE_IS_REGRESSION,
-    'drift_model_f1{model="$model"}': EXAMPLE_IS_REGRESSION,
-    'drift_reference_model_f1{model="$model"}': EXAMPLE_IS_REGRESSION,
-    'drift_model_roc_auc{model="$model"}': EXAMPLE_IS_REGRESSION,
-    'drift_reference_model_roc_auc{model="$model"}': EXAMPLE_IS_REGRESSION,
+    'drift_model_accuracy{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
+    'drift_reference_model_accuracy{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
+    'drift_model_f1{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
+    'drift_reference_model_f1{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
+    'drift_model_roc_auc{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
+    'drift_reference_model_roc_auc{model="$model", segment=~"$segment"}': EXAMPLE_IS_REGRESSION,
     "time() - drift_last_record_timestamp_seconds > 900":
         "PredictionLogsStale needs 15 minutes without records",
     "sum without (reason) (rate(drift_rows_rejected_total[10m])) > 0":
@@ -204,6 +204,7 @@ def instances(expr: str) -> list[str]:
     for name, interval in GRAFANA_INTERVALS.items():
         expr = expr.replace(name, interval)
     expr = expr.replace("$model", MODEL)
+    expr = expr.replace("$segment", "^$")  # the segment variable's All: the whole model
     filled = [expr.replace("$feature", f) for f in FEATURES] if "$feature" in expr else [expr]
     # (not label_replace's "$1")
     assert not any(re.search(r"\$[A-Za-z_{]", e) for e in filled), f"unknown variable in {expr}"

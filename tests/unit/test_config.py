@@ -23,6 +23,7 @@ from exporter.config import (
     LogsConfig,
     ModelConfig,
     PredictionConfig,
+    SegmentsConfig,
     StatisticConfig,
     WindowConfig,
     load_config,
@@ -908,6 +909,36 @@ class TestAlarm:
         assert found.startswith(problem)
 
 
+class TestSegments:
+    def test_segments_are_off_unless_configured(self, base: Path) -> None:
+        assert parse_model(base).segments is None
+
+    def test_max_segments_defaults_to_10(self, base: Path) -> None:
+        loaded = parse_model(base, segments={"column": "salary_range"})
+        assert loaded.segments == SegmentsConfig("salary_range", 10)
+        assert "salary_range" in loaded.columns
+
+    @pytest.mark.parametrize(
+        ("segments", "extra", "problem"),
+        [
+            ({"column": "country"}, {},
+             "models[0].segments.column: column 'country' not in reference"),
+            ({"column": "salary_range", "max_segments": 0}, {},
+             "models[0].segments.max_segments: expected an integer >= 1"),
+            ({"column": "car_value"}, {},
+             "models[0].segments.column: 'car_value' is a numerical feature"),
+            ({"column": "y_pred_proba"}, {"version_column": "y_pred_proba"},
+             "models[0].segments.column: 'y_pred_proba' is also the version_column"),
+            ({}, {}, "models[0].segments.column: required"),
+        ],
+    )  # fmt: skip
+    def test_invalid_segments_are_refused_with_their_yaml_path(
+        self, base: Path, segments: Data, extra: Data, problem: str
+    ) -> None:
+        (found,) = model_problems(base, segments=segments, **extra)
+        assert found.startswith(problem), found
+
+
 class TestModelColumns:
     def test_columns_lists_every_column_read_in_role_order(self, base: Path) -> None:
         loaded = parse_model(
@@ -990,7 +1021,7 @@ class TestReadmeReference:
         assert top == {
             "name", "logs", "reference", "features", "prediction", "label", "id_column",
             "version_column", "timestamp_column", "window", "update_interval", "drift",
-            "max_categories", "max_versions", "fleet", "alarm",
+            "max_categories", "max_versions", "fleet", "alarm", "segments",
         }  # fmt: skip
 
     def test_the_command_rewrites_the_reference_between_the_markers(self, tmp_path: Path) -> None:

@@ -142,6 +142,29 @@ class TestDashboardFile:
         assert all('feature="$feature"' in t["expr"] for p in panels()
                    if p["title"].startswith("$feature") for t in p["targets"])
 
+    def test_a_segment_variable_selects_one_segment_or_all_for_the_whole_model(self) -> None:
+        variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
+        segment = variables["segment"]
+        assert 'label_values(drift_window_rows{model="$model"}, segment)' in (
+            segment["definition"])
+        assert segment["includeAll"] is True
+        assert segment["allValue"] == "^$"  # segment=~"^$": the series without a segment
+        per_model = ("drift_rows_", "drift_values_invalid", "drift_files_rejected",
+                     "drift_log_truncations", "drift_feedback_", "drift_last_record",
+                     "drift_update_duration", "drift_alarm_false_alarm_every", "drift:feature_",
+                     "drift:prediction_", "drift:reference_")
+        window = {"drift_window_rows", "drift_feature_drift_score", "drift_alarm",
+                  "drift_feature_alarm", "drift_dataset_drift_share", "drift_prediction_quantile"}
+        seen = set()
+        for expr in expressions():
+            for name, labels in re.findall(SELECTOR, expr):
+                if name.startswith(per_model) and name != "drift:feature_mean_shift:stddevs":
+                    assert "segment" not in labels, f"{name} has no segment label: {expr}"
+                elif name.startswith("drift_") and name != "drift_exporter_polling_fallback":
+                    assert 'segment=~"$segment"' in labels, f"{name} ignores $segment: {expr}"
+                    seen.add(name)
+        assert window <= seen
+
     def test_the_dashboard_shows_what_the_issue_asks_for(self) -> None:
         used = {m for e in expressions() for m in re.findall(r"\bdrift_[a-z0-9_]+", e)}
         missing = {what: names - used for what, names in REQUIRED_METRICS.items()

@@ -143,7 +143,10 @@ class TestRuleConventions:
             self) -> None:
         found = alerts()
         alarm = found["DriftAlarm"]
-        assert alarm["expr"] == "drift_alarm == 1"
+        assert alarm["expr"] == 'drift_alarm{segment=""} == 1'
+        segment = found["SegmentDriftAlarm"]
+        assert segment["expr"] == 'drift_alarm{segment!=""} == 1'
+        assert segment["labels"]["severity"] == "warning"  # max_segments + 1 false-alarm rates
         assert alarm.get("for", "0m") in {"0m", "0s", "1m"}
         assert alarm["labels"]["severity"] == "critical"
         assert "drift_feature_alarm" in alarm["annotations"]["columns"]
