@@ -56,6 +56,11 @@ class LogReader:
 
     def batches(self) -> Iterator[Batch]:
         """Parsed batches of everything new (rejections are counted in the batches)."""
+        for _, batch in self.file_batches():
+            yield batch
+
+    def file_batches(self) -> Iterator[tuple[str, Batch]]:
+        """Like ``batches``, each batch with the path of the file it was read from."""
         self._logged = 0
         for event in self.follower.poll():
             if isinstance(event, LineChunk):
@@ -65,7 +70,7 @@ class LogReader:
                                                 newlines=event.newlines)
                 for rejection in rejections:
                     self._log(event.path, rejection, event.first_line is None)
-                yield batch
+                yield event.path, batch
             elif isinstance(event, LongLine):
                 self._log(event.path, Rejection(event.line or 0, "too_long",
                                                 f"{event.length} bytes"), event.line is None)
@@ -73,7 +78,7 @@ class LogReader:
             elif isinstance(event, FileReady):
                 batch_or_none = self._parquet(event.path)
                 if batch_or_none is not None:
-                    yield batch_or_none
+                    yield event.path, batch_or_none
             elif isinstance(event, FileCorrupt):
                 log.warning("parquet file rejected", extra={"file": event.path,
                                                              "reason": event.reason})
