@@ -61,8 +61,9 @@ class Span:
     @property
     def steps(self) -> int:
         """How many steps the span holds."""
-        # a step within a microsecond of ``end`` counts (decimal steps are inexact in binary)
-        return math.floor((self.end - self.start) / self.step + 1e-9) + 1
+        # a step within a microsecond of ``end`` counts: epoch seconds near 1.7e9 are only
+        # exact to a quarter of a microsecond, and decimal steps are inexact in binary
+        return math.floor((self.end - self.start + 1e-6) / self.step) + 1
 
     def times(self) -> Iterator[float]:
         """The step times, computed from the start (no accumulated rounding)."""
