@@ -21,7 +21,6 @@ from harness import (
     Prometheus,
     free_port,
     model_config,
-    parse_metrics,
     run_cli,
     wait_until,
     write_config,
