@@ -18,7 +18,14 @@ from exporter.counters import ModelCounters
 from exporter.errors import ExporterError
 from exporter.parsing import NUMBER, TIME, Batch, ColumnSpec
 from exporter.reader import LogReader
-from exporter.replay import PredictionStream, Span, clock_batch, parse_time, slice_batch
+from exporter.replay import (
+    PredictionStream,
+    Progress,
+    Span,
+    clock_batch,
+    parse_time,
+    slice_batch,
+)
 
 START = 1_700_000_000.0
 
@@ -214,3 +221,27 @@ class TestCommand:
                     if line.startswith('drift_rows_ingested_total{model="good"}')]
         assert ingested == [1.0, 11.0, 21.0, 31.0, 41.0]  # steps at 0, 10, ..., 40 s
         assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == before
+
+
+class TestProgress:
+    def test_a_terminal_gets_one_redrawn_line_with_rate_and_eta(
+            self, capsys: pytest.CaptureFixture[str]) -> None:
+        now = [0.0]
+        progress = Progress(10, terminal=True, clock=lambda: now[0])
+        now[0] = 2.0
+        progress.update(4, 8000)
+        now[0] = 2.1  # too soon to redraw
+        progress.update(5, 9000)
+        err = capsys.readouterr().err
+        assert err == ("\rreplay: 8000 records read, 4/10 steps written, 4,000 records/s, "
+                       "ETA 0:03  ")
+
+    def test_elsewhere_a_log_line_every_five_seconds(
+            self, caplog: pytest.LogCaptureFixture) -> None:
+        now = [0.0]
+        progress = Progress(10, terminal=False, clock=lambda: now[0])
+        with caplog.at_level("INFO", logger="exporter.replay"):
+            for second in range(1, 12):
+                now[0] = float(second)
+                progress.update(second % 10, 100 * second)
+        assert [r.getMessage() for r in caplog.records] == ["replay progress"] * 2
