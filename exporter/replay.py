@@ -42,6 +42,7 @@ from exporter.pipeline import ModelPipeline
 from exporter.reader import LogReader
 from exporter.reference import load_reference
 from exporter.sources import ModelSource
+from exporter.stats.allocator import limit_arenas, release_free_memory, use_system_arrow_pool
 from exporter.window import MAX_FUTURE_SECONDS
 
 log = logging.getLogger(__name__)
@@ -373,7 +374,10 @@ def replay(config: Config, output: str | os.PathLike[str], span: Span, limit: fl
            progress: Progress | None = None) -> ReplayResult:
     """Write the history of ``span`` to ``output``; stops cleanly (a valid partial file) when
     ``stop_requested()`` turns true between two steps."""
+    limit_arenas()  # as run does: the same allocator settings, the same memory bounds
+    use_system_arrow_pool()
     models = [ModelReplay(model, span.start, limit) for model in config.models]
+    release_free_memory()  # what reading the references left behind
     collector = DriftCollector(lambda: [m.pipeline.state() for m in models])
     writer = HistoryWriter(output)
     progress = progress or Progress(span.steps)
