@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from exporter import signals
-from exporter.cli import EXIT_OK, EXIT_USAGE, main
+from exporter.cli import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, main
 from exporter.counters import ModelCounters
 from exporter.errors import ExporterError
 from exporter.parsing import NUMBER, TIME, Batch, ColumnSpec
@@ -209,6 +209,15 @@ class TestCommand:
         text = (tmp_path / "h.om").read_text()
         assert text.endswith("# EOF\n")
         assert text.count('drift_rows_ingested_total{model="good"} 0.0') == 4
+
+    def test_a_failure_while_writing_exits_1_without_output(
+            self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        config = _config(tmp_path)
+        output = tmp_path / "missing" / "h.om"
+        code = main(["replay", f"--config.file={config}", f"--output={output}"])
+        assert code == EXIT_RUNTIME
+        assert "replay failed" in capsys.readouterr().err
+        assert not output.parent.exists()
 
     def test_the_history_counts_cumulatively_and_nothing_is_written_beside_the_logs(
             self, tmp_path: Path) -> None:
