@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +255,40 @@ class TestProgress:
                 now[0] = float(second)
                 progress.update(second % 10, 100 * second)
         assert [r.getMessage() for r in caplog.records] == ["replay progress"] * 2
+
+
+class TestFeedback:
+    def test_a_feedback_file_joins_its_labels_at_its_modification_time(
+            self, tmp_path: Path) -> None:
+        rng = np.random.default_rng(4)
+        pd.DataFrame({"x": rng.normal(size=500), "score": rng.normal(size=500)}).to_parquet(
+            tmp_path / "ref.parquet")
+        (tmp_path / "logs").mkdir()
+        (tmp_path / "labels").mkdir()
+        (tmp_path / "logs" / "a.jsonl").write_text("".join(
+            json.dumps({"id": f"r{i}", "x": float(rng.normal()), "score": float(rng.normal()),
+                        "ts": START + i}) + "\n" for i in range(50)))
+        labels = tmp_path / "labels" / "day.jsonl"
+        labels.write_text("".join(json.dumps({"id": f"r{i}", "y": float(i)}) + "\n"
+                                  for i in range(50)))
+        os.utime(labels, (START + 25.5, START + 25.5))
+        model = {"name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
+                 "reference": {"path": str(tmp_path / "ref.parquet")},
+                 "features": [{"name": "x", "type": "numerical"}],
+                 "prediction": {"column": "score"}, "id_column": "id",
+                 "label": {"column": "y", "task": "regression",
+                           "feedback": {"path": str(tmp_path / "labels" / "*.jsonl")}},
+                 "timestamp_column": "ts", "window": {"rows": 20}, "update_interval": "10s"}
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump({"models": [model]}))
+        assert main(["replay", f"--config.file={config}",
+                     f"--output={tmp_path / 'h.om'}"]) == EXIT_OK
+        ratios = {float(line.split()[2]) - START: float(line.split()[1])
+                  for line in (tmp_path / "h.om").read_text().splitlines()
+                  if line.startswith('drift_model_labeled_ratio{model="m"}')}
+        assert ratios.get(20.0, 0.0) == 0.0  # before the file's modification time
+        # At +25.5 s the window holds r6..r25, which get their labels; of the 30 others the
+        # pending buffer keeps the newest 20 (window rows, as in run): r30..r49 are picked up
+        # by their records later, r26..r29 are not. At +30 s: r11..r25 and r30 of r11..r30.
+        assert ratios[30.0] == 16 / 20
+        assert ratios[40.0] == 16 / 20  # r21..r25 and r30..r40 of r21..r40
