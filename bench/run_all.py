@@ -1,7 +1,8 @@
 """Run every benchmark of issue 7: generate the data if needed, then (a) catch-up (with the bare
 parse and the naive pandas + scipy baselines), (b) recompute vs scipy, (c) steady state,
-(d) recompute vs Evidently and NannyML, (e) soak (10 M records, memory), and print one table of
-figure, baseline, ratio, target and PASS/FAIL.
+(d) recompute vs Evidently and NannyML, (e) soak (10 M records, memory), and (issue 15) the
+replay of the catch-up's file against that catch-up, and print one table of figure, baseline,
+ratio, target and PASS/FAIL.
 
     python bench/run_all.py [--only NAME ...] [--skip NAME ...] [--json FILE]
                             [--wait-quiet SECONDS]
@@ -25,7 +26,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-BENCHMARKS = ("catch_up", "recompute", "steady_state", "peers", "soak")
+BENCHMARKS = ("catch_up", "recompute", "steady_state", "peers", "soak", "replay")
 RSS_TARGET_BYTES = 300 * 10**6  # "under 300 MB"
 FLAT_TOLERANCE = 0.10  # RSS at 10 M records at most 10% above RSS at 1 M records
 
@@ -69,7 +70,8 @@ Results = dict[str, dict[str, Any] | None]
 def rows(results: Results) -> list[Row]:
     """Table rows: figure, value, baseline, ratio, target, verdict."""
     table: list[Row] = []
-    for part in (_catch_up_rows, _recompute_rows, _steady_rows, _peers_rows, _soak_rows):
+    for part in (_catch_up_rows, _recompute_rows, _steady_rows, _peers_rows, _soak_rows,
+                 _replay_rows):
         table += part(results)
     return table
 
@@ -190,6 +192,23 @@ def _soak_rows(results: Results) -> list[Row]:
             table.append(("    RSS at 1M -> 10M records", f"{mib(at_1m)} -> {mib(end)}", "",
                           f"{growth * 100:+.1f}%", f"flat (<= +{FLAT_TOLERANCE * 100:.0f}%)",
                           verdict(growth <= FLAT_TOLERANCE)))
+    return table
+
+
+def _replay_rows(results: Results) -> list[Row]:
+    table: list[Row] = []
+    rp = results.get("replay")
+    if "replay" in results:
+        if rp is None:
+            table.append(("(15) replay 1M records", "-", "-", "-", ">= 0.5x", "ERROR"))
+        else:
+            table.append((
+                f"(15) replay 1M records, {rp['steps']} steps: records/s",
+                f"{rp['replay_records_per_s']:,.0f}/s ({rp['replay_wall_s']:.0f} s)",
+                f"{rp['catch_up_records_per_s']:,.0f}/s (catch-up)",
+                f"{rp['ratio']:.2f}x", f">= {rp['target']}x", verdict(rp["passed"])))
+            table.append(("    replay peak RSS", mib(rp["replay_peak_rss_bytes"]), "", "",
+                          "(info)", ""))
     return table
 
 

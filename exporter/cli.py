@@ -1,5 +1,5 @@
-"""Command line: ``run``, ``check``, ``demo``, ``init``, ``--version``; Prometheus-style dotted
-flags.
+"""Command line: ``run``, ``check``, ``demo``, ``replay``, ``init``, ``--version``;
+Prometheus-style dotted flags.
 
 Exit codes: 0 normal end, 1 runtime failure, 2 usage or config error.
 """
@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--prediction", help="the model's output column")
     init.add_argument("--label", help="the ground-truth column")
     _add_logging(init)
+    replay = sub.add_parser("replay", help="write the history run would have published, as "
+                            "timestamped OpenMetrics for promtool tsdb create-blocks-from")
+    replay.add_argument("--config.file", dest="config_file", required=True)
+    replay.add_argument("--output", required=True, help="the OpenMetrics file to write")
+    replay.add_argument("--from", dest="start", default=None,
+                        help="RFC 3339 time or epoch seconds (default: the first record's)")
+    replay.add_argument("--to", dest="end", default=None,
+                        help="RFC 3339 time or epoch seconds (default: the last record's)")
+    replay.add_argument("--step", default=None,
+                        help="Prometheus duration (default: the smallest update_interval)")
+    _add_logging(replay)
     return parser
 
 
@@ -87,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-_SERVING = ("run", "demo")
+_SERVING = ("run", "demo", "replay")
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -97,7 +108,8 @@ def _main(args: argparse.Namespace) -> int:
     from exporter.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
-    commands = {"run": _run, "check": _check, "demo": _demo, "init": _init}
+    commands = {"run": _run, "check": _check, "demo": _demo, "replay": _replay,
+                "init": _init}
     try:
         return commands[args.command](args)
     except ConfigError as exc:
@@ -168,6 +180,46 @@ def _init(args: argparse.Namespace) -> int:
 
     sys.stdout.write(init_config(InitOptions(args.reference, args.logs, args.name,
                                              args.prediction, args.label)))
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from exporter.config import load_config
+    from exporter.durations import parse_duration
+    from exporter.replay import future_limit, parse_time, plan, replay
+
+    start = parse_time(args.start, "--from") if args.start is not None else None
+    end = parse_time(args.end, "--to") if args.end is not None else None
+    try:
+        step = parse_duration(args.step) if args.step is not None else None
+    except ValueError as exc:
+        raise ExporterError(f"--step={args.step!r}: {exc}") from None
+    config = load_config(args.config_file)
+    limit = future_limit()
+    span = plan(config, start, end, step, limit)
+    received = signals.install()
+    log.info("replay started", extra={"output": args.output, "from": span.start,
+                                      "to": span.end, "step_seconds": span.step,
+                                      "steps": span.steps})
+    received.running()  # from here a stop signal ends the replay after the current step
+    try:
+        result = replay(config, args.output, span, limit,
+                        stop_requested=lambda: received.stop_requested)
+    except ExporterError:
+        raise  # a reference that cannot be used is a config error, as for run (exit 2)
+    except Exception:
+        log.exception("replay failed; no output written")
+        return EXIT_RUNTIME
+    if result.complete:
+        log.info("replay done", extra={"output": str(result.output), "steps": result.steps,
+                                       "records": result.records})
+    elif result.output is not None:
+        log.warning("replay stopped by a signal; the output is partial", extra={
+            "output": str(result.output), "steps": result.steps, "of_steps": span.steps,
+            "last_step": result.last_step, "signal": received.stop_signal})
+    else:
+        log.warning("replay stopped by a signal before its first step; nothing written",
+                    extra={"signal": received.stop_signal})
     return EXIT_OK
 
 

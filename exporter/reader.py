@@ -74,6 +74,11 @@ class LogReader:
 
     def batches(self) -> Iterator[Batch]:
         """Parsed batches of everything new (rejections are counted in the batches)."""
+        for _, batch in self.file_batches():
+            yield batch
+
+    def file_batches(self) -> Iterator[tuple[str, Batch]]:
+        """Like ``batches``, each batch with the path of the file it was read from."""
         self._logged = 0
         for event in self.follower.poll():
             yield from self._read(event)
@@ -81,7 +86,7 @@ class LogReader:
             log.warning("more records rejected", extra={
                 "model": self.model, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})
 
-    def _read(self, event: Event) -> Iterator[Batch]:
+    def _read(self, event: Event) -> Iterator[tuple[str, Batch]]:
         if isinstance(event, LineChunk):
             batch, rejections = parse_jsonl(event.data, self.columns,
                                             first_line=event.first_line or 0,
@@ -89,7 +94,7 @@ class LogReader:
                                             newlines=event.newlines)
             for rejection in rejections:
                 self._log(event.path, rejection, event.first_line is None)
-            yield batch
+            yield event.path, batch
         elif isinstance(event, LongLine):
             self._log(event.path, Rejection(event.line or 0, "too_long",
                                             f"{event.length} bytes"), event.line is None)
@@ -101,7 +106,7 @@ class LogReader:
             else:
                 batch_or_none = self._parquet(event.path)
                 if batch_or_none is not None:
-                    yield batch_or_none
+                    yield event.path, batch_or_none
         elif isinstance(event, FileCorrupt):
             log.warning("log file rejected", extra={"model": self.model, "file": event.path,
                                                     "reason": event.reason})
@@ -116,7 +121,7 @@ class LogReader:
             log.info("log file readable again", extra={"model": self.model,
                                                         "file": event.path})
 
-    def _compressed(self, fmt: GzipFormat, ready: FileReady) -> Iterator[Batch]:
+    def _compressed(self, fmt: GzipFormat, ready: FileReady) -> Iterator[tuple[str, Batch]]:
         """The records of a complete gzip file, from where the file it was compressed from was
         read up to; one that changed since it was found complete is counted corrupt (what was
         read of it stays read)."""

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.openmetrics.exposition import generate_latest
 
+from exporter.collector import OpenMetricsView
 from exporter.history import HistoryWriter
 
 
@@ -73,3 +81,31 @@ class TestHistoryWriter:
              str(tmp_path / "blocks")], capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0, result.stderr
         assert any((tmp_path / "blocks").iterdir())
+
+    def test_a_step_is_rendered_as_prometheus_client_renders_it(self, tmp_path: Path) -> None:
+        class Tricky:
+            def collect(self) -> Iterator[Metric]:
+                gauge = GaugeMetricFamily("drift_g", 'Help with "quotes" and \\ back.',
+                                          labels=["model", "category"], unit="seconds")
+                for index, (label, value) in enumerate([
+                        ('a "quoted"\nline', math.nan), ("back\\slash", math.inf),
+                        ("ünïcode", -math.inf), ("big", 123456789.0), ("", 1e-300)]):
+                    gauge.add_metric([f"m{index}", label], value)
+                yield gauge
+                histogram = HistogramMetricFamily("drift_h", "A histogram.", labels=["model"])
+                histogram.add_metric(["a"], [("0.5", 1.0), ("+Inf", 3.0)], 7.25)
+                yield histogram
+                yield CounterMetricFamily("drift_n", "No labels.", value=2.0)
+
+        stamped = 1_700_000_000.125
+        writer = HistoryWriter(tmp_path / "out.om")
+        writer.write_step(Tricky(), stamped)
+        text = writer.close().read_text()
+
+        class Stamped:
+            def collect(self) -> Iterator[Metric]:
+                for metric in OpenMetricsView(Tricky()).collect():
+                    metric.samples = [s._replace(timestamp=stamped) for s in metric.samples]
+                    yield metric
+
+        assert text == generate_latest(Stamped()).decode("utf-8")
