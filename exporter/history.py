@@ -1,20 +1,24 @@
 """Timestamped OpenMetrics history for ``replay``: families spooled apart, joined at the end.
 
-OpenMetrics wants every sample of a family in one contiguous run, and each series' samples in
-time order. Replay produces the opposite order (every family at one time, then the next time),
-so each family's sample lines go to a spool file of their own as steps are written, and
-``close`` concatenates the spools in the order the families were first seen, then ``# EOF``.
-Memory stays bounded by one step's exposition whatever the history's length. The output is
-written to a temporary name beside the target and renamed into place only when complete, so an
-interrupted replay leaves either a finished file or none (a stale temporary is removed).
+OpenMetrics wants every sample of a family in one contiguous run, within it each series'
+points together and in time order. Replay produces the opposite order (every family at one
+time, then the next time), so each family's sample lines go to a spool file of their own as
+steps are written, each line prefixed by the number of its series (its labels without ``le``,
+numbered in order of first appearance). ``close`` sorts every spool by that number (a stable
+external merge sort over runs of at most ``SORT_RUN_LINES`` lines, so time order is kept and
+memory stays bounded whatever the history's length), joins the families in the order they
+were first seen and ends with ``# EOF``. The output is written under a temporary name beside
+the target and renamed into place only when complete: an interrupted replay leaves either a
+finished file or none.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -53,14 +57,18 @@ def _sample_lines(metric: Metric, stamp: str) -> str:
     checking every character of every label for UTF-8 names: at 1,800 samples a step that
     doubled the cost of a replay step. Names here are plain Prometheus names (the collector's
     own), so that check is not needed; a test compares the two renderings."""
-    lines = []
+    return "".join(line for _, line in _keyed_lines(metric, stamp))
+
+
+def _keyed_lines(metric: Metric, stamp: str) -> Iterator[tuple[str, str]]:
+    """(series, line) for each sample: the series is the labels without ``le``."""
     for sample in metric.samples:
         if sample.labels:
-            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items()))
-            lines.append(f"{sample.name}{{{labels}}} {_go_float(sample.value)}{stamp}")
+            pairs = [f'{k}="{_escape(v)}"' for k, v in sorted(sample.labels.items())]
+            series = ",".join(p for p in pairs if not p.startswith('le="'))
+            yield series, f"{sample.name}{{{','.join(pairs)}}} {_go_float(sample.value)}{stamp}"
         else:
-            lines.append(f"{sample.name} {_go_float(sample.value)}{stamp}")
-    return "".join(lines)
+            yield "", f"{sample.name} {_go_float(sample.value)}{stamp}"
 
 
 def _go_float(value: float) -> str:
@@ -80,6 +88,8 @@ class HistoryWriter:
         self.output = Path(output)
         self._spool = Path(tempfile.mkdtemp(prefix=".replay-", dir=self.output.parent))
         self._families: dict[str, tuple[str, IO[str]]] = {}  # name -> (header, spool file)
+        # Per family, each series' number in order of first appearance (the output's order).
+        self._series: dict[str, dict[str, int]] = {}
         self.steps = 0
         self.samples = 0
 
@@ -93,7 +103,9 @@ class HistoryWriter:
                               encoding="utf-8")
                 entry = (_header(metric), handle)
                 self._families[metric.name] = entry
-            entry[1].write(_sample_lines(metric, stamp))
+            order = self._series.setdefault(metric.name, {})
+            entry[1].write("".join(f"{order.setdefault(series, len(order)):0{_ID}d}{line}"
+                                   for series, line in _keyed_lines(metric, stamp)))
             self.samples += len(metric.samples)
         self.steps += 1
 
@@ -105,8 +117,7 @@ class HistoryWriter:
                 for header, handle in self._families.values():
                     handle.close()
                     out.write(header)
-                    with open(handle.name, encoding="utf-8") as spool:
-                        shutil.copyfileobj(spool, out, 1 << 20)
+                    out.writelines(_sorted_by_series(Path(handle.name)))
                 out.write("# EOF\n")
             os.replace(partial, self.output)
         finally:
@@ -119,3 +130,39 @@ class HistoryWriter:
         for _, handle in self._families.values():
             handle.close()
         shutil.rmtree(self._spool, ignore_errors=True)
+
+
+SORT_RUN_LINES = 500_000  # lines sorted in memory at once when a spool is put in series order
+
+
+_ID = 9  # digits of a series' number in the spool (a family has far fewer series)
+
+
+def _series_of(keyed: str) -> str:
+    return keyed[:_ID]
+
+
+def _line_of(keyed: str) -> str:
+    return keyed[_ID:]
+
+
+def _sorted_by_series(spool: Path) -> Iterator[str]:
+    """The spool's lines grouped by series, each series' lines in the order written (stable
+    external sort: sorted runs on disk, merged; earlier runs win ties, keeping time order)."""
+    runs: list[Path] = []
+    with open(spool, encoding="utf-8") as lines:
+        while True:
+            chunk = [line for _, line in zip(range(SORT_RUN_LINES), lines, strict=False)]
+            if not chunk:
+                break
+            chunk.sort(key=_series_of)  # stable: a series keeps its time order
+            run = spool.with_name(f"{spool.name}.run{len(runs)}")
+            run.write_text("".join(chunk), encoding="utf-8")
+            runs.append(run)
+    handles = [open(run, encoding="utf-8") for run in runs]  # noqa: SIM115
+    try:
+        for keyed in heapq.merge(*handles, key=_series_of):
+            yield _line_of(keyed)
+    finally:
+        for handle in handles:
+            handle.close()
