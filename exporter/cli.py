@@ -113,16 +113,26 @@ def _main(args: argparse.Namespace) -> int:
     try:
         return commands[args.command](args)
     except ConfigError as exc:
-        sys.stderr.write("drift-exporter: configuration error:\n")
-        for problem in exc.problems:
-            sys.stderr.write(f"  {problem}\n")
+        _fail(args, "configuration error", exc.problems)
         return EXIT_USAGE
     except ExporterError as exc:
-        sys.stderr.write(f"drift-exporter: {exc}\n")
+        _fail(args, str(exc))
         return EXIT_USAGE
     except OSError as exc:
-        sys.stderr.write(f"drift-exporter: {exc}\n")
+        _fail(args, str(exc))
         return EXIT_RUNTIME
+
+
+def _fail(args: argparse.Namespace, message: str, problems: Sequence[str] = ()) -> None:
+    """Say why the command failed: plain text for a person, or one log line with
+    ``--log.format=json`` (every line the process writes is then a JSON log line)."""
+    if args.log_format == "json":
+        extra = {"problems": " | ".join(problems), "count": len(problems)} if problems else {}
+        log.error(message, extra=extra)
+        return
+    sys.stderr.write(f"drift-exporter: {message}{':' if problems else ''}\n")
+    for problem in problems:
+        sys.stderr.write(f"  {problem}\n")
 
 
 def _run(args: argparse.Namespace) -> int:

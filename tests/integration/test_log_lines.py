@@ -73,3 +73,19 @@ class TestJsonLogLines:
         categories = {r.get("category") for r in records}
         assert {"RuntimeWarning", "UserWarning"} <= categories, records
         assert any("thread failed" in str(r.get("exc")) for r in records), records
+
+    def test_a_configuration_error_is_one_json_line_with_every_problem(
+            self, tmp_path: Path) -> None:
+        config = tmp_path / "bad.yml"
+        config.write_text("models:\n  - name: 'bad name'\n    bogus: 1\n")
+        result = subprocess.run(
+            ["drift-exporter", "run", f"--config.file={config}", "--log.format=json"],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 2
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        record = json.loads(lines[0])
+        assert record["level"] == "error"
+        assert record["msg"] == "configuration error"
+        assert record["count"] >= 3  # name, unknown key, missing logs, ...
+        assert "models[0].bogus" in record["problems"]
