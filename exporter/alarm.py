@@ -383,6 +383,32 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
                    SortedSample(np.sort(groups.astype(np.float64))), shares)
 
 
+@dataclass(frozen=True)
+class PreparedReference:
+    """The reference's side of the tests, prepared once and shared read-only by detectors."""
+
+    columns: tuple[_Column, ...]
+    rows: int
+    seed: int  # of the reference's tie-breaks
+
+
+def prepare_reference(reference: Sequence[ReferenceColumn], seed: int) -> PreparedReference:
+    """Tie groups, seeded tie-breaks and sorted keys of every reference column.
+
+    The draws of column j are the first ``rows`` of ``default_rng([seed, j])``; a detector with
+    the same seed draws its records' tie-breaks from the same stream after them (its results
+    do not depend on whether its reference was prepared by itself or shared).
+    """
+    if not reference:
+        raise ValueError("AlarmDetector needs at least one reference column")
+    rows = {int(np.asarray(c.values).shape[0]) for c in reference}
+    if len(rows) != 1:
+        raise ValueError(f"reference columns differ in length: {sorted(rows)}")
+    columns = tuple(_prepare(c, np.random.default_rng([seed, j]))
+                    for j, c in enumerate(reference))
+    return PreparedReference(columns, rows.pop(), seed)
+
+
 @dataclass
 class _Raised:
     """The raised alarm's bookkeeping."""
@@ -406,7 +432,7 @@ class AlarmDetector:
 
     def __init__(
         self,
-        reference: Sequence[ReferenceColumn],
+        reference: Sequence[ReferenceColumn] | PreparedReference,
         config: AlarmConfig,
         seed: int = 0,
         *,
@@ -415,17 +441,18 @@ class AlarmDetector:
         keep_results: bool = False,
     ) -> None:
         # keep_results keeps every block's BlockResult in ``results`` (unbounded: for tests and
-        # benchmarks only).
-        if not reference:
-            raise ValueError("AlarmDetector needs at least one reference column")
-        rows = {int(np.asarray(c.values).shape[0]) for c in reference}
-        if len(rows) != 1:
-            raise ValueError(f"reference columns differ in length: {sorted(rows)}")
-        self._rows = rows.pop()
+        # benchmarks only). A PreparedReference is shared, not copied: the reference's jittered
+        # keys are the bulk of a detector's memory (docs/alarms.md).
+        if not isinstance(reference, PreparedReference):
+            reference = prepare_reference(reference, seed)
+        self._reference = reference
+        self._rows = reference.rows
+        self._columns = reference.columns
         # One generator per column: the draws do not depend on how records are split into
-        # calls of add().
-        self._rngs = [np.random.default_rng([seed, j]) for j in range(len(reference))]
-        self._columns = tuple(_prepare(c, g) for c, g in zip(reference, self._rngs, strict=True))
+        # calls of add(). They continue the stream prepare_reference draws from with this seed.
+        # (default_rng(s) is Generator(PCG64(s)); one 64-bit step per reference draw.)
+        self._rngs = [np.random.Generator(np.random.PCG64([seed, j]).advance(self._rows))
+                      for j in range(len(self._columns))]
         self._config = config
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in itertools.pairwise(self._scales):
@@ -458,6 +485,11 @@ class AlarmDetector:
         self._blocks_tested = 0
         self._keep = keep_results
         self.results: list[BlockResult] = []
+
+    @property
+    def reference(self) -> PreparedReference:
+        """The prepared reference the detector reads (possibly shared with others)."""
+        return self._reference
 
     @property
     def scales(self) -> tuple[int, ...]:

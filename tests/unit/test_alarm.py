@@ -20,6 +20,7 @@ from exporter.alarm import (
     ks_tail_exact,
     ks_tail_screen,
     plan_scales,
+    prepare_reference,
     rank_tail_exact,
     rank_tail_screen_many,
     reference_warning,
@@ -220,6 +221,33 @@ def brute_force_ks_tail(h: int, n1: int, n2: int) -> float:
                 (inside[x - 1][y] if x else 0) + (inside[x][y - 1] if y else 0))
     total = math.comb(n1 + n2, n1)
     return (total - inside[n1][n2]) / total
+
+
+class TestSharedReference:
+    def test_a_shared_reference_with_the_seed_gives_what_an_own_one_gives(self) -> None:
+        rng = np.random.default_rng(5)
+        reference = normal_reference(rng, 5000, names=("x", "y"))
+        records = [rng.normal(0.2, 1.0, size=1200), rng.normal(size=1200)]
+        own = AlarmDetector(reference, AlarmConfig(), seed=9, keep_results=True)
+        shared = AlarmDetector(prepare_reference(reference, 9), AlarmConfig(), seed=9,
+                               keep_results=True)
+        feed(own, records)
+        feed(shared, records)
+        assert [r.statistics.tolist() for r in own.results] == [
+            r.statistics.tolist() for r in shared.results]
+        assert own.state() == shared.state()
+
+    def test_detectors_of_other_seeds_read_the_shared_reference_without_changing_it(
+            self) -> None:
+        rng = np.random.default_rng(5)
+        prepared = prepare_reference(normal_reference(rng, 5000), 1)
+        keys = prepared.columns[0].keys.values.copy()
+        one, two = (AlarmDetector(prepared, AlarmConfig(), seed=s) for s in (2, 3))
+        for detector in (one, two):
+            feed(detector, [rng.normal(size=500)])
+        assert one.reference is two.reference is prepared
+        assert np.array_equal(prepared.columns[0].keys.values, keys)
+        assert one._below[0, :500].tolist() != two._below[0, :500].tolist()
 
 
 class TestBlocks:
