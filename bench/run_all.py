@@ -1,11 +1,13 @@
 """Run every benchmark of issue 7: generate the data if needed, then (a) catch-up (with the bare
 parse and the naive pandas + scipy baselines), (b) recompute vs scipy, (c) steady state,
 (d) recompute vs Evidently and NannyML, (e) soak (10 M records, memory), and (issue 15) the
-replay of the catch-up's file against that catch-up, and print one table of figure, baseline,
-ratio, target and PASS/FAIL.
+replay of the catch-up's file against that catch-up, the drift alarm's calibration and
+detection delay (bench/alarms.py, its ``--quick`` mode: ~1-2 minutes; ``--alarms-full`` for the
+full one, ~30 minutes of CPU, beyond this script's ~13-minute budget), and print one table of
+figure, baseline, ratio, target and PASS/FAIL.
 
     python bench/run_all.py [--only NAME ...] [--skip NAME ...] [--json FILE]
-                            [--wait-quiet SECONDS]
+                            [--wait-quiet SECONDS] [--alarms-full]
 
 Each benchmark runs in its own Python process (so the memory of one never weighs on the other)
 and writes its figures to ``bench/results/<name>.json``; this script reads them back.
@@ -26,18 +28,20 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-BENCHMARKS = ("catch_up", "recompute", "steady_state", "peers", "soak", "replay")
+BENCHMARKS = ("catch_up", "recompute", "steady_state", "peers", "soak", "replay", "alarms")
+# The alarm's false-alarm rate (exceedances per target period, docs/alarms.md) and its target.
+ALARM_RATE_TARGET = (0.7, 1.5)
 RSS_TARGET_BYTES = 300 * 10**6  # "under 300 MB"
 FLAT_TOLERANCE = 0.10  # RSS at 10 M records at most 10% above RSS at 1 M records
 
 
-def run_one(name: str) -> dict[str, Any] | None:
+def run_one(name: str, extra: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Run bench/<name>.py in a child process; its figures, or None if it failed."""
     out = RESULTS / f"{name}.json"
     out.unlink(missing_ok=True)
-    print(f"== {name}", flush=True)
-    done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), "--json", str(out)],
-                          check=False)
+    print(f"== {name} {' '.join(extra)}".rstrip(), flush=True)
+    done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), "--json", str(out),
+                           *extra], check=False)
     if not out.is_file() or (done.returncode != 0 and name != "soak"):
         print(f"!! {name} failed (exit code {done.returncode})", flush=True)
         return None
@@ -71,7 +75,7 @@ def rows(results: Results) -> list[Row]:
     """Table rows: figure, value, baseline, ratio, target, verdict."""
     table: list[Row] = []
     for part in (_catch_up_rows, _recompute_rows, _steady_rows, _peers_rows, _soak_rows,
-                 _replay_rows):
+                 _replay_rows, _alarms_rows):
         table += part(results)
     return table
 
@@ -212,6 +216,40 @@ def _replay_rows(results: Results) -> list[Row]:
     return table
 
 
+def _alarms_rows(results: Results) -> list[Row]:
+    table: list[Row] = []
+    al = results.get("alarms")
+    if "alarms" not in results:
+        return table
+    low, high = ALARM_RATE_TARGET
+    if al is None:
+        return [("(alarm) false alarms per target period", "-", "-", "-",
+                 f"{low}-{high}x", "ERROR")]
+    mode = "quick" if al.get("quick") else "full"
+    cases = [r for r in al.get("false_alarms", []) if "expected" in r]
+    if cases:
+        expected = sum(float(r["expected"]) for r in cases)
+        exceedances = sum(float(r["exceedances_per_target"]) * float(r["expected"])
+                          for r in cases)
+        ratio = exceedances / expected
+        table.append((f"(alarm, {mode}) exceedances per target T, null streams",
+                      f"{exceedances:.0f}", f"{expected:.0f} expected ({len(cases)} cases)",
+                      f"{ratio:.2f}x", f"{low}-{high}x", verdict(low <= ratio <= high)))
+    tail = al.get("tail", [])
+    if tail:
+        ratios = [float(r["exact_over_screen"]) for r in tail]
+        table.append(("    KS exact / screening p, 1e-3..1e-10", f"{min(ratios):.3f}",
+                      f"{max(ratios):.3f} (highest)", "", "(info)", ""))
+    for row in al.get("delay", {}).get("rows", []):
+        alarm, window = float(row["alarm"]), float(row["per_window"])
+        table.append((f"    delay, {row['change']}: alarm vs per-window rule",
+                      f"{alarm:,.0f} records", f"{window:,.0f} (p < 0.001, for 15m)",
+                      f"{window / alarm:.1f}x sooner", "> 1x", verdict(alarm < window)))
+    table.append(("    bench/alarms.py run time", f"{float(al.get('seconds', math.nan)):.0f} s",
+                  "", "", "(info)", ""))
+    return table
+
+
 def render(table: list[tuple[str, ...]]) -> str:
     """A plain-text table with a header."""
     header = ("figure", "value", "baseline", "ratio", "target", "result")
@@ -241,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each benchmark, wait up to this long for a 1-min load "
                              "average below 1")
+    parser.add_argument("--alarms-full", action="store_true",
+                        help="run bench/alarms.py in full (~30 min of CPU) instead of --quick")
     args = parser.parse_args(argv)
+    extra = {"alarms": () if args.alarms_full else ("--quick",)}
     RESULTS.mkdir(exist_ok=True)
     print("== generate", flush=True)
     subprocess.run([sys.executable, str(HERE / "generate.py")], check=True)
@@ -249,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in [n for n in args.only or BENCHMARKS if n not in args.skip]:
         if args.wait_quiet:
             wait_quiet(args.wait_quiet)
-        results[name] = run_one(name)
+        results[name] = run_one(name, extra.get(name, ()))
     print()
     print(render(rows(results)))
     print(f"(1-min load average now {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "

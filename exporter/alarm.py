@@ -23,7 +23,6 @@ exceedance when its smallest p-value (one or two per column) is below Šidák's 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 from collections.abc import Sequence
@@ -73,6 +72,11 @@ SCREEN_FACTOR = 2.0
 # The normal approximation of Mann-Whitney overstates its tail (the rank sum is lighter-tailed:
 # 2.3x at 5 sd for 40 vs 400 rows), so its screen is wide; the saddlepoint value is within 1%.
 RANK_SCREEN_FACTOR = 100.0
+# The exact KS tail costs ~10 ns per cell of the lattice's band (about 2 d n1 n2 cells: 25,000
+# vs 1,600 records at 1e-8, 6.4 M cells, 70 ms); above this many cells (~0.3 s) the screening
+# value stands in (docs/alarms.md: within 3% for 100,000 vs 6,400 records, 8% for 1 M vs 100).
+EXACT_MAX_CELLS = 30_000_000
+_CHUNK_LOG = 600.0  # prefix products of a row's weights stay above e**-600 (no underflow)
 
 
 @dataclass(frozen=True)
@@ -176,16 +180,70 @@ def ks_tail_screen_many(d: FloatArray, n1: int, n2: int) -> FloatArray:
     return result
 
 
-def ks_tail_exact(d: float, n1: int, n2: int) -> float:
-    """The exact two-sample P(D >= d) for continuous data (scipy's lattice-path count).
+def ks_tail_exact(d: float, n1: int, n2: int, max_cells: float = EXACT_MAX_CELLS) -> float:
+    """The exact two-sample P(D >= d) for continuous data, sizes n1 and n2.
 
-    scipy's private ``_attempt_exact_2kssamp`` (what ``ks_2samp(method="exact")`` calls, and
-    what exporter.stats.ks already relies on; a unit test compares it with ks_2samp); the
-    screening value where it reports an overflow.
+    The lattice-path count (Hodges 1958) in probabilities: a uniformly random path from (0, 0)
+    to the sizes is one pooled order, and ``D >= d`` when it touches the band's edge; the
+    share of paths to each cell that touched it is the average of its two predecessors',
+    weighted by their path counts. Stephens' screening value where the band has more than
+    ``max_cells`` cells (docs/alarms.md: its runtime). Without scipy.stats (~46 MiB).
     """
-    stats_py = importlib.import_module("scipy.stats._stats_py")
-    ok, _, prob = stats_py._attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
-    return float(prob) if ok else ks_tail_screen(d, n1, n2)
+    small, large = min(n1, n2), max(n1, n2)
+    g = math.gcd(large, small)
+    lg, sg = large // g, small // g
+    h = round(d * lg * small)  # D in units of 1 / lcm(n1, n2), the lattice's own step
+    if h <= 0:
+        return 1.0
+    if small * min(large + 1, 2 * h // sg + 1) > max_cells:
+        return ks_tail_screen(d, n1, n2)
+    return _outside_share(h, large, small, lg, sg)
+
+
+def _outside_share(h: int, m: int, n: int, mg: int, ng: int) -> float:
+    """Share of lattice paths (0, 0) -> (m, n) touching ``|x ng - y mg| >= h``; n <= m.
+
+    Row by row (y), vectorised along x: a cell's share ``P(x, y) = (x P(x-1, y) + y P(x,
+    y-1)) / (x + y)``, 1 outside the band. Along a row that is ``P_x = a_x P_(x-1) + b_x``,
+    solved by prefix products and sums: ``P_x = C_x (P_s + sum b_k / C_k)``, in chunks over
+    which C stays above e**-600 (no underflow). Only positive terms: no cancellation, so the
+    far tail keeps its relative precision (1e-14 against scipy in the tests).
+    """
+    xs = np.arange(m + 1, dtype=np.float64)
+    lo_prev, hi_prev = 0, min(m, -(-h // ng) - 1)
+    prev: FloatArray = np.zeros(hi_prev + 1)  # row 0: inside, no path has touched yet
+    for y in range(1, n + 1):
+        lo = max(0, (y * mg - h) // ng + 1)  # the row's cells strictly inside the band
+        hi = min(m, -(-(y * mg + h) // ng) - 1)
+        if lo > hi:
+            return 1.0  # no path avoids the edge
+        x = xs[lo:hi + 1]
+        r = 1.0 / (x + y)
+        a = x * r
+        b = r * y  # times the row below's share (1 where it was outside)
+        overlap = min(hi, hi_prev) - lo + 1
+        if overlap > 0:
+            b[:overlap] *= prev[lo - lo_prev:lo - lo_prev + overlap]
+        row = np.empty(hi - lo + 1)
+        last = 1.0  # the cell left of the band is outside
+        s = 0
+        if lo == 0:  # a_0 = 0: the first cell is the one below
+            row[0] = last = float(b[0])
+            s = 1
+        while s < row.shape[0]:
+            k = row.shape[0] - s
+            fall = -math.log(float(a[s]))  # a grows along the row: its first is the smallest
+            if fall * k > _CHUNK_LOG:
+                k = max(1, int(_CHUNK_LOG / fall))
+            c = np.cumprod(a[s:s + k])
+            part = np.cumsum(np.divide(b[s:s + k], c))
+            part += last
+            part *= c
+            row[s:s + k] = part
+            last = float(part[-1])
+            s += k
+        prev, lo_prev, hi_prev = row, lo, hi
+    return float(prev[m - lo_prev])
 
 
 def rank_tail_screen_many(u: FloatArray, n1: int, n2: int) -> FloatArray:
@@ -325,6 +383,32 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
                    SortedSample(np.sort(groups.astype(np.float64))), shares)
 
 
+@dataclass(frozen=True)
+class PreparedReference:
+    """The reference's side of the tests, prepared once and shared read-only by detectors."""
+
+    columns: tuple[_Column, ...]
+    rows: int
+    seed: int  # of the reference's tie-breaks
+
+
+def prepare_reference(reference: Sequence[ReferenceColumn], seed: int) -> PreparedReference:
+    """Tie groups, seeded tie-breaks and sorted keys of every reference column.
+
+    The draws of column j are the first ``rows`` of ``default_rng([seed, j])``; a detector with
+    the same seed draws its records' tie-breaks from the same stream after them (its results
+    do not depend on whether its reference was prepared by itself or shared).
+    """
+    if not reference:
+        raise ValueError("AlarmDetector needs at least one reference column")
+    rows = {int(np.asarray(c.values).shape[0]) for c in reference}
+    if len(rows) != 1:
+        raise ValueError(f"reference columns differ in length: {sorted(rows)}")
+    columns = tuple(_prepare(c, np.random.default_rng([seed, j]))
+                    for j, c in enumerate(reference))
+    return PreparedReference(columns, rows.pop(), seed)
+
+
 @dataclass
 class _Raised:
     """The raised alarm's bookkeeping."""
@@ -348,7 +432,7 @@ class AlarmDetector:
 
     def __init__(
         self,
-        reference: Sequence[ReferenceColumn],
+        reference: Sequence[ReferenceColumn] | PreparedReference,
         config: AlarmConfig,
         seed: int = 0,
         *,
@@ -357,17 +441,18 @@ class AlarmDetector:
         keep_results: bool = False,
     ) -> None:
         # keep_results keeps every block's BlockResult in ``results`` (unbounded: for tests and
-        # benchmarks only).
-        if not reference:
-            raise ValueError("AlarmDetector needs at least one reference column")
-        rows = {int(np.asarray(c.values).shape[0]) for c in reference}
-        if len(rows) != 1:
-            raise ValueError(f"reference columns differ in length: {sorted(rows)}")
-        self._rows = rows.pop()
+        # benchmarks only). A PreparedReference is shared, not copied: the reference's jittered
+        # keys are the bulk of a detector's memory (docs/alarms.md).
+        if not isinstance(reference, PreparedReference):
+            reference = prepare_reference(reference, seed)
+        self._reference = reference
+        self._rows = reference.rows
+        self._columns = reference.columns
         # One generator per column: the draws do not depend on how records are split into
-        # calls of add().
-        self._rngs = [np.random.default_rng([seed, j]) for j in range(len(reference))]
-        self._columns = tuple(_prepare(c, g) for c, g in zip(reference, self._rngs, strict=True))
+        # calls of add(). They continue the stream prepare_reference draws from with this seed.
+        # (default_rng(s) is Generator(PCG64(s)); one 64-bit step per reference draw.)
+        self._rngs = [np.random.Generator(np.random.PCG64([seed, j]).advance(self._rows))
+                      for j in range(len(self._columns))]
         self._config = config
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in itertools.pairwise(self._scales):
@@ -400,6 +485,11 @@ class AlarmDetector:
         self._blocks_tested = 0
         self._keep = keep_results
         self.results: list[BlockResult] = []
+
+    @property
+    def reference(self) -> PreparedReference:
+        """The prepared reference the detector reads (possibly shared with others)."""
+        return self._reference
 
     @property
     def scales(self) -> tuple[int, ...]:

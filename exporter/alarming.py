@@ -16,7 +16,13 @@ import threading
 
 import numpy as np
 
-from exporter.alarm import AlarmDetector, AlarmState, ReferenceColumn
+from exporter.alarm import (
+    AlarmDetector,
+    AlarmState,
+    PreparedReference,
+    ReferenceColumn,
+    prepare_reference,
+)
 from exporter.config import ModelConfig
 from exporter.reference import CategoricalReference, NumericalReference, ReferenceProfile
 from exporter.routing import WindowKey
@@ -69,18 +75,33 @@ class WindowAlarms:
 
     def __init__(self, config: ModelConfig, profile: ReferenceProfile) -> None:
         self.config = config
-        # A segment's window is compared with its slice of the reference (SPEC 6.11).
-        self._references = {segment: alarm_reference(config, profile.for_segment(segment))
-                            for segment in ("", *profile.segments)}
-        self._reference = self._references[""]
+        self._profile = profile
         self._columns = alarm_columns(config)
+        self._numerical = tuple(isinstance(profile.columns[column], NumericalReference)
+                                for _, column in self._columns)
+        # One prepared reference per slice (SPEC 6.11: a segment's window is compared with its
+        # slice), shared by every key of that slice: model versions differ only in their
+        # records' tie-breaks (their seeds), not in a copy of the reference each.
+        self._prepared: dict[str, PreparedReference] = {}
         self._detectors: dict[WindowKey, AlarmDetector] = {}
         self._states: dict[WindowKey, AlarmState] = {}
         self._lock = threading.Lock()
 
+    def prepared(self, segment: str) -> PreparedReference:
+        """The slice's reference as the detectors read it, prepared on first use."""
+        prepared = self._prepared.get(segment)
+        if prepared is None:
+            # The seed of the slice's key without a version: an unversioned model's detectors
+            # draw exactly what they drew when each prepared its own reference.
+            prepared = prepare_reference(
+                alarm_reference(self.config, self._profile.for_segment(segment)),
+                alarm_seed(self.config.name, WindowKey(segment=segment)))
+            self._prepared[segment] = prepared
+        return prepared
+
     def admit(self, key: WindowKey) -> None:
         """A detector for a newly admitted key (its state at 0 from the start)."""
-        detector = AlarmDetector(self._references[key.segment], self.config.alarm,
+        detector = AlarmDetector(self.prepared(key.segment), self.config.alarm,
                                  seed=alarm_seed(self.config.name, key))
         with self._lock:
             self._detectors[key] = detector
@@ -98,14 +119,19 @@ class WindowAlarms:
             detector = self._detectors.get(key)
         if detector is None or records.rows == 0:
             return
-        values = [records.numbers[column] if ref.kind == "numerical"
+        values = [records.numbers[column] if numerical
                   else records.codes[column].astype(np.int64)
-                  for (_, column), ref in zip(self._columns, self._reference, strict=True)]
+                  for (_, column), numerical in zip(self._columns, self._numerical, strict=True)]
         detector.add(values, records.times)
         state = detector.state()
         with self._lock:
             if key in self._detectors:  # not evicted meanwhile
                 self._states[key] = state
+
+    def detector(self, key: WindowKey) -> AlarmDetector | None:
+        """The key's detector (None for a key without one)."""
+        with self._lock:
+            return self._detectors.get(key)
 
     def state(self, key: WindowKey) -> AlarmState | None:
         """The key's latest published state (None for a key without a detector)."""

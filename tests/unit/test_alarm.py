@@ -13,12 +13,14 @@ from scipy import stats as sps
 
 from exporter.alarm import (
     CLEAR_BLOCKS,
+    EXACT_MAX_CELLS,
     AlarmConfig,
     AlarmDetector,
     ReferenceColumn,
     ks_tail_exact,
     ks_tail_screen,
     plan_scales,
+    prepare_reference,
     rank_tail_exact,
     rank_tail_screen_many,
     reference_warning,
@@ -149,6 +151,103 @@ class TestLevels:
         result = sps.ks_2samp(a, b, method="exact")
         assert ks_tail_exact(result.statistic, 3000, 400) == pytest.approx(result.pvalue,
                                                                            rel=1e-9)
+
+
+def scipy_exact_tail(d: float, n1: int, n2: int) -> float | None:
+    """scipy's exact two-sample P(D >= d) (None where it reports an overflow)."""
+    stats_py = sps._stats_py  # what ks_2samp(method="exact") calls
+    ok, _, prob = stats_py._attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+    return float(prob) if ok else None
+
+
+class TestExactKolmogorovSmirnov:
+    """ks_tail_exact (no scipy.stats) against scipy's own exact lattice-path count."""
+
+    def test_it_is_scipys_exact_tail_for_many_sizes_and_statistics(self) -> None:
+        rng = np.random.default_rng(11)
+        checked = 0
+        for _ in range(600):
+            n1 = int(rng.integers(1, 250))
+            n2 = int(rng.choice([n1, max(1, n1 // int(rng.integers(1, 8))),
+                                 int(rng.integers(1, 250))]))
+            lcm = math.lcm(n1, n2)
+            d = int(rng.integers(1, lcm + 1)) / lcm  # on the lattice: D's own values
+            expected = scipy_exact_tail(d, n1, n2)
+            if expected is None or expected < 1e-290:
+                continue
+            assert ks_tail_exact(d, n1, n2) == pytest.approx(expected, rel=1e-6), (n1, n2, d)
+            checked += 1
+        assert checked > 500
+
+    @pytest.mark.parametrize(("n1", "n2"), [(25_000, 100), (3000, 400), (5000, 5000),
+                                            (1001, 1000), (7, 2000), (600, 150)])
+    def test_it_is_scipys_exact_tail_far_out(self, n1: int, n2: int) -> None:
+        for target in (1e-3, 1e-7, 1e-12):
+            d = sps.kstwo.isf(target, round(n1 * n2 / (n1 + n2)))
+            lcm = math.lcm(n1, n2)
+            for h in (math.floor(d * lcm), math.ceil(d * lcm)):
+                expected = scipy_exact_tail(h / lcm, n1, n2)
+                assert expected is not None
+                assert ks_tail_exact(h / lcm, n1, n2) == pytest.approx(expected, rel=1e-6)
+
+    def test_a_statistic_on_a_lattice_point_counts_the_paths_touching_it(self) -> None:
+        # D takes values k / lcm; a statistic exactly there is P(D >= d), not P(D > d).
+        for n1, n2 in ((6, 4), (10, 15), (9, 9)):
+            lcm = math.lcm(n1, n2)
+            for h in range(1, lcm + 1):
+                assert ks_tail_exact(h / lcm, n1, n2) == pytest.approx(
+                    brute_force_ks_tail(h, n1, n2), rel=1e-12, abs=1e-300)
+
+    def test_sizes_are_symmetric_and_a_zero_statistic_has_probability_one(self) -> None:
+        assert ks_tail_exact(0.3, 300, 40) == ks_tail_exact(0.3, 40, 300)
+        assert ks_tail_exact(0.0, 300, 40) == 1.0
+        assert ks_tail_exact(1.0, 300, 40) == pytest.approx(2.0 / math.comb(340, 40))
+
+    def test_a_band_too_large_for_the_exact_count_gets_the_screening_value(self) -> None:
+        d = 0.04
+        assert 2 * d * 100_000 * 25_600 > EXACT_MAX_CELLS
+        assert ks_tail_exact(d, 100_000, 25_600) == ks_tail_screen(d, 100_000, 25_600)
+
+
+def brute_force_ks_tail(h: int, n1: int, n2: int) -> float:
+    """P(D >= h / lcm) by walking every cell's path count (exact integers; small sizes)."""
+    g = math.gcd(n1, n2)
+    inside = [[0] * (n2 + 1) for _ in range(n1 + 1)]
+    for x in range(n1 + 1):
+        for y in range(n2 + 1):
+            if abs(x * (n2 // g) - y * (n1 // g)) >= h:
+                continue
+            inside[x][y] = 1 if x == y == 0 else (
+                (inside[x - 1][y] if x else 0) + (inside[x][y - 1] if y else 0))
+    total = math.comb(n1 + n2, n1)
+    return (total - inside[n1][n2]) / total
+
+
+class TestSharedReference:
+    def test_a_shared_reference_with_the_seed_gives_what_an_own_one_gives(self) -> None:
+        rng = np.random.default_rng(5)
+        reference = normal_reference(rng, 5000, names=("x", "y"))
+        records = [rng.normal(0.2, 1.0, size=1200), rng.normal(size=1200)]
+        own = AlarmDetector(reference, AlarmConfig(), seed=9, keep_results=True)
+        shared = AlarmDetector(prepare_reference(reference, 9), AlarmConfig(), seed=9,
+                               keep_results=True)
+        feed(own, records)
+        feed(shared, records)
+        assert [r.statistics.tolist() for r in own.results] == [
+            r.statistics.tolist() for r in shared.results]
+        assert own.state() == shared.state()
+
+    def test_detectors_of_other_seeds_read_the_shared_reference_without_changing_it(
+            self) -> None:
+        rng = np.random.default_rng(5)
+        prepared = prepare_reference(normal_reference(rng, 5000), 1)
+        keys = prepared.columns[0].keys.values.copy()
+        one, two = (AlarmDetector(prepared, AlarmConfig(), seed=s) for s in (2, 3))
+        for detector in (one, two):
+            feed(detector, [rng.normal(size=500)])
+        assert one.reference is two.reference is prepared
+        assert np.array_equal(prepared.columns[0].keys.values, keys)
+        assert one._below[0, :500].tolist() != two._below[0, :500].tolist()
 
 
 class TestBlocks:

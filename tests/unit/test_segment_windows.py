@@ -103,9 +103,10 @@ class TestSegmentProfiles:
         reference(tmp_path)
         core = pipeline(tmp_path)
         expected = alarm_reference(core.config, core.profile.segments["b"])
-        got = core.alarms._references["b"]  # the detector of WindowKey("", "b") is built on it
-        assert [c.values.shape for c in got] == [c.values.shape for c in expected]
-        assert got[0].values.shape[0] == core.profile.segments["b"].rows
+        got = core.alarms.prepared("b")  # the detector of WindowKey("", "b") is built on it
+        assert [c.name for c in got.columns] == [c.name for c in expected]
+        assert [c.size for c in got.columns] == [c.values.shape[0] for c in expected]
+        assert got.rows == core.profile.segments["b"].rows
 
 
 class TestSegmentWindows:
