@@ -82,9 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drift-exporter`` console script."""
     # First of all: SIGTERM/SIGINT during start-up (imports, reference loading) must end the
     # process cleanly (SPEC 4), and SIGHUP must not kill it.
-    signals.install()
     args = None
     try:
+        signals.install()  # inside the try: a signal may arrive while it is being installed
         args = build_parser().parse_args(argv)
         if args.command not in _SERVING:
             signals.uninstall()  # `check` and usage errors keep the default actions

@@ -248,7 +248,11 @@ class TestMomentProperties:
     @given(samples())
     def test_mean_stddev_and_quantiles_equal_numpy(self, a: FloatArray) -> None:
         assert mean(a) == pytest.approx(float(np.mean(a)), rel=1e-12, abs=1e-300)
-        if a.shape[0] >= 2:
+        # numpy's squares underflow below ~1e-154 and overflow above ~1e154; the exporter
+        # rescales there (tests/property/test_float_limits.py checks it against exact math).
+        nonzero = np.abs(a[a != 0])
+        squares_fit = nonzero.size == 0 or (nonzero.min() > 1e-150 and nonzero.max() < 1e150)
+        if a.shape[0] >= 2 and squares_fit:
             assert stddev(a) == pytest.approx(float(np.std(a, ddof=1)), rel=1e-12, abs=1e-300)
         probs = (0.05, 0.25, 0.5, 0.75, 0.95)
         ordered = np.sort(a)
