@@ -18,7 +18,7 @@ from exporter.config import parse_config
 
 log = logging.getLogger(__name__)
 
-REFERENCE_ROWS = 20_000
+REFERENCE_ROWS = 30_000  # 25,000 or more: the alarm is dependable with this one reference
 BATCH = 20
 BATCH_SECONDS = 0.1
 FEATURES = ("income", "age", "debt_ratio", "tenure_months", "session_seconds")
