@@ -473,7 +473,9 @@ class AlarmDetector:
         columns = len(self._columns)
         # Per column and buffered record: reference keys below its key, and its tie group (for
         # min_effect's effect sizes).
-        self._below = np.empty((columns, capacity), dtype=np.int64)
+        # int32 (a reference has under 2**31 rows): sorting the windows' counts, the alarm's
+        # largest cost, runs about twice as fast as on int64.
+        self._below: NDArray[np.int32] = np.empty((columns, capacity), dtype=np.int32)
         self._groups = np.empty((columns, capacity), dtype=np.int64)
         self._times = np.empty(capacity, dtype=np.float64)
         self._filled = 0
@@ -642,7 +644,7 @@ class AlarmDetector:
             self._raised = None
 
 
-def block_statistics(below: IntArray, n1: int) -> FloatArray:
+def block_statistics(below: NDArray[np.integer[Any]], n1: int) -> FloatArray:
     """KS statistic of each row's block against its reference, from the keys-below counts.
 
     ``below[j, i]``: reference keys (of n1) below the i-th record's key in column j. Keys are
@@ -650,7 +652,7 @@ def block_statistics(below: IntArray, n1: int) -> FloatArray:
     ECDF above the reference's just after each block key, and below it just before.
     """
     n2 = int(below.shape[1])
-    ordered = np.sort(below, axis=1)
+    ordered = np.sort(below, axis=1).astype(np.int64, copy=False)  # n1 * n2 needs 64 bits
     j = np.arange(1, n2 + 1, dtype=np.int64)
     upper = np.max(j * n1 - ordered * n2, axis=1)
     lower = np.max(ordered * n2 - (j - 1) * n1, axis=1)
