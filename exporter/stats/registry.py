@@ -27,6 +27,11 @@ def register(statistic: Statistic, into: dict[str, Statistic] = _BY_NAME) -> Sta
         problems.append(f"kinds must be a non-empty subset of {KINDS}, got {set(statistic.kinds)}")
     if not statistic.gauges:
         problems.append("it declares no gauge")
+    for gauge in statistic.gauges:
+        if not gauge.feature_metric.startswith("drift_feature_") or gauge.prediction_metric not in (
+                None, f"drift_prediction_{gauge.suffix}"):
+            problems.append(f"gauge names must be drift_feature_X and drift_prediction_X (or "
+                            f"None), got {gauge.feature_metric}, {gauge.prediction_metric}")
     taken = {g.suffix for s in into.values() for g in s.gauges}
     suffixes = [g.suffix for g in statistic.gauges]
     if len(set(suffixes)) < len(suffixes) or taken & set(suffixes):

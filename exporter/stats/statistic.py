@@ -56,22 +56,18 @@ def the_score(inputs: ColumnInputs, score: float) -> float:
 
 @dataclass(frozen=True)
 class Gauge:
-    """A per-column gauge: ``drift_feature_<suffix>`` and ``drift_prediction_<suffix>``."""
+    """A per-column gauge, its metric names spelled out so that they can be grepped:
+    ``drift_feature_<suffix>`` and ``drift_prediction_<suffix>`` (or None: features only)."""
 
-    suffix: str
+    feature_metric: str
+    prediction_metric: str | None
     help: str
     value: GaugeValue = the_score  # from the column's inputs and its score
-    prediction: bool = True  # also exposed for the prediction column
 
     @property
-    def feature_metric(self) -> str:
-        """The metric name for features."""
-        return f"drift_feature_{self.suffix}"
-
-    @property
-    def prediction_metric(self) -> str | None:
-        """The metric name for the prediction column (None: not exposed for it)."""
-        return f"drift_prediction_{self.suffix}" if self.prediction else None
+    def suffix(self) -> str:
+        """The name after ``drift_feature_``: the gauge's key in ``ColumnSnapshot.gauges``."""
+        return self.feature_metric.removeprefix("drift_feature_")
 
 
 @dataclass(frozen=True)

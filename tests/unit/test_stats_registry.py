@@ -54,7 +54,8 @@ STATISTIC = Statistic(
     p_value=False,
     compute=_shift,
     auto=_calibrate,
-    gauges=(Gauge("mean_shift", "Shift of the window mean, in reference stddevs."),),
+    gauges=(Gauge("drift_feature_mean_shift", "drift_prediction_mean_shift",
+                  "Shift of the window mean, in reference stddevs."),),
     threshold_range=ThresholdRange(10.0, inclusive=True, why="10 stddevs is no drift threshold"),
 )
 '''
@@ -138,7 +139,7 @@ class TestDeclarations:
         with pytest.raises(ValueError, match="already registered"):
             registry.register(ks, into=dict(registry.REGISTRY))
         odd = Statistic("odd", frozenset({"text"}), False, ks.compute, 0.5,
-                        (Gauge("odd", "odd"),))
+                        (Gauge("drift_feature_odd", None, "odd"),))
         with pytest.raises(ValueError, match="kinds must be"):
             registry.register(odd, into={})
 

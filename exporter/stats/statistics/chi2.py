@@ -20,8 +20,7 @@ STATISTIC = Statistic(
     compute=_pvalue,
     auto=P_VALUE_ALPHA,
     # Per feature only: SPEC 6.1 lists drift_feature_chi2_pvalue, 6.3 no prediction twin.
-    gauges=(Gauge("chi2_pvalue",
-                  "Chi-square test p-value over the categories, reference vs window.",
-                  prediction=False),),
+    gauges=(Gauge("drift_feature_chi2_pvalue", None,
+                  "Chi-square test p-value over the categories, reference vs window."),),
     threshold_range=p_value_range("chi2"),
 )

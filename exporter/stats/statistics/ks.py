@@ -25,8 +25,10 @@ STATISTIC = Statistic(
     auto=P_VALUE_ALPHA,
     gauges=(
         # The statistic itself too: it says how far apart, the p-value only how surely.
-        Gauge("ks_statistic", "Two-sample KS statistic, reference vs window.", _statistic),
-        Gauge("ks_pvalue", "Two-sample KS p-value, reference vs window."),
+        Gauge("drift_feature_ks_statistic", "drift_prediction_ks_statistic",
+              "Two-sample KS statistic, reference vs window.", _statistic),
+        Gauge("drift_feature_ks_pvalue", "drift_prediction_ks_pvalue",
+              "Two-sample KS p-value, reference vs window."),
     ),
     threshold_range=p_value_range("ks"),
 )

@@ -22,5 +22,6 @@ STATISTIC = Statistic(
     p_value=False,
     compute=_psi,
     auto=_calibrate,
-    gauges=(Gauge("psi", "Population stability index over the reference bins."),),
+    gauges=(Gauge("drift_feature_psi", "drift_prediction_psi",
+                  "Population stability index over the reference bins."),),
 )

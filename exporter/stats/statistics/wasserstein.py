@@ -22,6 +22,6 @@ STATISTIC = Statistic(
     p_value=False,
     compute=_normed,
     auto=_calibrate,
-    gauges=(Gauge("wasserstein_normed",
+    gauges=(Gauge("drift_feature_wasserstein_normed", "drift_prediction_wasserstein_normed",
                   "Wasserstein distance divided by max(reference stddev, 0.001)."),),
 )
