@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:
+    from exporter.app import App
 
 T = TypeVar("T")
 SampleKey = tuple[str, frozenset[tuple[str, str]]]
@@ -334,9 +337,10 @@ class Prometheus:
 
 
 def start_prometheus(directory: Path, targets: Mapping[str, str | Sequence[str]], port: int,
-                     *, rule_files: Sequence[Path] = ()) -> Prometheus:
+                     *, rule_files: Sequence[Path] = (), tsdb: Path | None = None) -> Prometheus:
     """Start Prometheus scraping each ``job: host:port`` (or list of them) every second and
-    evaluating ``rule_files`` every second; wait until ready."""
+    evaluating ``rule_files`` every second; wait until ready. ``tsdb``: an existing data
+    directory (imported blocks), kept however old its samples (retention 10y)."""
     binary = shutil.which("prometheus")
     assert binary is not None, "the prometheus binary is not on PATH"
     directory.mkdir(parents=True, exist_ok=True)
@@ -355,7 +359,8 @@ def start_prometheus(directory: Path, targets: Mapping[str, str | Sequence[str]]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [binary, f"--config.file={config_path}",
-             f"--storage.tsdb.path={directory / 'tsdb'}",
+             f"--storage.tsdb.path={tsdb or directory / 'tsdb'}",
+             *(["--storage.tsdb.retention.time=10y"] if tsdb else []),
              f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     server = Prometheus(proc, port, log_path)
@@ -434,3 +439,23 @@ def load_fleet_rules() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module
+
+
+def in_process_app(tmp_path: Path, web_yml: str) -> App:
+    """A started in-process ``App`` with one tiny model, served with the given web config."""
+    import pandas as pd
+
+    from exporter.app import App
+    from exporter.config import parse_config
+    from exporter.webconfig import load_web_config
+
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    pd.DataFrame({"x": [float(i) for i in range(50)]}).to_parquet(tmp_path / "ref.parquet")
+    config = parse_config({"models": [{
+        "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
+        "reference": {"path": str(tmp_path / "ref.parquet")},
+        "features": [{"name": "x", "type": "numerical"}]}]}, base_dir=tmp_path)
+    (tmp_path / "web.yml").write_text(web_yml)
+    app = App(config, "127.0.0.1:0", load_web_config(tmp_path / "web.yml"))
+    app.start()
+    return app

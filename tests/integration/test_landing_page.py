@@ -25,11 +25,7 @@ import pandas as pd
 import pytest
 import requests
 from certs import make_ca, make_leaf
-from harness import append_lines, jsonl_line, model_config
-
-from exporter.app import App
-from exporter.config import parse_config
-from exporter.webconfig import load_web_config
+from harness import append_lines, in_process_app, jsonl_line, model_config
 
 HOSTILE_FEATURE = "<script>alert(\"f\")</script>&'x'"
 HOSTILE_CATEGORY = '<img src="http://203.0.113.7/x.png">'
@@ -194,17 +190,6 @@ class TestLandingPageInABrowser:
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{shot} is no screenshot"
 
 
-def _app(tmp_path: Path, web_yml: str) -> App:
-    (tmp_path / "logs").mkdir(exist_ok=True)
-    pd.DataFrame({"x": [float(i) for i in range(50)]}).to_parquet(tmp_path / "ref.parquet")
-    config = parse_config({"models": [{
-        "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
-        "reference": {"path": str(tmp_path / "ref.parquet")},
-        "features": [{"name": "x", "type": "numerical"}]}]}, base_dir=tmp_path)
-    (tmp_path / "web.yml").write_text(web_yml)
-    app = App(config, "127.0.0.1:0", load_web_config(tmp_path / "web.yml"))
-    app.start()
-    return app
 
 
 class TestLandingPageProtection:
@@ -215,7 +200,7 @@ class TestLandingPageProtection:
         ca, ca_cert, ca_key = make_ca(tmp_path)
         server = make_leaf(tmp_path, "server", ca_cert, ca_key, server=True)
         hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
-        app = _app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
+        app = in_process_app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
                              f"  key_file: {server.key}\n"
                              f"basic_auth_users:\n  viewer: {json.dumps(hashed)}\n")
         try:

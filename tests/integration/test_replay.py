@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from harness import (
     Exporter,
-    Prometheus,
     free_port,
     model_config,
     run_cli,
+    start_prometheus,
     wait_until,
     write_config,
 )
@@ -161,7 +161,7 @@ class TestPrometheusImport:
         tsdb = tmp_path / "tsdb"
         subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(output),
                         str(tsdb)], check=True, capture_output=True, timeout=120)
-        server = _prometheus_on(tmp_path, tsdb)
+        server = start_prometheus(tmp_path / "prometheus", {}, free_port(), tsdb=tsdb)
         try:
             def value_at(expr: str) -> float | None:
                 result = server.query(expr, at=probe)
@@ -177,25 +177,6 @@ class TestPrometheusImport:
             server.stop()
 
 
-def _prometheus_on(tmp_path: Path, tsdb: Path) -> Prometheus:
-    binary = shutil.which("prometheus")
-    assert binary is not None
-    config = write_config(tmp_path, {"global": {"scrape_interval": "1m"}}, "prometheus.yml")
-    port = free_port()
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([binary, f"--storage.tsdb.path={tsdb}",
-                                 "--storage.tsdb.retention.time=10y",
-                                 f"--config.file={config}",
-                                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                                stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    server = Prometheus(proc, port, log_path)
-    try:
-        wait_until(server.ready, 30.0, what="prometheus /-/ready")
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 class TestBadInput:

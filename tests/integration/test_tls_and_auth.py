@@ -21,24 +21,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from harness import free_port, model_config, run_cli, write_config
+from harness import free_port, in_process_app, model_config, run_cli, write_config
 
-from exporter.app import App
-from exporter.config import parse_config
 from exporter.webconfig import load_web_config
-
-
-def _app(tmp_path: Path, web_yml: str) -> App:
-    (tmp_path / "logs").mkdir(exist_ok=True)
-    pd.DataFrame({"x": [float(i) for i in range(50)]}).to_parquet(tmp_path / "ref.parquet")
-    config = parse_config({"models": [{
-        "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
-        "reference": {"path": str(tmp_path / "ref.parquet")},
-        "features": [{"name": "x", "type": "numerical"}]}]}, base_dir=tmp_path)
-    (tmp_path / "web.yml").write_text(web_yml)
-    app = App(config, "127.0.0.1:0", load_web_config(tmp_path / "web.yml"))
-    app.start()
-    return app
 
 
 @pytest.fixture
@@ -55,7 +40,7 @@ class TestTls:
     def test_metrics_are_served_over_tls_and_plain_http_is_refused(self, tmp_path: Path,
                                                                    pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
+        app = in_process_app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
                              f"  key_file: {server.key}\n")
         try:
             url = f"https://127.0.0.1:{app.web.port}/metrics"
@@ -70,7 +55,7 @@ class TestTls:
     def test_a_silent_client_does_not_stall_the_handshakes_of_others(self, tmp_path: Path,
                                                                       pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server))
+        app = in_process_app(tmp_path, _tls_yml(server))
         try:
             with socket.create_connection(("127.0.0.1", app.web.port), timeout=5):
                 started = time.monotonic()
@@ -84,7 +69,7 @@ class TestTls:
     def test_a_replaced_certificate_is_used_without_restart(self, tmp_path: Path,
                                                              pki) -> None:  # type: ignore[no-untyped-def]
         ca, _ca_cert, _ca_key, server, _ = pki
-        app = _app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
+        app = in_process_app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
                              f"  key_file: {server.key}\n")
         try:
             url = f"https://127.0.0.1:{app.web.port}/-/healthy"
@@ -108,7 +93,7 @@ class TestTls:
     def test_client_certificates_are_required_when_configured(self, tmp_path: Path,
                                                               pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, client = pki
-        app = _app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
+        app = in_process_app(tmp_path, f"tls_server_config:\n  cert_file: {server.cert}\n"
                              f"  key_file: {server.key}\n  client_ca_file: {ca.cert}\n"
                              "  client_auth_type: RequireAndVerifyClientCert\n")
         try:
@@ -127,7 +112,7 @@ class TestBasicAuth:
 
     def test_only_the_right_user_and_password_get_metrics(self, tmp_path: Path) -> None:
         hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
-        app = _app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+        app = in_process_app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
         try:
             url = f"http://127.0.0.1:{app.web.port}/metrics"
             assert requests.get(url, timeout=5).status_code == 401
@@ -141,7 +126,7 @@ class TestBasicAuth:
 
     def test_an_unknown_user_costs_as_much_time_as_a_wrong_password(self, tmp_path: Path) -> None:
         hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(10)).decode()
-        app = _app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+        app = in_process_app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
         try:
             url = f"http://127.0.0.1:{app.web.port}/metrics"
 
@@ -222,7 +207,7 @@ class TestTlsSettings:
         ca, _, _, server, _ = pki
         cert = textwrap.indent(server.cert.read_text(), "    ")
         key = textwrap.indent(server.key.read_text(), "    ")
-        app = _app(tmp_path, f"tls_server_config:\n  cert: |\n{cert}  key: |\n{key}")
+        app = in_process_app(tmp_path, f"tls_server_config:\n  cert: |\n{cert}  key: |\n{key}")
         try:
             url = f"https://127.0.0.1:{app.web.port}/metrics"
             assert requests.get(url, verify=str(ca.cert), timeout=5).status_code == 200
@@ -234,7 +219,7 @@ class TestTlsSettings:
     def test_min_version_tls13_refuses_a_tls12_client(self, tmp_path: Path,
                                                       pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server, "  min_version: TLS13\n"))
+        app = in_process_app(tmp_path, _tls_yml(server, "  min_version: TLS13\n"))
         try:
             assert _tls_client(app.web.port, ca.cert)[0] == "TLSv1.3"
             with pytest.raises((ssl.SSLError, OSError)):
@@ -245,7 +230,7 @@ class TestTlsSettings:
     def test_max_version_tls12_refuses_a_tls13_client(self, tmp_path: Path,
                                                       pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server, "  max_version: TLS12\n"))
+        app = in_process_app(tmp_path, _tls_yml(server, "  max_version: TLS12\n"))
         try:
             assert _tls_client(app.web.port, ca.cert)[0] == "TLSv1.2"
             with pytest.raises((ssl.SSLError, OSError)):
@@ -256,7 +241,7 @@ class TestTlsSettings:
     def test_cipher_suites_limit_tls12_to_the_listed_suites(self, tmp_path: Path,
                                                             pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server, "  max_version: TLS12\n  cipher_suites:\n"
+        app = in_process_app(tmp_path, _tls_yml(server, "  max_version: TLS12\n  cipher_suites:\n"
                                               "    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n"))
         try:
             assert _tls_client(app.web.port, ca.cert) == ("TLSv1.2",
@@ -271,7 +256,7 @@ class TestTlsSettings:
     def test_prefer_server_cipher_suites_decides_whose_order_wins(
             self, tmp_path: Path, pki, prefer: str, chosen: str) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server, "  max_version: TLS12\n  cipher_suites:\n"
+        app = in_process_app(tmp_path, _tls_yml(server, "  max_version: TLS12\n  cipher_suites:\n"
                                               "    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n"
                                               "    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
                                               f"  prefer_server_cipher_suites: {prefer}\n"))
@@ -284,7 +269,7 @@ class TestTlsSettings:
     def test_curve_preferences_restrict_the_key_exchange_curve(self, tmp_path: Path,
                                                                pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, _tls_yml(server, "  curve_preferences: [CurveP384]\n"))
+        app = in_process_app(tmp_path, _tls_yml(server, "  curve_preferences: [CurveP384]\n"))
         try:
             assert _tls_client(app.web.port, ca.cert, curve="secp384r1")[0] == "TLSv1.3"
             with pytest.raises((ssl.SSLError, OSError)):
@@ -299,7 +284,7 @@ class TestTlsSettings:
                                  [x509.DNSName("scraper.example")])
         other = _client_with_sans(tmp_path, "other", ca_cert, ca_key,
                                   [x509.DNSName("intruder.example")])
-        app = _app(tmp_path, _tls_yml(server, f"  client_ca_file: {ca.cert}\n"
+        app = in_process_app(tmp_path, _tls_yml(server, f"  client_ca_file: {ca.cert}\n"
                                               "  client_auth_type: RequireAndVerifyClientCert\n"
                                               "  client_allowed_sans: [scraper.example]\n"))
         try:
@@ -342,7 +327,8 @@ class TestHttpServerConfig:
 
     def test_configured_headers_are_on_every_response(self, tmp_path: Path) -> None:
         hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
-        app = _app(tmp_path, "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+        app = in_process_app(tmp_path,
+                             "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
                              "    Content-Security-Policy: default-src 'self'\n"
                              f"basic_auth_users:\n  prometheus: '{hashed}'\n")
         try:
@@ -365,7 +351,7 @@ class TestBasicAuthCache:
         started = time.perf_counter()
         bcrypt.checkpw(b"s3cret", hashed.encode())
         one_check = time.perf_counter() - started
-        app = _app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+        app = in_process_app(tmp_path, f"basic_auth_users:\n  prometheus: '{hashed}'\n")
         try:
             url = f"http://127.0.0.1:{app.web.port}/-/healthy"
             with requests.Session() as session:
@@ -391,7 +377,7 @@ class TestReloadAndSwap:
     def test_reload_answers_403_without_a_hook_and_follows_its_result(self,
                                                                       tmp_path: Path) -> None:
         results = [True, False]
-        app = _app(tmp_path, "")
+        app = in_process_app(tmp_path, "")
         try:
             url = f"http://127.0.0.1:{app.web.port}/-/reload"
             answer = requests.post(url, timeout=5)
@@ -407,7 +393,7 @@ class TestReloadAndSwap:
     def test_a_new_web_config_turns_tls_on_for_the_next_connections(
             self, tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
         ca, _, _, server, _ = pki
-        app = _app(tmp_path, "")
+        app = in_process_app(tmp_path, "")
         try:
             assert requests.get(f"http://127.0.0.1:{app.web.port}/-/healthy",
                                 timeout=5).status_code == 200
@@ -422,7 +408,7 @@ class TestReloadAndSwap:
 
     def test_a_kept_alive_connection_is_closed_once_the_web_config_changes(
             self, tmp_path: Path) -> None:
-        app = _app(tmp_path, "")
+        app = in_process_app(tmp_path, "")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", app.web.port, timeout=5)
             connection.request("GET", "/-/healthy")
