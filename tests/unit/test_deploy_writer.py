@@ -14,22 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fake_clock import FakeClock
 
 from exporter.tailing import ignored
 from exporter_client import JsonlLogWriter, LogFileNamer, ParquetLogWriter, encode_record
 
 THREADS = 8
 PER_THREAD = 1500
-
-
-class FakeClock:
-    """A settable clock for roll-over by age."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def read_lines(directory: Path) -> list[dict[str, Any]]:
@@ -95,7 +86,7 @@ class TestLogFileNamer:
     """File names sort in creation order and are never reused."""
 
     def test_names_sort_in_creation_order(self, tmp_path: Path) -> None:
-        clock = FakeClock()
+        clock = FakeClock(1_800_000_000.0)
         namer = LogFileNamer(tmp_path, "p", ".jsonl", clock)
         names = []
         for step in range(12):
@@ -108,7 +99,7 @@ class TestLogFileNamer:
 
     def test_a_restarted_app_in_the_same_second_does_not_reuse_a_name(
             self, tmp_path: Path) -> None:
-        clock = FakeClock()
+        clock = FakeClock(1_800_000_000.0)
         first = LogFileNamer(tmp_path, "p", ".jsonl", clock).next_path()
         first.touch()
         second = LogFileNamer(tmp_path, "p", ".jsonl", clock).next_path()
@@ -162,7 +153,7 @@ class TestJsonlLogWriter:
 
     def test_a_new_file_starts_with_the_first_record_after_max_age(
             self, tmp_path: Path) -> None:
-        clock = FakeClock()
+        clock = FakeClock(1_800_000_000.0)
         with JsonlLogWriter(tmp_path, max_age=60.0, clock=clock) as writer:
             writer.write({"i": 0})
             clock.now += 59.0
@@ -292,7 +283,7 @@ class TestParquetLogWriter:
 
     def test_a_batch_is_written_when_its_oldest_record_reaches_max_age(
             self, tmp_path: Path) -> None:
-        clock = FakeClock()
+        clock = FakeClock(1_800_000_000.0)
         with ParquetLogWriter(tmp_path, batch_rows=100, max_age=30.0, background=False,
                               clock=clock) as writer:
             writer.write({"x": 1})

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_clock import FakeClock
 
 from exporter import parsing, tail_gzip
 from exporter.reader import compressed_formats, file_format
@@ -30,19 +31,6 @@ from exporter.tailing import (
 )
 
 LIMIT = 1 << 20
-
-
-class FakeClock:
-    """Monotonic time that passes only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from fake_clock import FakeClock
 
 from exporter import parsing, tail_jsonl, tailing
 from exporter.tail_jsonl import JsonlFormat
@@ -43,19 +44,6 @@ LIMIT = 1 << 20
 def jsonl(limit: int) -> JsonlFormat:
     """JSONL as the exporter follows it, with the parser's rule for which lines are records."""
     return JsonlFormat(limit, lambda data, most: parsing.record_lines(data, max_line_bytes=most))
-
-
-class FakeClock:
-    """Monotonic time that passes only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
