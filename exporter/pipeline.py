@@ -29,7 +29,7 @@ from exporter.parsing import Batch, ColumnSpec
 from exporter.reference import NumericalReference, ReferenceProfile
 from exporter.routing import WindowKey, WindowRouter
 from exporter.scheduling import Scheduler
-from exporter.snapshot import ModelSnapshot, compute
+from exporter.snapshot import ModelSnapshot, SortedWindow, compute_sorted
 from exporter.state import ModelState, VersionState
 from exporter.thresholds import Thresholds
 from exporter.window import Records, Window
@@ -62,6 +62,9 @@ class ModelPipeline:
                                    self.encoder.new_window, on_evict=self._evicted,
                                    on_admit=self.alarms.admit,
                                    segmentation=profile.segmentation)
+        # Each window's numerical columns as sorted at its last recomputation: the next one
+        # sorts in only the rows that entered and left since (snapshot.compute_sorted).
+        self._sorted: dict[WindowKey, SortedWindow] = {}
         self.joiner = (FeedbackJoiner(config, self.counters)
                        if self.feedback_columns is not None else None)
         for warning in reference_warnings(config, profile):
@@ -101,6 +104,7 @@ class ModelPipeline:
 
     def _evicted(self, key: WindowKey) -> None:
         self.scheduler.forget(key)
+        self._sorted.pop(key, None)
         self.alarms.forget(key)
 
     def add_feedback(self, batch: Batch, now: float) -> None:
@@ -129,9 +133,9 @@ class ModelPipeline:
             if not force and not self.scheduler.due(key, now):
                 continue
             self.scheduler.begin(key, now)
-            snapshot = compute(window.view(now), self.profile.for_segment(key.segment),
-                               self.config, self.thresholds[key.segment], now=now,
-                               version=key.version)
+            snapshot, self._sorted[key] = compute_sorted(
+                window.view(now), self.profile.for_segment(key.segment), self.config,
+                self.thresholds[key.segment], self._sorted.get(key), now=now, version=key.version)
             for feature in snapshot.features:
                 self.counters.observe_detection(feature.name, feature.detected, key.version,
                                                 key.segment)
@@ -139,6 +143,7 @@ class ModelPipeline:
                 self.scheduler.done(key)
             else:  # evicted while computing
                 self.scheduler.forget(key)
+                self._sorted.pop(key, None)
             results.append(snapshot)
         return results
 

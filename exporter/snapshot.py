@@ -1,5 +1,10 @@
 """compute(window view, reference profile) -> an immutable ``ModelSnapshot``; pure apart from
-the calibration cache. The collector renders snapshots and never computes."""
+the calibration cache. The collector renders snapshots and never computes.
+
+``compute_sorted`` also returns the window's numerical columns sorted and ranked in their
+reference (``SortedWindow``); given back with the next view of the same window, only the rows
+that entered and left since are sorted in (``stats.ranked``) rather than the whole window again.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +28,8 @@ from exporter.reference import (
 from exporter.stats import cbpe, moments, registry
 from exporter.stats.allocator import keep_heap_pad
 from exporter.stats.binning import code_counts, proportions, sorted_bin_counts
-from exporter.stats.ecdf import sorted_usable
-from exporter.stats.merged import ks_and_wasserstein
+from exporter.stats.merged import ks_and_wasserstein_ranked
+from exporter.stats.ranked import RankedColumn, advanced, ranked
 from exporter.stats.statistic import ColumnInputs
 from exporter.thresholds import Thresholds, crosses
 from exporter.window import WindowView
@@ -73,12 +78,32 @@ class ModelSnapshot:
     estimate: cbpe.WindowEstimate | None = None  # label-free performance (SPEC 6.10)
 
 
+@dataclass(frozen=True)
+class SortedWindow:
+    """A view's numerical columns sorted and ranked, and what identifies the rows they hold."""
+
+    first: int  # WindowView.first
+    rows: int
+    edits: Mapping[str, int]  # WindowView.edits
+    numbers: Mapping[str, NDArray[np.float64]]  # the view's columns: what leaves next time
+    columns: Mapping[str, RankedColumn]
+
+
 MAX_STATS_THREADS = 4  # columns computed at once (bounded by the cores)
 
 
 def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
             thresholds: Thresholds, now: float | None = None, version: str = "") -> ModelSnapshot:
     """All statistics of one model's window against its reference."""
+    return compute_sorted(view, profile, model, thresholds, None, now, version)[0]
+
+
+def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
+                   thresholds: Thresholds, previous: SortedWindow | None,
+                   now: float | None = None,
+                   version: str = "") -> tuple[ModelSnapshot, SortedWindow]:
+    """``compute``, updating the sorted columns of the previous view of the same window (None:
+    sort them afresh); returns the snapshot and this view's sorted columns."""
     started = time.perf_counter()
     keep_heap_pad()
     jobs: list[tuple[ColumnReference, str, StatisticConfig, bool]] = [
@@ -86,11 +111,15 @@ def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
     if model.prediction is not None:
         p = model.prediction
         jobs.append((profile.columns[p.column], p.type, p.statistic, True))
+    sorted_columns: dict[str, RankedColumn] = {}
 
     def one(job: tuple[ColumnReference, str, StatisticConfig, bool]) -> ColumnSnapshot:
         reference, kind, statistic, quantiles = job
+        column = None
+        if isinstance(reference, NumericalReference):
+            column = sorted_columns[reference.name] = sorted_column(view, reference, previous)
         return column_snapshot(view, reference, kind, statistic, model, thresholds,
-                               with_quantiles=quantiles)
+                               with_quantiles=quantiles, ranked_column=column)
 
     # Columns are independent and numpy's sorts and reductions release the GIL: spread them
     # over the cores (the thresholds' cache is locked; the view is read only). The threads
@@ -109,9 +138,30 @@ def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,
     quality = compute_quality(view.rows, view.numbers, view.objects, model, profile.quality,
                               model.drift.min_rows)
     estimate = _estimate(view, profile, model)
-    return ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
-                         time.time() if now is None else now, time.perf_counter() - started,
-                         quality, version, estimate)
+    snapshot = ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
+                             time.time() if now is None else now,
+                             time.perf_counter() - started, quality, version, estimate)
+    return snapshot, SortedWindow(view.first, view.rows, view.edits,
+                                  {name: view.numbers[name] for name in sorted_columns},
+                                  sorted_columns)
+
+
+def sorted_column(view: WindowView, reference: NumericalReference,
+                  previous: SortedWindow | None) -> RankedColumn:
+    """The view's column sorted and ranked: the previous view's, with the rows that left and
+    entered since, when the two views are runs of the same window that overlap; else anew."""
+    name = reference.name
+    values = view.numbers[name]
+    last = previous.columns.get(name) if previous is not None else None
+    if previous is None or last is None or last.reference is not reference.sample:
+        return ranked(values, reference.sample)
+    end, previous_end = view.first + view.rows, previous.first + previous.rows
+    left, entered = view.first - previous.first, end - previous_end
+    if (view.first < 0 or previous.first < 0 or view.edits.get(name) != previous.edits.get(name)
+            or not 0 <= left <= previous.rows or entered < 0 or view.first > previous_end
+            or 2 * (left + entered) > view.rows):  # sorting anew is then as cheap
+        return ranked(values, reference.sample)
+    return advanced(last, previous.numbers[name][:left], values[values.shape[0] - entered:])
 
 
 def _estimate(view: WindowView, profile: ReferenceProfile,
@@ -127,20 +177,23 @@ def _estimate(view: WindowView, profile: ReferenceProfile,
 
 def column_snapshot(view: WindowView, reference: ColumnReference, kind: str,
                     statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
-                    *, with_quantiles: bool = False) -> ColumnSnapshot:
-    """Statistics of one column: numerical or categorical."""
+                    *, with_quantiles: bool = False,
+                    ranked_column: RankedColumn | None = None) -> ColumnSnapshot:
+    """Statistics of one column: numerical or categorical (a numerical column's values sorted
+    and ranked already, or None to do it here)."""
     if isinstance(reference, NumericalReference):
-        return _numerical(view.numbers[reference.name], view.rows, reference, statistic, model,
-                          thresholds, with_quantiles)
+        column = ranked_column or ranked(view.numbers[reference.name], reference.sample)
+        return _numerical(column, view.rows, reference, statistic, model, thresholds,
+                          with_quantiles)
     return _categorical(view.codes[reference.name], view.rows, reference, statistic, model,
                         thresholds)
 
 
-def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
+def _numerical(column: RankedColumn, rows: int, ref: NumericalReference,
                statistic: StatisticConfig, model: ModelConfig, thresholds: Thresholds,
                with_quantiles: bool) -> ColumnSnapshot:
-    usable = sorted_usable(values)
-    n = int(usable.shape[0])
+    usable = column.values
+    n = column.size
     base = ColumnSnapshot(
         name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
         missing_ratio=(1.0 - n / rows) if rows else None,
@@ -152,7 +205,7 @@ def _numerical(values: NDArray[np.float64], rows: int, ref: NumericalReference,
         return base
     # The passes several statistics share run once: one merge gives KS and Wasserstein, one
     # binning gives the proportions of PSI and Jensen-Shannon.
-    d, normed = ks_and_wasserstein(ref.sample, usable, ref.wasserstein_norm)
+    d, normed = ks_and_wasserstein_ranked(ref.sample, usable, column.ranks, ref.wasserstein_norm)
     window_bins = proportions(sorted_bin_counts(ref.edges, usable))
     inputs = ColumnInputs("numerical", ref.inputs, n, window_bins,
                           window_sorted=usable, ks_statistic=d, wasserstein_normed=normed)

@@ -52,6 +52,13 @@ class WindowView:
     codes: Mapping[str, NDArray[np.int32]]
     times: NDArray[np.float64]
     objects: Mapping[str, NDArray[np.object_]] = field(default_factory=dict)
+    # Which rows these are, so that the statistics can update what they derived from the last
+    # view instead of starting over: the sequence number of the first row (rows are numbered
+    # as they are appended; -1 when the view is not one run of consecutive rows, i.e. a duration
+    # window left out older rows behind newer ones), and how often each column's values were
+    # changed in place (``Window.assign``) so far.
+    first: int = -1
+    edits: Mapping[str, int] = field(default_factory=dict)
 
 
 def record_times(own: NDArray[np.float64] | None, rows: int,
@@ -109,6 +116,8 @@ class Window:
         self._times = _Ring(capacity, np.float64)
         self._start = 0
         self._count = 0
+        self._appended = 0  # rows ever appended: the next row's sequence number
+        self._edits: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -144,6 +153,7 @@ class Window:
             overflow = max(self._count + n - cap, 0)
             self._start = (self._start + overflow) % cap
             self._count = min(self._count + n, cap)
+            self._appended += records.rows
 
     def view(self, now: float) -> WindowView:
         """Copy the rows currently in the window (for a duration window: newer than now - D)."""
@@ -162,12 +172,14 @@ class Window:
             numbers = {k: r.read(self._start, self._count) for k, r in self._numbers.items()}
             codes = {k: r.read(self._start, self._count) for k, r in self._codes.items()}
             objects = {k: r.read(self._start, self._count) for k, r in self._objects.items()}
+            first = self._appended - self._count if keep is None else -1
+            edits = dict(self._edits)
         if keep is not None:
             numbers = {k: v[keep] for k, v in numbers.items()}
             codes = {k: v[keep] for k, v in codes.items()}
             objects = {k: v[keep] for k, v in objects.items()}
             times = times[keep]
-        return WindowView(int(times.shape[0]), numbers, codes, times, objects)
+        return WindowView(int(times.shape[0]), numbers, codes, times, objects, first, edits)
 
     def assign(self, key: str, keys: NDArray[np.object_], column: str,
                values: NDArray[Any]) -> NDArray[np.bool_]:
@@ -187,6 +199,7 @@ class Window:
             slots = (self._start + positions[found[matched]]) % self.capacity
             target = self._numbers.get(column) or self._codes.get(column) or self._objects[column]
             target.data[slots] = values[matched]
+            self._edits[column] = self._edits.get(column, 0) + 1
         return matched
 
     def __len__(self) -> int:

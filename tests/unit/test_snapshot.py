@@ -16,8 +16,8 @@ from exporter.collector import DriftCollector
 from exporter.config import ModelConfig, parse_config
 from exporter.counters import ModelCounters
 from exporter.pipeline import ModelPipeline
-from exporter.reference import load_reference
-from exporter.snapshot import compute
+from exporter.reference import NumericalReference, load_reference, profile_numerical
+from exporter.snapshot import SortedWindow, compute, sorted_column
 from exporter.thresholds import Thresholds
 from exporter.window import Records, Window
 
@@ -221,3 +221,53 @@ class TestDetectionCounter:
         for state in (None, False, True, True, False, True, None, True):
             counters.observe_detection("x", state)
         assert counters.values().detections[("", "x")] == 2
+
+
+class TestSortedColumns:
+    """compute_sorted updates the previous view's sorted columns only when that is the same
+    window's earlier run of rows, unchanged in place; otherwise it sorts anew."""
+
+    @staticmethod
+    def _setup() -> tuple[Window, NumericalReference]:
+        reference = profile_numerical("x", np.array([0.0, 1.0, 2.0]), 10, 8)
+        window = Window(["x"], [], rows=4, duration=None, objects=("id",))
+        return window, reference
+
+    @staticmethod
+    def _append(window: Window, values: list[float]) -> None:
+        ids = np.array([f"r{v}" for v in values], dtype=object)
+        window.append(Records(len(values), {"x": np.array(values)}, {},
+                              np.zeros(len(values)), {"id": ids}))
+
+    def test_new_rows_are_sorted_into_the_previous_columns(self) -> None:
+        window, reference = self._setup()
+        self._append(window, [3.0, 1.0, 2.0, 0.5])
+        first = window.view(0.0)
+        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+                                {"x": sorted_column(first, reference, None)})
+        self._append(window, [1.5])
+        column = sorted_column(window.view(0.0), reference, previous)
+        assert column.values.tolist() == [0.5, 1.0, 1.5, 2.0]
+        assert column.ranks.tolist() == [1, 2, 2, 3]
+
+    def test_values_changed_in_place_are_sorted_anew(self) -> None:
+        window, reference = self._setup()
+        self._append(window, [3.0, 1.0, 2.0, 0.5])
+        first = window.view(0.0)
+        stale = sorted_column(first, reference, None)
+        window.assign("id", np.array(["r1.0"], dtype=object), "x", np.array([9.0]))
+        view = window.view(0.0)
+        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+                                {"x": stale})
+        assert sorted_column(view, reference, previous).values.tolist() == [0.5, 2.0, 3.0, 9.0]
+
+    def test_a_view_that_is_not_a_later_run_of_the_same_rows_is_sorted_anew(self) -> None:
+        window, reference = self._setup()
+        self._append(window, [3.0, 1.0])
+        first = window.view(0.0)
+        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+                                {"x": sorted_column(first, reference, None)})
+        self._append(window, [0.1, 0.2, 0.3, 0.4, 0.6])  # more than the window: a gap
+        view = window.view(0.0)
+        assert view.first > previous.first + previous.rows
+        assert sorted_column(view, reference, previous).values.tolist() == [0.2, 0.3, 0.4, 0.6]

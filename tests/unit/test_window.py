@@ -241,3 +241,47 @@ class TestConcurrency:
             stop.set()
             thread.join()
         assert errors == []
+
+
+class TestRowNumbers:
+    """What a view says about which rows it holds, for the statistics that update what they
+    derived from the previous view (snapshot.compute_sorted)."""
+
+    def test_a_views_first_row_number_counts_every_row_ever_appended(self) -> None:
+        w = rows_window(4)
+        w.append(batch([1, 2, 3]))
+        assert w.view(0.0).first == 0
+        w.append(batch([4, 5, 6, 7, 8, 9]))  # more than fit: rows 0-4 are gone
+        view = w.view(0.0)
+        assert (view.first, view.rows) == (5, 4)
+        assert content(w) == [6, 7, 8, 9]
+
+    def test_rows_skipped_by_a_batch_larger_than_the_window_are_numbered_too(self) -> None:
+        w = rows_window(3)
+        w.append(batch([1, 2, 3, 4, 5]))
+        assert (w.view(0.0).first, content(w)) == (2, [3, 4, 5])
+
+    def test_rows_aged_out_of_a_duration_window_move_its_first_row(self) -> None:
+        w = duration_window(10)
+        w.append(batch([0, 1, 2, 20, 21]))
+        view = w.view(25.0)
+        assert (view.first, view.rows) == (3, 2)
+
+    def test_a_duration_view_leaving_out_older_rows_behind_newer_ones_is_not_a_run(
+            self) -> None:
+        w = duration_window(10)
+        w.append(batch([20, 1, 21]))  # 1 arrived after 20: it stays in the rings, not the view
+        view = w.view(25.0)
+        assert view.numbers["x"].tolist() == [20, 21]
+        assert view.first == -1
+
+    def test_changing_values_in_place_counts_an_edit_of_that_column(self) -> None:
+        w = Window(["x", "y"], [], rows=5, duration=None, objects=("id",))
+        ids = np.array(["a", "b"], dtype=object)
+        w.append(Records(2, {"x": np.array([1.0, 2.0]), "y": np.array([np.nan, np.nan])}, {},
+                         np.zeros(2), {"id": ids}))
+        assert w.view(0.0).edits == {}
+        w.assign("id", np.array(["b"], dtype=object), "y", np.array([7.0]))
+        view = w.view(0.0)
+        assert view.edits == {"y": 1}
+        assert view.numbers["y"].tolist()[1] == 7.0
