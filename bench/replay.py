@@ -7,8 +7,11 @@ Steps:
 1. The catch-up (``catch_up.run``, without the naive baseline): the exporter reads the whole file
    and publishes statistics covering it; its throughput is 1,000,000 records / (rename ->
    statistics published).
-2. The file is hard-linked into the config's log directory and ``drift-exporter replay`` runs on
-   the generated config (26 columns, a 100,000-row window, ``update_interval: 1s``) with
+2. The file is hard-linked into a private log directory (``bench/results/replay-<pid>/``, with
+   a copy of the generated config pointing at it: ``bench/data`` may be shared by benchmarks
+   running at the same time, and a catch-up watching ``bench/data/logs`` would read the file
+   too) and ``drift-exporter replay`` runs on that config (26 columns, a 100,000-row window,
+   ``update_interval: 1s``) with
    ``--step=100s --from=FIRST+100s --to=FIRST+100000s``: the records are 10 per second over
    100,000 s, so 1,000 steps cover every record and each step recomputes (new records, more
    than ``update_interval`` later). Wall time from the process start to its exit (start-up and
@@ -26,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -67,6 +71,15 @@ def first_timestamp(path: Path) -> float:
         return float(json.loads(log.readline())[generate.TIMESTAMP])
 
 
+def private_config(data_dir: Path, private: Path) -> None:
+    """The generated config in ``private``, reading ``private/logs`` and the shared reference."""
+    (private / generate.LOG_DIR_NAME).mkdir(parents=True)
+    config = (data_dir / generate.CONFIG_NAME).read_text()
+    reference = (data_dir / generate.REFERENCE_NAME).resolve()
+    (private / generate.CONFIG_NAME).write_text(
+        config.replace(f"path: {generate.REFERENCE_NAME}", f"path: {reference}"))
+
+
 def run_replay(data_dir: Path, output: Path, start: float, end: float,
                step: float) -> tuple[float, int]:
     """Run the replay on the generated config; wall seconds and peak RSS (bytes).
@@ -106,18 +119,17 @@ def run(data_dir: Path = generate.DATA_DIR, keep_output: bool = False) -> Replay
     span = rows / generate.RECORDS_PER_SECOND
     step = span / STEPS
     first = first_timestamp(source)
-    log_dir = data_dir / generate.LOG_DIR_NAME
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     output = results_dir / "replay.om"
-    link = log_dir / generate.LOG_NAME
-    link.unlink(missing_ok=True)
-    os.link(source, link)
+    private = results_dir / f"replay-{os.getpid()}"
     print(f"replay: {STEPS} steps of {step:.0f} s...", file=sys.stderr)
     try:
-        wall, rss = run_replay(data_dir, output, first + step, first + STEPS * step, step)
+        private_config(data_dir, private)
+        os.link(source, private / generate.LOG_DIR_NAME / generate.LOG_NAME)
+        wall, rss = run_replay(private, output, first + step, first + STEPS * step, step)
     finally:
-        link.unlink()
+        shutil.rmtree(private, ignore_errors=True)
     size = output.stat().st_size
     with output.open("rb") as history:
         samples = sum(1 for line in history if not line.startswith(b"#"))

@@ -197,7 +197,7 @@ def _numerical(column: RankedColumn, rows: int, ref: NumericalReference,
     base = ColumnSnapshot(
         name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
         missing_ratio=(1.0 - n / rows) if rows else None,
-        mean=moments.mean(usable), stddev=moments.stddev(usable),
+        mean=moments.mean(usable, ordered=True), stddev=moments.stddev(usable, ordered=True),
         quantiles=tuple(zip(moments.PREDICTION_QUANTILES,
                             moments.quantiles(usable, moments.PREDICTION_QUANTILES), strict=True))
         if with_quantiles and n else ())

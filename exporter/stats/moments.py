@@ -10,29 +10,35 @@ from __future__ import annotations
 import numpy as np
 
 from exporter.stats.ecdf import FloatArray
-from exporter.stats.scaling import rescaled, restored, sample_exponent
+from exporter.stats.scaling import exponent_for, rescaled, restored, sample_exponent
 
 PREDICTION_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def mean(values: FloatArray) -> float | None:
-    """Arithmetic mean, or None for an empty sample."""
+def mean(values: FloatArray, *, ordered: bool = False) -> float | None:
+    """Arithmetic mean, or None for an empty sample (``ordered``: the values are sorted)."""
     if values.shape[0] == 0:
         return None
-    exponent = sample_exponent(values)
+    exponent = _exponent(values, ordered)
     if exponent:
         return restored(float(np.mean(rescaled(values, exponent))), exponent)
     return float(np.mean(values))
 
 
-def stddev(values: FloatArray) -> float | None:
-    """Sample standard deviation (ddof=1), or None below two values."""
+def stddev(values: FloatArray, *, ordered: bool = False) -> float | None:
+    """Sample standard deviation (ddof=1), or None below two values (``ordered``: sorted)."""
     if values.shape[0] < 2:
         return None
-    exponent = sample_exponent(values)
+    exponent = _exponent(values, ordered)
     if exponent:
         return restored(float(np.std(rescaled(values, exponent), ddof=1)), exponent)
     return float(np.std(values, ddof=1))
+
+
+def _exponent(values: FloatArray, ordered: bool) -> int:
+    # A sorted sample's extremes are its ends: no pass over it.
+    return exponent_for(float(values[0]), float(values[-1])) if ordered else sample_exponent(
+        values)
 
 
 def quantiles(values_sorted: FloatArray, probs: tuple[float, ...]) -> tuple[float, ...]:
