@@ -103,7 +103,13 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
                    now: float | None = None,
                    version: str = "") -> tuple[ModelSnapshot, SortedWindow]:
     """``compute``, updating the sorted columns of the previous view of the same window (None:
-    sort them afresh); returns the snapshot and this view's sorted columns."""
+    sort them afresh); returns the snapshot and what to pass as ``previous`` next time.
+
+    The sorted columns are kept from a window's second recomputation on (after the first,
+    ``previous`` holds none): they weigh 20 bytes a value (the values, their ranks, the
+    view's column to find the values that leave), ~42 MB for the benchmark's 21 numerical
+    columns of 100,000 rows, which a window recomputed once (the end of a catch-up, a one-off
+    computation) does not need to pay."""
     started = time.perf_counter()
     keep_heap_pad()
     jobs: list[tuple[ColumnReference, str, StatisticConfig, bool]] = [
@@ -141,6 +147,8 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
     snapshot = ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
                              time.time() if now is None else now,
                              time.perf_counter() - started, quality, version, estimate)
+    if previous is None:  # see compute_sorted: kept from the second recomputation on
+        sorted_columns.clear()
     return snapshot, SortedWindow(view.first, view.rows, view.edits,
                                   {name: view.numbers[name] for name in sorted_columns},
                                   sorted_columns)

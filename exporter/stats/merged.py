@@ -25,7 +25,10 @@ a finite normed distance stays finite.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from exporter.stats.ecdf import FloatArray, IntArray, SortedSample
 from exporter.stats.scaling import exponent_for, rescaled
@@ -57,7 +60,8 @@ def ks_and_wasserstein(reference: SortedSample, window_sorted: FloatArray,
 
 
 def ks_and_wasserstein_ranked(reference: SortedSample, window_sorted: FloatArray,
-                              ranks: IntArray, norm: float = 1.0) -> tuple[float, float]:
+                              ranks: NDArray[np.signedinteger[Any]],
+                              norm: float = 1.0) -> tuple[float, float]:
     """``ks_and_wasserstein`` of a window whose ranks in the reference are known:
     ``ranks = np.searchsorted(reference.values, window_sorted, side="right")``.
 
@@ -86,7 +90,7 @@ def ks_and_wasserstein_ranked(reference: SortedSample, window_sorted: FloatArray
     # i-th window value (from 1) has w = i and p + 1 = i + rank; the j-th reference value
     # has p + 1 = j + w.
     scaled = np.empty(total, dtype=np.int64)
-    window_part = np.multiply(ranks, n2)
+    window_part = np.multiply(ranks, n2, dtype=np.int64)  # ranks may be int32
     window_part -= n1 * count[:n2]
     scaled[at] = window_part
     del window_part

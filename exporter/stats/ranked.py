@@ -16,10 +16,14 @@ equal (0.0 and -0.0) are interchangeable in every statistic computed from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from exporter.stats.ecdf import FloatArray, IntArray, SortedSample, sorted_usable
+from exporter.stats.ecdf import FloatArray, SortedSample, sorted_usable
+
+RankArray = NDArray[np.signedinteger[Any]]
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class RankedColumn:
     """Sorted usable window values and their ranks in one reference sample."""
 
     values: FloatArray  # sorted, NaN dropped
-    ranks: IntArray  # number of reference values <= each value
+    ranks: RankArray  # number of reference values <= each value (rank_type)
     reference: SortedSample  # the sample the ranks are counted in
 
     @property
@@ -47,7 +51,7 @@ def ranked(values: FloatArray, reference: SortedSample) -> RankedColumn:
     order = np.argsort(np.concatenate((reference.values, ordered)), kind="stable")
     ranks = np.flatnonzero(order >= n1)
     ranks -= np.arange(ordered.shape[0], dtype=ranks.dtype)
-    return RankedColumn(ordered, ranks.astype(np.int64, copy=False), reference)
+    return RankedColumn(ordered, ranks.astype(rank_type(reference)), reference)
 
 
 def advanced(column: RankedColumn, left: FloatArray, entered: FloatArray) -> RankedColumn:
@@ -81,14 +85,20 @@ def advanced(column: RankedColumn, left: FloatArray, entered: FloatArray) -> Ran
         new_values = np.empty(size, dtype=np.float64)
         new_values[at] = entered
         new_values[stay] = values
-        new_ranks = np.empty(size, dtype=np.int64)
+        new_ranks = np.empty(size, dtype=ranks.dtype)
         new_ranks[at] = _ranks(column.reference, entered)
         new_ranks[stay] = ranks
         values, ranks = new_values, new_ranks
     return RankedColumn(values, ranks, column.reference)
 
 
-def _ranks(reference: SortedSample, ordered: FloatArray) -> IntArray:
-    result: IntArray = np.searchsorted(reference.values, ordered, side="right").astype(
-        np.int64, copy=False)
+def rank_type(reference: SortedSample) -> type[np.signedinteger[Any]]:
+    """The integer type of ranks in this reference: 32 bits (a column's ranks are kept between
+    recomputations; 4 bytes a value less than int64) unless it is that large."""
+    return np.int32 if reference.size < 2**31 - 1 else np.int64
+
+
+def _ranks(reference: SortedSample, ordered: FloatArray) -> RankArray:
+    result: RankArray = np.searchsorted(reference.values, ordered, side="right").astype(
+        rank_type(reference))
     return result
