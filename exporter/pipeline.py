@@ -135,7 +135,8 @@ class ModelPipeline:
             self.scheduler.begin(key, now)
             snapshot, self._sorted[key] = compute_sorted(
                 window.view(now), self.profile.for_segment(key.segment), self.config,
-                self.thresholds[key.segment], self._sorted.get(key), now=now, version=key.version)
+                self.thresholds[key.segment], self._sorted.pop(key, None), now=now,
+                version=key.version)  # popped: compute_sorted lets its arrays go as it goes
             for feature in snapshot.features:
                 self.counters.observe_detection(feature.name, feature.detected, key.version,
                                                 key.segment)

@@ -85,7 +85,9 @@ class SortedWindow:
     first: int  # WindowView.first
     rows: int
     edits: Mapping[str, int]  # WindowView.edits
-    numbers: Mapping[str, NDArray[np.float64]]  # the view's columns: what leaves next time
+    # The oldest half of each of the view's columns: the values that leave by the next
+    # recomputation, unless more than half the window changes (then it sorts anew).
+    oldest: Mapping[str, NDArray[np.float64]]
     columns: Mapping[str, RankedColumn]
 
 
@@ -106,12 +108,18 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
     sort them afresh); returns the snapshot and what to pass as ``previous`` next time.
 
     The sorted columns are kept from a window's second recomputation on (after the first,
-    ``previous`` holds none): they weigh 20 bytes a value (the values, their ranks, the
-    view's column to find the values that leave), ~42 MB for the benchmark's 21 numerical
-    columns of 100,000 rows, which a window recomputed once (the end of a catch-up, a one-off
-    computation) does not need to pay."""
+    ``previous`` holds none): they weigh 16 bytes a value (the values, their ranks, the
+    oldest half of the view's column to find the values that leave), ~34 MB for the
+    benchmark's 21 numerical columns of 100,000 rows, which a window recomputed once (the end
+    of a catch-up, a one-off computation) does not need to pay. ``previous`` is used up:
+    each column's old arrays are let go as soon as its new ones exist (the caller keeps no
+    reference to it), so that a recomputation does not hold two sets at its peak."""
     started = time.perf_counter()
     keep_heap_pad()
+    old_columns = dict(previous.columns) if previous is not None else {}
+    old_numbers = dict(previous.oldest) if previous is not None else {}
+    if previous is not None:
+        previous = replace(previous, oldest={}, columns={})
     jobs: list[tuple[ColumnReference, str, StatisticConfig, bool]] = [
         (profile.columns[f.name], f.type, f.statistic, False) for f in model.features]
     if model.prediction is not None:
@@ -123,7 +131,10 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
         reference, kind, statistic, quantiles = job
         column = None
         if isinstance(reference, NumericalReference):
-            column = sorted_columns[reference.name] = sorted_column(view, reference, previous)
+            name = reference.name
+            column = sorted_columns[name] = _sorted_column(
+                view, reference, previous, old_columns.pop(name, None),
+                old_numbers.pop(name, None))
         return column_snapshot(view, reference, kind, statistic, model, thresholds,
                                with_quantiles=quantiles, ranked_column=column)
 
@@ -149,27 +160,37 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
                              time.perf_counter() - started, quality, version, estimate)
     if previous is None:  # see compute_sorted: kept from the second recomputation on
         sorted_columns.clear()
+    half = view.rows // 2
     return snapshot, SortedWindow(view.first, view.rows, view.edits,
-                                  {name: view.numbers[name] for name in sorted_columns},
-                                  sorted_columns)
+                                  {name: view.numbers[name][:half].copy()
+                                   for name in sorted_columns}, sorted_columns)
 
 
 def sorted_column(view: WindowView, reference: NumericalReference,
                   previous: SortedWindow | None) -> RankedColumn:
     """The view's column sorted and ranked: the previous view's, with the rows that left and
     entered since, when the two views are runs of the same window that overlap; else anew."""
+    if previous is None:
+        return _sorted_column(view, reference, None, None, None)
+    return _sorted_column(view, reference, previous, previous.columns.get(reference.name),
+                          previous.oldest.get(reference.name))
+
+
+def _sorted_column(view: WindowView, reference: NumericalReference,
+                   previous: SortedWindow | None, last: RankedColumn | None,
+                   last_values: NDArray[np.float64] | None) -> RankedColumn:
     name = reference.name
     values = view.numbers[name]
-    last = previous.columns.get(name) if previous is not None else None
-    if previous is None or last is None or last.reference is not reference.sample:
+    if (previous is None or last is None or last_values is None
+            or last.reference is not reference.sample):
         return ranked(values, reference.sample)
     end, previous_end = view.first + view.rows, previous.first + previous.rows
     left, entered = view.first - previous.first, end - previous_end
     if (view.first < 0 or previous.first < 0 or view.edits.get(name) != previous.edits.get(name)
-            or not 0 <= left <= previous.rows or entered < 0 or view.first > previous_end
+            or not 0 <= left <= last_values.shape[0] or entered < 0 or view.first > previous_end
             or 2 * (left + entered) > view.rows):  # sorting anew is then as cheap
         return ranked(values, reference.sample)
-    return advanced(last, previous.numbers[name][:left], values[values.shape[0] - entered:])
+    return advanced(last, last_values[:left], values[values.shape[0] - entered:])
 
 
 def _estimate(view: WindowView, profile: ReferenceProfile,

@@ -243,7 +243,7 @@ class TestSortedColumns:
         window, reference = self._setup()
         self._append(window, [3.0, 1.0, 2.0, 0.5])
         first = window.view(0.0)
-        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+        previous = SortedWindow(first.first, first.rows, first.edits, dict(first.numbers),
                                 {"x": sorted_column(first, reference, None)})
         self._append(window, [1.5])
         column = sorted_column(window.view(0.0), reference, previous)
@@ -257,7 +257,7 @@ class TestSortedColumns:
         stale = sorted_column(first, reference, None)
         window.assign("id", np.array(["r1.0"], dtype=object), "x", np.array([9.0]))
         view = window.view(0.0)
-        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+        previous = SortedWindow(first.first, first.rows, first.edits, dict(first.numbers),
                                 {"x": stale})
         assert sorted_column(view, reference, previous).values.tolist() == [0.5, 2.0, 3.0, 9.0]
 
@@ -265,7 +265,7 @@ class TestSortedColumns:
         window, reference = self._setup()
         self._append(window, [3.0, 1.0])
         first = window.view(0.0)
-        previous = SortedWindow(first.first, first.rows, first.edits, first.numbers,
+        previous = SortedWindow(first.first, first.rows, first.edits, dict(first.numbers),
                                 {"x": sorted_column(first, reference, None)})
         self._append(window, [0.1, 0.2, 0.3, 0.4, 0.6])  # more than the window: a gap
         view = window.view(0.0)
