@@ -77,31 +77,21 @@ def ks_and_wasserstein_ranked(reference: SortedSample, window_sorted: FloatArray
     if n1 == 0 or n2 == 0:
         raise ValueError("ks_and_wasserstein needs two non-empty samples")
     total = n1 + n2
-    count = np.arange(1, max(n1, n2) + 1, dtype=np.int64)
-    at = count[:n2] - 1
+    at = np.arange(n2, dtype=np.int64)
     at += ranks
-    others = np.ones(total, dtype=bool)
-    others[at] = False
-    # not a boolean assignment (merged[others] = ...): that is four times slower than this
-    at_reference = np.flatnonzero(others)
+    # The running count of window values over the merged positions, from a 1 at each window
+    # value's position (measured: 13% faster than writing n1 * n2 * (F_ref - F_win) at the
+    # window's and the reference's positions separately, as it allocates less).
+    scaled = np.zeros(total, dtype=np.int64)
+    scaled[at] = 1
     merged = np.empty(total, dtype=np.float64)
     merged[at] = window_sorted
-    merged[at_reference] = reference.values
-    # n1 * n2 * (F_ref - F_win) at each merged position p, where w of the first p + 1 values
-    # are window values: n2 * (p + 1) - total * w (as in ks_and_wasserstein), written directly. The
-    # i-th window value (from 1) has w = i and p + 1 = i + rank; the j-th reference value
-    # has p + 1 = j + w.
-    scaled = np.empty(total, dtype=np.int64)
-    window_part = np.multiply(ranks, n2, dtype=np.int64)  # ranks may be int32
-    window_part -= n1 * count[:n2]
-    scaled[at] = window_part
-    del window_part
-    # the j-th reference value's w is its position - (j - 1)
-    reference_part = np.subtract(at_reference, count[:n1])
-    reference_part += 1
-    reference_part *= -n1
-    reference_part += n2 * count[:n1]
-    scaled[at_reference] = reference_part
+    # not a boolean assignment (merged[scaled == 0] = ...): four times slower than this
+    merged[np.flatnonzero(scaled == 0)] = reference.values
+    np.cumsum(scaled, out=scaled)
+    # with w window values among the first p + 1: n2 * (p + 1) - total * w, as above
+    scaled *= -total
+    scaled += np.arange(n2, n2 * total + 1, n2, dtype=np.int64)
     return _scaled_statistics(reference, window_sorted, merged, scaled, norm)
 
 
