@@ -317,15 +317,35 @@ def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
         spy.kill()
 
 
-def config_for(data_dir: Path, update_interval: str | None) -> Path:
-    """The generated config, or a diagnostic variant with another update_interval."""
+def config_for(data_dir: Path, update_interval: str | None,
+               work_dir: Path | None = None) -> Path:
+    """The generated config, or a variant with another update_interval; with ``work_dir``, a
+    copy there that follows ``work_dir/logs/*.jsonl`` and reads the reference by its absolute
+    path (the data directory may be shared by benchmarks running at the same time)."""
     config = data_dir / generate.CONFIG_NAME
-    if update_interval is None:
+    if update_interval is None and work_dir is None:
         return config
-    variant = data_dir / f"bench-update-{update_interval}.yaml"
-    variant.write_text(config.read_text().replace(
-        "update_interval: 1s", f"update_interval: {update_interval}"))
+    text = config.read_text()
+    if update_interval is not None:
+        text = text.replace("update_interval: 1s", f"update_interval: {update_interval}")
+    if work_dir is None:
+        variant = data_dir / f"bench-update-{update_interval}.yaml"
+    else:
+        reference = (data_dir / generate.REFERENCE_NAME).resolve()
+        text = text.replace(f"path: {generate.REFERENCE_NAME}", f"path: {reference}")
+        variant = work_dir / generate.CONFIG_NAME
+    variant.write_text(text)
     return variant
+
+
+def work_directory(name: str) -> Path:
+    """A directory of this worktree's own for one benchmark's logs (under bench/results, on the
+    data's file system so that the file can be hard-linked), emptied."""
+    work = (Path(__file__).resolve().parent / "results" / f"{name}-work").resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    (work / generate.LOG_DIR_NAME).mkdir(parents=True)
+    (work / "staging").mkdir()
+    return work
 
 
 def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = None,
@@ -334,7 +354,8 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
     """Run the whole catch-up measurement and return its figures."""
     generate.generate(data_dir)
     source = data_dir / generate.LOG_NAME
-    log_dir, staging = data_dir / generate.LOG_DIR_NAME, data_dir / "staging"
+    work = work_directory("catch_up")
+    log_dir, staging = work / generate.LOG_DIR_NAME, work / "staging"
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     load_before = os.getloadavg()[0]
@@ -351,15 +372,12 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
               file=sys.stderr)
         naive_s = naive_pipeline(source, data_dir / generate.REFERENCE_NAME)
 
-    for directory in (log_dir, staging):
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exporter_log = (results_dir / "catch_up_exporter.log").open("wb")
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["drift-exporter", "run", f"--config.file={config_for(data_dir, update_interval)}",
+        ["drift-exporter", "run", f"--config.file={config_for(data_dir, update_interval, work)}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=exporter_log, stderr=subprocess.STDOUT)
     spy: subprocess.Popen[bytes] | None = None
@@ -379,9 +397,7 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
         stop_py_spy(spy)
         stop(proc)
         exporter_log.close()
-        for directory in (log_dir, staging):
-            for child in directory.iterdir():
-                child.unlink()
+        shutil.rmtree(work, ignore_errors=True)
     assert progress.ingested_at is not None
     assert progress.published_at is not None
     published_s = progress.published_at - t0
