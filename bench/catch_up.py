@@ -24,7 +24,7 @@ Steps:
    window (``--no-naive`` skips it); the exporter should be at least 5x faster.
 
     python bench/catch_up.py [--interval 0.2] [--deadline 600] [--json OUT] [--py-spy OUT.txt]
-                             [--no-naive]
+                             [--no-naive] [--no-alarm]
 """
 
 from __future__ import annotations
@@ -338,6 +338,18 @@ def config_for(data_dir: Path, update_interval: str | None,
     return variant
 
 
+# Diagnostic: the exporter with its drift alarm fed nothing, to measure the rest of the path.
+_NO_ALARM = ("import sys; import exporter.alarming as a; "
+             "a.WindowAlarms.add = lambda self, key, records: None; "
+             "from exporter.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def exporter_command(no_alarm: bool = False) -> list[str]:
+    """How to start the exporter: its console script, or (``no_alarm``, a diagnostic) the same
+    entry point with ``WindowAlarms.add`` doing nothing."""
+    return [sys.executable, "-c", _NO_ALARM] if no_alarm else ["drift-exporter"]
+
+
 def work_directory(name: str) -> Path:
     """A directory of this worktree's own for one benchmark's logs (under bench/results, on the
     data's file system so that the file can be hard-linked), emptied."""
@@ -350,7 +362,7 @@ def work_directory(name: str) -> Path:
 
 def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = None,
         data_dir: Path = generate.DATA_DIR, update_interval: str | None = None,
-        naive: bool = True) -> CatchUpResult:
+        naive: bool = True, no_alarm: bool = False) -> CatchUpResult:
     """Run the whole catch-up measurement and return its figures."""
     generate.generate(data_dir)
     source = data_dir / generate.LOG_NAME
@@ -377,7 +389,8 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
     exporter_log = (results_dir / "catch_up_exporter.log").open("wb")
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["drift-exporter", "run", f"--config.file={config_for(data_dir, update_interval, work)}",
+        [*exporter_command(no_alarm), "run",
+         f"--config.file={config_for(data_dir, update_interval, work)}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=exporter_log, stderr=subprocess.STDOUT)
     spy: subprocess.Popen[bytes] | None = None
@@ -452,11 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=Path, help="record the exporter with py-spy (raw)")
     parser.add_argument("--no-naive", action="store_true",
                         help="skip the naive pandas + scipy baseline (about a minute)")
+    parser.add_argument("--no-alarm", action="store_true",
+                        help="diagnostic: the exporter's drift alarm fed nothing (the rest of "
+                             "the path)")
     parser.add_argument("--update-interval",
                         help="diagnostic: run with this update_interval instead of 1s")
     args = parser.parse_args(argv)
     result = run(args.interval, args.deadline, args.py_spy, update_interval=args.update_interval,
-                 naive=not args.no_naive)
+                 naive=not args.no_naive, no_alarm=args.no_alarm)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")

@@ -20,6 +20,7 @@ Steps:
 Target: published / baseline <= 0.5x.
 
     python bench/restart.py [--interval 0.05] [--runs 3] [--json OUT] [--py-spy OUT.txt]
+                            [--no-alarm]
 """
 
 from __future__ import annotations
@@ -69,14 +70,14 @@ class RestartResult:
 
 
 def one_restart(config: Path, interval: float, deadline_s: float,
-                expected: dict[str, float], py_spy: Path | None = None
-                ) -> tuple[float, float, float, float, int]:
+                expected: dict[str, float], py_spy: Path | None = None,
+                no_alarm: bool = False) -> tuple[float, float, float, float, int]:
     """Spawn the exporter on the present log; (published, ready, CPU seconds, records counted,
     peak RSS), times from the spawn."""
     port = catch_up.free_port()
     base = f"http://127.0.0.1:{port}"
     results_dir = Path(__file__).resolve().parent / "results"
-    command = ["drift-exporter", "run", f"--config.file={config}",
+    command = [*catch_up.exporter_command(no_alarm), "run", f"--config.file={config}",
                f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]
     if py_spy is not None:  # py-spy starts the exporter itself, so start-up is recorded too
         command = ["py-spy", "record", "--threads", "--rate", "200", "--format", "raw",
@@ -132,7 +133,8 @@ def one_restart(config: Path, interval: float, deadline_s: float,
 
 def run(interval: float = 0.05, runs: int = 3, deadline_s: float = 300.0,
         py_spy: Path | None = None, data_dir: Path = generate.DATA_DIR,
-        base: tuple[str, float, dict[str, float]] | None = None) -> RestartResult:
+        base: tuple[str, float, dict[str, float]] | None = None,
+        no_alarm: bool = False) -> RestartResult:
     """The whole measurement: baseline (unless given), then ``runs`` restarts (best counts)."""
     generate.generate(data_dir)
     source = data_dir / generate.LOG_NAME
@@ -151,7 +153,8 @@ def run(interval: float = 0.05, runs: int = 3, deadline_s: float = 300.0,
     try:
         for k in range(runs):
             spy = py_spy if k == runs - 1 else None
-            figures.append(one_restart(config, interval, deadline_s, expected, spy))
+            figures.append(one_restart(config, interval, deadline_s, expected, spy,
+                                       no_alarm))
             print(f"restart {k + 1}: published after {figures[-1][0]:.2f} s", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -194,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--py-spy", type=Path,
                         help="record the last restart with py-spy (raw), start-up included")
+    parser.add_argument("--no-alarm", action="store_true",
+                        help="diagnostic: the exporter's drift alarm fed nothing")
     args = parser.parse_args(argv)
-    result = run(args.interval, args.runs, args.deadline, args.py_spy)
+    result = run(args.interval, args.runs, args.deadline, args.py_spy, no_alarm=args.no_alarm)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")
