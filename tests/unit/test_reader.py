@@ -110,3 +110,25 @@ class TestPrefetch:
             log_reader.close()
         np.testing.assert_array_equal(np.concatenate([first.numbers["x"], *rest]),
                                       np.arange(2000.0))
+
+
+class TestStartUp:
+    def test_only_the_windows_records_are_read_and_only_their_bad_lines_counted(
+            self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        # 1,000 records with a malformed line before every 97th (11 of them): the window's 100
+        # records are read back, with the one malformed line among them (before record 970)
+        bad = write_log(tmp_path / "a.jsonl", 1000, bad_every=97)
+        counters = ModelCounters(["x", "c"], ["x", "c"])
+        log_reader = LogReader("m", str(tmp_path / "*.jsonl"), "jsonl", 1024, COLUMNS, counters)
+        try:
+            log_reader.follower.start(100, None)
+            with caplog.at_level(logging.WARNING, logger="exporter.reader"):
+                batches = list(log_reader.batches())
+        finally:
+            log_reader.close()
+        values = np.concatenate([b.numbers["x"] for b in batches])
+        np.testing.assert_array_equal(values, np.arange(900.0, 1000.0))
+        assert sum(b.rejected.get("malformed", 0) for b in batches) == 1
+        logged = [int(r.line) for r in caplog.records  # type: ignore[attr-defined]
+                  if r.getMessage() == "record rejected"]
+        assert logged == [bad[-1]]  # with its line number: the lines before it were counted
