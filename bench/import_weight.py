@@ -12,7 +12,10 @@ three commands alternating so that a change of the machine's load hits them alik
   file events);
 * ``numpy``: ``import numpy``, for scale.
 
-Wall time around the child; peak RSS is the child's ``ru_maxrss`` (``os.wait4``).
+Wall time around the child; peak RSS is the child's ``ru_maxrss`` (``os.wait4``). The
+exporter's modules are byte-compiled first (``compileall``), as an installed package's are: the
+libraries load from their ``.pyc`` files, and without them the comparison would time the
+compilation of the exporter's source (under ``PYTHONDONTWRITEBYTECODE`` at every start).
 Targets: exporter / libraries <= 1.25x in time and <= +10 MB of peak RSS: the exporter's own
 modules and whatever they import beyond those libraries (pandas, scipy.stats, ...) must stay
 small. ``-X importtime`` of the exporter is written to ``bench/results/importtime.txt``.
@@ -90,6 +93,8 @@ def heaviest_imports(top: int = 12) -> list[tuple[str, float]]:
 def run(runs: int = 5) -> ImportResult:
     """Measure every command ``runs`` times, alternating; keep the best of each."""
     load_before = os.getloadavg()[0]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "exporter")],
+                   check=True)
     best = dict.fromkeys(COMMANDS, (math.inf, 0))
     for _ in range(runs):
         for name, code in COMMANDS.items():
