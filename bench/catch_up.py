@@ -24,7 +24,7 @@ Steps:
    window (``--no-naive`` skips it); the exporter should be at least 5x faster.
 
     python bench/catch_up.py [--interval 0.2] [--deadline 600] [--json OUT] [--py-spy OUT.txt]
-                             [--no-naive]
+                             [--no-naive] [--no-alarm]
 """
 
 from __future__ import annotations
@@ -317,24 +317,57 @@ def stop_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
         spy.kill()
 
 
-def config_for(data_dir: Path, update_interval: str | None) -> Path:
-    """The generated config, or a diagnostic variant with another update_interval."""
+def config_for(data_dir: Path, update_interval: str | None,
+               work_dir: Path | None = None) -> Path:
+    """The generated config, or a variant with another update_interval; with ``work_dir``, a
+    copy there that follows ``work_dir/logs/*.jsonl`` and reads the reference by its absolute
+    path (the data directory may be shared by benchmarks running at the same time)."""
     config = data_dir / generate.CONFIG_NAME
-    if update_interval is None:
+    if update_interval is None and work_dir is None:
         return config
-    variant = data_dir / f"bench-update-{update_interval}.yaml"
-    variant.write_text(config.read_text().replace(
-        "update_interval: 1s", f"update_interval: {update_interval}"))
+    text = config.read_text()
+    if update_interval is not None:
+        text = text.replace("update_interval: 1s", f"update_interval: {update_interval}")
+    if work_dir is None:
+        variant = data_dir / f"bench-update-{update_interval}.yaml"
+    else:
+        reference = (data_dir / generate.REFERENCE_NAME).resolve()
+        text = text.replace(f"path: {generate.REFERENCE_NAME}", f"path: {reference}")
+        variant = work_dir / generate.CONFIG_NAME
+    variant.write_text(text)
     return variant
+
+
+# Diagnostic: the exporter with its drift alarm fed nothing, to measure the rest of the path.
+_NO_ALARM = ("import sys; import exporter.alarming as a; "
+             "a.WindowAlarms.add = lambda self, key, records: None; "
+             "from exporter.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def exporter_command(no_alarm: bool = False) -> list[str]:
+    """How to start the exporter: its console script, or (``no_alarm``, a diagnostic) the same
+    entry point with ``WindowAlarms.add`` doing nothing."""
+    return [sys.executable, "-c", _NO_ALARM] if no_alarm else ["drift-exporter"]
+
+
+def work_directory(name: str) -> Path:
+    """A directory of this worktree's own for one benchmark's logs (under bench/results, on the
+    data's file system so that the file can be hard-linked), emptied."""
+    work = (Path(__file__).resolve().parent / "results" / f"{name}-work").resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    (work / generate.LOG_DIR_NAME).mkdir(parents=True)
+    (work / "staging").mkdir()
+    return work
 
 
 def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = None,
         data_dir: Path = generate.DATA_DIR, update_interval: str | None = None,
-        naive: bool = True) -> CatchUpResult:
+        naive: bool = True, no_alarm: bool = False) -> CatchUpResult:
     """Run the whole catch-up measurement and return its figures."""
     generate.generate(data_dir)
     source = data_dir / generate.LOG_NAME
-    log_dir, staging = data_dir / generate.LOG_DIR_NAME, data_dir / "staging"
+    work = work_directory("catch_up")
+    log_dir, staging = work / generate.LOG_DIR_NAME, work / "staging"
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     load_before = os.getloadavg()[0]
@@ -351,15 +384,13 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
               file=sys.stderr)
         naive_s = naive_pipeline(source, data_dir / generate.REFERENCE_NAME)
 
-    for directory in (log_dir, staging):
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exporter_log = (results_dir / "catch_up_exporter.log").open("wb")
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["drift-exporter", "run", f"--config.file={config_for(data_dir, update_interval)}",
+        [*exporter_command(no_alarm), "run",
+         f"--config.file={config_for(data_dir, update_interval, work)}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=exporter_log, stderr=subprocess.STDOUT)
     spy: subprocess.Popen[bytes] | None = None
@@ -379,9 +410,7 @@ def run(interval: float = 0.2, deadline_s: float = 600.0, py_spy: Path | None = 
         stop_py_spy(spy)
         stop(proc)
         exporter_log.close()
-        for directory in (log_dir, staging):
-            for child in directory.iterdir():
-                child.unlink()
+        shutil.rmtree(work, ignore_errors=True)
     assert progress.ingested_at is not None
     assert progress.published_at is not None
     published_s = progress.published_at - t0
@@ -436,11 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=Path, help="record the exporter with py-spy (raw)")
     parser.add_argument("--no-naive", action="store_true",
                         help="skip the naive pandas + scipy baseline (about a minute)")
+    parser.add_argument("--no-alarm", action="store_true",
+                        help="diagnostic: the exporter's drift alarm fed nothing (the rest of "
+                             "the path)")
     parser.add_argument("--update-interval",
                         help="diagnostic: run with this update_interval instead of 1s")
     args = parser.parse_args(argv)
     result = run(args.interval, args.deadline, args.py_spy, update_interval=args.update_interval,
-                 naive=not args.no_naive)
+                 naive=not args.no_naive, no_alarm=args.no_alarm)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")

@@ -1,5 +1,7 @@
 """Run every benchmark of issue 7: generate the data if needed, then (a) catch-up (with the bare
-parse and the naive pandas + scipy baselines), (b) recompute vs scipy, (c) steady state,
+parse and the naive pandas + scipy baselines), (issue 17) the restart on a present log
+(bench/restart.py) and the import weight (bench/import_weight.py), (b) recompute vs scipy,
+(c) steady state,
 (d) recompute vs Evidently and NannyML, (e) soak (10 M records, memory), and (issue 15) the
 replay of the catch-up's file against that catch-up, the drift alarm's calibration and
 detection delay (bench/alarms.py, its ``--quick`` mode: ~1-2 minutes; ``--alarms-full`` for the
@@ -28,7 +30,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-BENCHMARKS = ("catch_up", "recompute", "steady_state", "peers", "soak", "replay", "alarms")
+BENCHMARKS = ("catch_up", "restart", "recompute", "steady_state", "peers", "soak", "replay",
+              "alarms", "import_weight")
 # The alarm's false-alarm rate (exceedances per target period, docs/alarms.md) and its target.
 ALARM_RATE_TARGET = (0.7, 1.5)
 RSS_TARGET_BYTES = 300 * 10**6  # "under 300 MB"
@@ -74,8 +77,8 @@ Results = dict[str, dict[str, Any] | None]
 def rows(results: Results) -> list[Row]:
     """Table rows: figure, value, baseline, ratio, target, verdict."""
     table: list[Row] = []
-    for part in (_catch_up_rows, _recompute_rows, _steady_rows, _peers_rows, _soak_rows,
-                 _replay_rows, _alarms_rows):
+    for part in (_catch_up_rows, _restart_rows, _recompute_rows, _steady_rows, _peers_rows,
+                 _soak_rows, _replay_rows, _alarms_rows, _import_rows):
         table += part(results)
     return table
 
@@ -108,6 +111,46 @@ def _catch_up_rows(results: Results) -> list[Row]:
             table.append(("    exporter peak RSS after catch-up", mib(c["peak_rss_bytes"]),
                           "", "", "< 300 MB",
                           verdict(c["peak_rss_bytes"] < RSS_TARGET_BYTES)))
+    return table
+
+
+def _restart_rows(results: Results) -> list[Row]:
+    table: list[Row] = []
+    r = results.get("restart")
+    if "restart" in results:
+        if r is None:
+            table.append(("(17) restart on a 1M-record log", "-", "-", "-", "<= 0.5x", "ERROR"))
+        else:
+            table.append((
+                "(17) restart on a 1M-record log -> published",
+                f"{r['published_s']:.2f} s",
+                f"{r['baseline_s']:.2f} s ({str(r['baseline_name']).split('.')[0]} full parse)",
+                f"{r['ratio']:.2f}x", f"<= {r['target']}x", verdict(r["passed"])))
+            table.append(("    spawn -> /-/ready", f"{r['ready_s']:.2f} s", "", "", "(info)", ""))
+            table.append(("    records read (the window's)", f"{r['ingested']:.0f}",
+                          f"{r['rows']} in the log", "", "(info)", ""))
+    return table
+
+
+def _import_rows(results: Results) -> list[Row]:
+    table: list[Row] = []
+    im = results.get("import_weight")
+    if "import_weight" in results:
+        if im is None:
+            table.append(("(17) import exporter.app", "-", "-", "-", "<= 1.25x", "ERROR"))
+        else:
+            sec, rss = im["seconds"], im["peak_rss_bytes"]
+            table.append(("(17) import exporter.app: time", f"{sec['exporter']:.2f} s",
+                          f"{sec['libraries']:.2f} s (its libraries)",
+                          f"{im['time_ratio']:.2f}x", f"<= {im['time_target']}x",
+                          verdict(im["time_ratio"] <= im["time_target"])))
+            table.append(("    peak RSS", mib(rss["exporter"]), mib(rss["libraries"]),
+                          f"{im['extra_rss_bytes'] / 1e6:+.1f} MB",
+                          f"<= +{im['extra_rss_target'] / 1e6:.0f} MB",
+                          verdict(im["extra_rss_bytes"] <= im["extra_rss_target"])))
+            table.append(("    vs import numpy", f"{sec['exporter']:.2f} s, {mib(rss['exporter'])}",
+                          f"{sec['numpy']:.2f} s, {mib(rss['numpy'])}",
+                          f"{sec['exporter'] / sec['numpy']:.1f}x", "(info)", ""))
     return table
 
 

@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-rows", type=int, default=50_000)
     parser.add_argument("--update-interval", default="5s")
     parser.add_argument("--catch-up-timeout", type=float, default=300.0)
-    parser.add_argument("--dir", default=str(HERE / "data" / "soak"))
+    parser.add_argument("--dir", default=str(HERE / "results" / "soak-work"))
     parser.add_argument("--keep-data", action="store_true", help="leave the logs on disk")
     parser.add_argument("--json", default=str(HERE / "results" / "soak.json"))
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 every 10 ms) for 60 s to a log the exporter follows: what share of one core does the exporter
 use, and how long after a batch is appended is it counted in ``/metrics``?
 
-1. ``bench/data/steady/`` gets the benchmark config (same model, reference and 100,000-row
+1. ``bench/results/steady-work/`` gets the benchmark config (same model, reference and 100,000-row
    window as ``bench.yaml``; ``update_interval`` the exporter's default 5s unless
    ``--update-interval``) following ``logs/*.jsonl``. The log is pre-filled with 100,000 records
    so the window is full from the start (the start-up backfill reads them).
@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate
 from catch_up import (
     cpu_seconds,
+    exporter_command,
     free_port,
     parse_metrics,
     peak_rss,
@@ -185,10 +186,13 @@ def delays(samples: list[tuple[float, float]],
 
 
 def run(rate: int = 5000, batch: int = 50, seconds: float = 60.0, interval: float = 0.1,  # noqa: PLR0915
-        update_interval: str = "5s", py_spy: Path | None = None) -> SteadyResult:
+        update_interval: str = "5s", py_spy: Path | None = None,
+        no_alarm: bool = False) -> SteadyResult:
     """Run the whole steady-state measurement and return its figures."""
     generate.generate(generate.DATA_DIR)
-    base_dir = generate.DATA_DIR / "steady"
+    # a directory of this worktree's own: the data directory may be shared by benchmarks
+    # running at the same time
+    base_dir = Path(__file__).resolve().parent / "results" / "steady-work"
     shutil.rmtree(base_dir, ignore_errors=True)
     (base_dir / "logs").mkdir(parents=True)
     config = write_config(base_dir, update_interval)
@@ -204,7 +208,7 @@ def run(rate: int = 5000, batch: int = 50, seconds: float = 60.0, interval: floa
     base = f"http://127.0.0.1:{port}"
     exporter_log = (results_dir / "steady_state_exporter.log").open("wb")
     proc = subprocess.Popen(
-        ["drift-exporter", "run", f"--config.file={config}",
+        [*exporter_command(no_alarm), "run", f"--config.file={config}",
          f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
         stdout=exporter_log, stderr=subprocess.STDOUT)
     spy = None
@@ -297,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-interval", default="5s")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--py-spy", type=Path)
+    parser.add_argument("--no-alarm", action="store_true",
+                        help="diagnostic: the exporter's drift alarm fed nothing")
     args = parser.parse_args(argv)
     result = run(args.rate, args.batch, args.seconds, args.interval, args.update_interval,
-                 args.py_spy)
+                 args.py_spy, no_alarm=args.no_alarm)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(asdict(result), indent=2) + "\n")

@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from prometheus_client.utils import floatToGoString
 
-from exporter.stats.binning import IntArray, quantile_edges, sorted_bin_counts
-from exporter.stats.ecdf import FloatArray, sorted_usable
+from exporter.stats.binning import IntArray, quantile_edges
+from exporter.stats.ecdf import FloatArray
 
 SMALL_BATCH_ROWS = 2048  # up to this many rows a batch is binned by one comparison
 
@@ -117,7 +117,7 @@ class FleetCounts:
         """Count one batch: usable numerical values into buckets, category codes into labels."""
         rows = next((v.shape[0] for v in numbers.values()), 0)
         binned = (self._bin_small(numbers) if rows <= SMALL_BATCH_ROWS
-                  else self._bin_sorted(numbers))
+                  else self._bin_large(numbers))
         counted: dict[str, IntArray] = {}
         for name, slots in self._categorical.items():
             column = codes[name]
@@ -131,17 +131,22 @@ class FleetCounts:
             for name, counts in counted.items():
                 self._categories[name] += counts
 
-    def _bin_sorted(self, numbers: Mapping[str, FloatArray]) -> dict[str, tuple[IntArray, float]]:
+    def _bin_large(self, numbers: Mapping[str, FloatArray]) -> dict[str, tuple[IntArray, float]]:
         binned: dict[str, tuple[IntArray, float]] = {}
         for name, ref in self._numerical.items():
-            # Sorting the batch and searching it for the few bounds is ~6x faster than a
-            # binary search of every value (measured: 70 vs 400 us for 13,700 values).
-            usable = sorted_usable(numbers[name])
-            binned[name] = (sorted_bin_counts(ref.bounds, usable), float(np.sum(usable)))
+            # One binary search of every value in the ~20 bounds, no sort: ~25% faster than
+            # sorting the batch and searching it for the bounds (0.49 vs 0.63 ms for 13,750
+            # values). NaN (missing) lands past the last bound and is taken out of that bucket.
+            values = numbers[name]
+            missing = np.isnan(values)
+            buckets = np.bincount(np.searchsorted(ref.bounds, values, side="left"),
+                                  minlength=ref.bounds.shape[0] + 1)
+            buckets[-1] -= np.count_nonzero(missing)
+            binned[name] = (buckets, float(np.sum(values, where=~missing)))
         return binned
 
     def _bin_small(self, numbers: Mapping[str, FloatArray]) -> dict[str, tuple[IntArray, float]]:
-        """``_bin_sorted`` for a few hundred rows: one comparison of every value with every
+        """``_bin_large`` for a few hundred rows: one comparison of every value with every
         bound instead of a sort and a search per column (measured: 0.15 vs 0.6 ms for 500
         rows of 21 columns)."""
         if not self._numerical:

@@ -189,12 +189,9 @@ def record_lines(data: bytes, *, max_line_bytes: int = 1 << 20) -> NDArray[np.bo
     if data and not data.endswith(b"\n"):
         data += b"\n"
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    flags = np.ones(newlines.shape[0], dtype=bool)
+    flags = ~blank_lines(data, newlines)
     if not flags.shape[0]:
         return flags
-    blank = [m.start() for m in _BLANK_LINE.finditer(data)]
-    if blank:
-        flags[np.searchsorted(newlines, np.asarray(blank), side="left")] = False
     _, rejections = parse_jsonl(data, _PROBE, first_line=0, max_line_bytes=max_line_bytes)
     if rejections:
         flags[np.asarray([r.line for r in rejections])] = False
@@ -311,16 +308,33 @@ def _polars_schema(columns: Sequence[ColumnSpec], numbers_as_text: bool) -> dict
             for c in columns}
 
 
-_BLANK_LINE = re.compile(rb"^[ \t\r]*\n", re.MULTILINE)
+_LINE_SPACE = np.array([ord(c) for c in " \t\r\n"], dtype=np.uint8)  # JSON whitespace
 # A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one: polars reads it as "\x00",
 # json.loads as an unencodable str; such a line is rejected on the line-by-line path.
 _LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+def blank_lines(data: bytes, newlines: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """For each line of ``data`` (ending at the offsets ``newlines``), whether it is blank
+    (JSON whitespace only), as polars and json.loads both skip.
+
+    Only lines that start with whitespace can be blank: those few are looked at one by one
+    (a regex over every line start costs ~7 ms per MiB, more than parsing the lines)."""
+    blank = np.zeros(newlines.shape[0], dtype=bool)
+    if not newlines.shape[0]:
+        return blank
+    starts = np.concatenate(([0], newlines[:-1] + 1))
+    first = np.frombuffer(data, dtype=np.uint8)[starts]
+    for i in np.flatnonzero(np.isin(first, _LINE_SPACE)).tolist():
+        blank[i] = not data[int(starts[i]):int(newlines[i])].strip(b" \t\r")
+    return blank
+
+
 def _record_lines(block: bytes, newlines: int) -> int:
     """Lines that are not blank (JSON whitespace only), as polars and json.loads both skip."""
-    return newlines - len(_BLANK_LINE.findall(block))
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    return newlines - int(np.count_nonzero(blank_lines(block, ends)))
 
 
 def _lone_surrogate(block: bytes) -> bool:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +40,27 @@ from exporter.tailing import (
 log = logging.getLogger(__name__)
 
 LOGGED_REJECTIONS_PER_POLL = 10  # bad lines named individually per poll; the rest are summed
+_prefetch_pool: ThreadPoolExecutor | None = None
+_prefetch_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A block of lines parsed: the batch, its rejected lines and where they came from."""
+
+    path: str
+    line_unknown: bool  # the block's line numbers are not known (read back at start-up)
+    batch: Batch
+    rejections: list[Rejection]
+
+
+def _prefetcher() -> ThreadPoolExecutor:
+    """The one thread that parses the next block of a catch-up (made on first use)."""
+    global _prefetch_pool  # noqa: PLW0603 - one per process, shared by every reader
+    with _prefetch_lock:
+        if _prefetch_pool is None:
+            _prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        return _prefetch_pool
 
 
 def file_format(fmt: str, max_line_bytes: int) -> FileFormat:
@@ -78,23 +102,54 @@ class LogReader:
             yield batch
 
     def file_batches(self) -> Iterator[tuple[str, Batch]]:
-        """Like ``batches``, each batch with the path of the file it was read from."""
+        """Like ``batches``, each batch with the path of the file it was read from.
+
+        While blocks of lines follow each other (catching up), the next block is parsed on
+        the prefetch thread while the caller consumes this one: polars parses without the GIL,
+        so the parse overlaps the caller's work (encoding, window, alarm). A single block (the
+        steady state) is parsed on the calling thread, with no hand-off. Batches, counts and
+        log lines keep the order of the file."""
         self._logged = 0
+        pending: LineChunk | Future[Parsed] | None = None
         for event in self.follower.poll():
+            if isinstance(event, LineChunk):
+                if pending is not None:
+                    parsed = self._parsed(pending)
+                    pending = _prefetcher().submit(self._parse, event)
+                    yield self._report(parsed)
+                else:
+                    pending = event  # parsed when the next event comes, or at the end
+                continue
+            if pending is not None:
+                parsed, pending = self._parsed(pending), None
+                yield self._report(parsed)
             yield from self._read(event)
+        if pending is not None:
+            yield self._report(self._parsed(pending))
         if self._logged > LOGGED_REJECTIONS_PER_POLL:
             log.warning("more records rejected", extra={
                 "model": self.model, "count": self._logged - LOGGED_REJECTIONS_PER_POLL})
 
+    def _parse(self, chunk: LineChunk) -> Parsed:
+        """Parse a block of lines (on the calling thread or the prefetch thread)."""
+        batch, rejections = parse_jsonl(chunk.data, self.columns,
+                                        first_line=chunk.first_line or 0,
+                                        max_line_bytes=self.max_line_bytes,
+                                        newlines=chunk.newlines)
+        return Parsed(chunk.path, chunk.first_line is None, batch, rejections)
+
+    def _parsed(self, pending: LineChunk | Future[Parsed]) -> Parsed:
+        return self._parse(pending) if isinstance(pending, LineChunk) else pending.result()
+
+    def _report(self, parsed: Parsed) -> tuple[str, Batch]:
+        """Log a parsed block's rejected lines (on the calling thread, in file order)."""
+        for rejection in parsed.rejections:
+            self._log(parsed.path, rejection, parsed.line_unknown)
+        return parsed.path, parsed.batch
+
     def _read(self, event: Event) -> Iterator[tuple[str, Batch]]:
         if isinstance(event, LineChunk):
-            batch, rejections = parse_jsonl(event.data, self.columns,
-                                            first_line=event.first_line or 0,
-                                            max_line_bytes=self.max_line_bytes,
-                                            newlines=event.newlines)
-            for rejection in rejections:
-                self._log(event.path, rejection, event.first_line is None)
-            yield event.path, batch
+            yield self._report(self._parse(event))
         elif isinstance(event, LongLine):
             self._log(event.path, Rejection(event.line or 0, "too_long",
                                             f"{event.length} bytes"), event.line is None)

@@ -111,6 +111,7 @@ class JsonlFormat(Appended):
                     continue
                 break  # a partial last line waits for its newline
             data = block if cut == len(block) - 1 else block[: cut + 1]
+            del block  # while the caller parses ``data``, its copy is all that is held
             newlines = data.count(b"\n")
             yield LineChunk(tracked.path, data, tracked.line, tracked.offset, newlines)
             tracked.advance(data)

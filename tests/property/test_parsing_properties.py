@@ -146,3 +146,16 @@ class TestValuesAgreeWithPolars:
         data = b"".join(json.dumps({"c": value, "i": i}).encode() + b"\n" for i in range(3000))
         batch, _ = parse_jsonl(data, [ColumnSpec("c", CATEGORY)])
         assert set(batch.categories["c"]) == {to_category(value)} == {"562949953421312.2"}
+
+
+class TestBlankLines:
+    @FEW
+    @given(st.lists(st.one_of(st.sampled_from([b"", b" ", b"\t\r", b" \r ", b"\r", b" {}",
+                                               b'\t{"x": 1}', b"{} ", b"x", b"\xef\xbb\xbf"]),
+                              st.binary(max_size=6).map(lambda b: b.replace(b"\n", b""))),
+                    max_size=40))
+    def test_a_line_is_blank_when_it_holds_only_json_whitespace(self, lines: list[bytes]) -> None:
+        data = b"".join(line + b"\n" for line in lines)
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        flags = parsing.blank_lines(data, newlines)
+        assert flags.tolist() == [not line.strip(JSON_WHITESPACE) for line in lines]

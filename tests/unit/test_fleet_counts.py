@@ -178,7 +178,7 @@ class TestSmallAndLargeBatches:
     @settings(max_examples=60, deadline=None)
     @given(st.integers(1, 3000), st.integers(0, 2**31 - 1))
     def test_a_batch_is_binned_alike_whatever_its_size(self, rows: int, seed: int) -> None:
-        # below SMALL_BATCH_ROWS one comparison matrix, above it a sort per column
+        # below SMALL_BATCH_ROWS one comparison matrix, above it a search per column
         rng = np.random.default_rng(seed)
         poisson = fleet_reference(np.sort(rng.poisson(2.0, 2000).astype(np.float64)), 20)
         normal = fleet_reference(np.sort(rng.normal(size=2000)), 7)
@@ -186,7 +186,7 @@ class TestSmallAndLargeBatches:
         batch = {"p": rng.poisson(2.0, rows).astype(np.float64), "n": rng.normal(size=rows)}
         batch["p"][rng.random(rows) < 0.1] = np.nan
         batch["n"][: rows // 3] = normal.bounds[rng.integers(0, len(normal.bounds), rows // 3)]
-        small, large = counts._bin_small(batch), counts._bin_sorted(batch)
+        small, large = counts._bin_small(batch), counts._bin_large(batch)
         for name in batch:
             np.testing.assert_array_equal(small[name][0], large[name][0])
             assert small[name][1] == pytest.approx(large[name][1], rel=1e-12, abs=1e-9)
