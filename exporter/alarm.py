@@ -23,6 +23,7 @@ exceedance when its smallest p-value (one or two per column) is below Šidák's 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from exporter.stats.ecdf import FloatArray, SortedSample
 from exporter.stats.ks import ks_statistic
 
 IntArray = NDArray[np.int64]
+AnyIntArray = NDArray[np.integer[Any]]
 ColumnArray = NDArray[Any]  # float64 values (NaN = missing) or int64 category codes
 ColumnKind = Literal["numerical", "categorical"]
 
@@ -77,6 +79,18 @@ RANK_SCREEN_FACTOR = 100.0
 # value stands in (docs/alarms.md: within 3% for 100,000 vs 6,400 records, 8% for 1 M vs 100).
 EXACT_MAX_CELLS = 30_000_000
 _CHUNK_LOG = 600.0  # prefix products of a row's weights stay above e**-600 (no underflow)
+# Windows tested together are sorted in chunks of about this many counts (4 MiB of int32):
+# bounded memory whatever the size of a call, and the chunk stays in the cache's reach.
+_SORT_CHUNK = 1 << 20
+# A record whose tie group has at most 2**_GROUP_SEARCH_STEPS - 1 reference rows is placed by a
+# vectorised binary search within its group; in columns with larger groups, by one search over
+# all the reference keys (each step of the former costs a pass over the batch).
+_GROUP_SEARCH_STEPS = 4
+# A column of more distinct reference values than this is placed in sorted order (the levels
+# no longer stay in the cache between the searches of a call in arrival order).
+_CACHED_LEVELS = 4096
+# A call of at most this many records places all its columns at once (``_Flat``).
+_SMALL_CALL = 256
 
 
 @dataclass(frozen=True)
@@ -328,6 +342,11 @@ class _Column:
     keys: SortedSample  # group + U(0, 1), sorted
     groups: SortedSample  # tie groups as floats, sorted (for the KS effect size)
     shares: FloatArray  # categorical: share per rank, then the unseen slot
+    # Per slot (numerical: level, then missing; categorical: rank, then unseen), and one more:
+    # reference rows of the groups before the slot's group. A record's key falls among the
+    # reference keys of its own group only, so placing it needs no search over the others.
+    slot_rows: NDArray[np.int32]
+    search_steps: int  # bit length of the largest group's rows
 
     @property
     def size(self) -> int:
@@ -338,6 +357,74 @@ class _Column:
         """Tie group of each value (see ``tie_groups``)."""
         return tie_groups(self.levels, self.rank_of_level, self.categorical, values)
 
+    def place(self, values: ColumnArray, draws: FloatArray) -> tuple[IntArray, AnyIntArray]:
+        """Tie group of each value and the number of reference keys below its key.
+
+        The key is ``group + draw``; the count equals ``searchsorted(keys, key)`` (a unit test
+        compares them): every reference key of a lower group is at most ``group`` and every
+        one of a higher group at least ``group + 1``, so only the key's own group is searched,
+        by a binary search of ``search_steps`` vectorised steps over its rows. A key that
+        rounds to its group exactly (possible only for a draw below ~1e-11) is searched whole.
+        """
+        order = None
+        if self.levels.shape[0] > _CACHED_LEVELS and values.shape[0] > 1:
+            # Many levels: searched in sorted order (several times faster than in arrival
+            # order, where nearly every step of every search misses the cache).
+            order = np.argsort(values)  # NaN last
+            values, draws = values[order], draws[order]
+        groups, slot, tied = _slots(self.levels, self.rank_of_level, self.categorical, values)
+        keys = groups + draws
+        if self.search_steps > _GROUP_SEARCH_STEPS:
+            # Large groups (categories, small integers): one search over all the keys, in
+            # sorted order.
+            by_key = np.argsort(keys)
+            below: AnyIntArray = np.empty(keys.shape[0], dtype=np.int64)
+            below[by_key] = np.searchsorted(self.keys.values, keys[by_key])
+        else:
+            start = self.slot_rows[slot]
+            rows = np.where(tied, self.slot_rows[slot + 1] - start, 0)
+            below = _search_within(self.keys.values, keys, start, rows, self.search_steps)
+            exact = np.flatnonzero(keys == groups)
+            if exact.shape[0]:
+                below[exact] = np.searchsorted(self.keys.values, keys[exact])
+        if order is None:
+            return groups, below
+        in_order = np.empty_like(groups), np.empty_like(below)
+        in_order[0][order] = groups
+        in_order[1][order] = below
+        return in_order
+
+
+def _search_within(ordered: FloatArray, keys: FloatArray, start: AnyIntArray,
+                   rows: AnyIntArray, steps: int) -> AnyIntArray:
+    """``start + (values of ordered[start:start + rows] below each key)``, vectorised."""
+    found = start - 1
+    _descend(ordered, keys, found, found + rows, steps)
+    found += 1
+    return found
+
+
+def _slots(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
+           values: ColumnArray) -> tuple[IntArray, IntArray, NDArray[np.bool_]]:
+    """Tie group, slot (see ``_Column``) and whether the reference has rows in the group."""
+    n_levels = int(levels.shape[0])
+    count = values.shape[0]
+    if n_levels == 0:  # nothing usable in the reference: one group for everything
+        zeros = np.zeros(count, dtype=np.int64)
+        return zeros, zeros, np.ones(count, dtype=np.bool_)
+    idx = np.searchsorted(levels, values, side="left")
+    safe = np.minimum(idx, n_levels - 1)
+    seen = (idx < n_levels) & (levels[safe] == values)
+    if categorical:
+        slot = np.where(seen, rank_of_level[safe], n_levels)
+        return slot, slot, seen
+    groups = 2 * idx + seen
+    missing = np.isnan(values)
+    if missing.any():  # searchsorted puts NaN after every level: slot n_levels
+        groups[missing] = 2 * n_levels + 1
+        return groups, idx, seen | missing
+    return groups, idx, seen
+
 
 def tie_groups(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
                values: ColumnArray) -> IntArray:
@@ -347,16 +434,7 @@ def tie_groups(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
     for a value strictly between the (i-1)-th and the i-th, missing (NaN) last. Categorical:
     the category's rank by reference frequency, unseen categories one group after the last.
     """
-    n_levels = int(levels.shape[0])
-    if n_levels == 0:  # nothing usable in the reference: one group for everything
-        return np.zeros(values.shape[0], dtype=np.int64)
-    idx = np.searchsorted(levels, values, side="left")
-    safe = np.minimum(idx, n_levels - 1)
-    seen = (idx < n_levels) & (levels[safe] == values)
-    if categorical:
-        return np.where(seen, rank_of_level[safe], n_levels).astype(np.int64)
-    groups = np.where(seen, 2 * idx + 1, 2 * idx).astype(np.int64)
-    return np.where(np.isnan(values), 2 * n_levels + 1, groups)
+    return _slots(levels, rank_of_level, categorical, values)[0].astype(np.int64, copy=False)
 
 
 def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
@@ -372,15 +450,92 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
         rank_of_level[order] = np.arange(levels.shape[0], dtype=np.int64)
         shares = np.zeros(levels.shape[0] + 1)
         shares[rank_of_level] = counts / max(values.shape[0], 1)
+        rows_in = np.zeros(levels.shape[0] + 1, dtype=np.int64)
+        rows_in[rank_of_level] = counts
     else:
         values = values.astype(np.float64)
-        levels = np.unique(values[~np.isnan(values)])
+        levels, counts = np.unique(values[~np.isnan(values)], return_counts=True)
         rank_of_level = np.zeros(0, dtype=np.int64)
         shares = np.zeros(0)
+        rows_in = np.append(counts, np.count_nonzero(np.isnan(values))).astype(np.int64)
+    slot_rows = np.concatenate(([0], np.cumsum(rows_in))).astype(np.int32)
     groups = tie_groups(levels, rank_of_level, categorical, values)
     keys = groups + rng.random(groups.shape[0])
     return _Column(column.name, categorical, levels, rank_of_level, SortedSample(np.sort(keys)),
-                   SortedSample(np.sort(groups.astype(np.float64))), shares)
+                   SortedSample(np.sort(groups.astype(np.float64))), shares, slot_rows,
+                   int(rows_in.max()).bit_length() if rows_in.shape[0] else 0)
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """Every column's levels, slots and keys end to end: small calls place all columns at once.
+
+    A call of a few records would otherwise pay numpy's per-call overhead and a chain of cache
+    misses per value and column (the reference is far larger than the cache); one binary search
+    by descending powers of two over all of a call's values at once makes a few dozen passes
+    whose loads are independent of each other. The columns are in ``order``: those with small
+    tie groups (many levels: long searches among the levels, short ones among the keys) first,
+    up to ``split``, then the others (the reverse), each part searched with its own steps.
+    """
+
+    order: IntArray  # the columns in the order below
+    split: int
+    levels: FloatArray  # per column: its levels (as floats), end to end
+    slot_rows: NDArray[np.int32]  # per column: its slot_rows, end to end
+    ranks: IntArray  # per categorical column: its rank_of_level, end to end
+    keys: FloatArray  # per column (reference order): its sorted keys, end to end
+    level_start: IntArray  # per column, shaped (columns, 1): where its levels start
+    level_last: IntArray  # ... and end (its last one)
+    levels_count: IntArray
+    slot_start: IntArray
+    key_start: IntArray
+    categorical: list[int]  # the categorical columns (positions in ``order``)
+    rank_start: IntArray  # per categorical column, shaped (categorical, 1)
+    level_steps: tuple[int, int]  # per part: bit length of the most levels of a column
+    search_steps: tuple[int, int]  # per part: the largest of the columns' search_steps
+
+
+def _flatten(columns: tuple[_Column, ...]) -> tuple[tuple[_Column, ...], _Flat | None]:
+    """The columns with their keys (and numerical levels) as views of one ``_Flat``.
+
+    None when a column has no levels or a category code is not exactly a float.
+    """
+    keys = np.concatenate([c.keys.values for c in columns])
+    key_start = np.cumsum([0] + [c.size for c in columns])
+    columns = tuple(dataclasses.replace(c, keys=SortedSample(keys[key_start[j]:key_start[j + 1]]))
+                    for j, c in enumerate(columns))
+    if any(c.levels.shape[0] == 0 or (c.categorical and np.abs(c.levels).max() >= 2**53)
+           for c in columns):
+        return columns, None
+    small = [j for j, c in enumerate(columns) if c.search_steps <= _GROUP_SEARCH_STEPS]
+    order = np.array(small + [j for j in range(len(columns)) if j not in small], dtype=np.int64)
+    parts = [columns[j] for j in order]
+    levels = np.concatenate([c.levels.astype(np.float64) for c in parts])
+    level_start = np.cumsum([0] + [c.levels.shape[0] for c in parts])
+    views = {int(j): dataclasses.replace(c, levels=levels[level_start[i]:level_start[i + 1]])
+             for i, (j, c) in enumerate(zip(order, parts, strict=True)) if not c.categorical}
+    columns = tuple(views.get(j, c) for j, c in enumerate(columns))
+    slot_start = np.cumsum([0] + [c.slot_rows.shape[0] for c in parts])
+    categorical = [i for i, c in enumerate(parts) if c.categorical]
+    rank_start = np.cumsum([0] + [parts[i].levels.shape[0] for i in categorical])
+    counts = np.diff(level_start)
+    split = len(small)
+
+    def most(values: list[int]) -> int:
+        return max(values, default=0)
+
+    flat = _Flat(
+        order, split, levels, np.concatenate([c.slot_rows for c in parts]),
+        np.concatenate([np.zeros(0, dtype=np.int64)] + [parts[i].rank_of_level
+                                                        for i in categorical]),
+        keys, level_start[:-1, np.newaxis], (level_start[1:] - 1)[:, np.newaxis],
+        counts[:, np.newaxis], slot_start[:-1, np.newaxis], key_start[order][:, np.newaxis],
+        categorical, rank_start[:-1, np.newaxis],
+        (int(most(counts[:split].tolist())).bit_length(),
+         int(most(counts[split:].tolist())).bit_length()),
+        (most([c.search_steps for c in parts[:split]]),
+         most([c.search_steps for c in parts[split:]])))
+    return columns, flat
 
 
 @dataclass(frozen=True)
@@ -390,6 +545,7 @@ class PreparedReference:
     columns: tuple[_Column, ...]
     rows: int
     seed: int  # of the reference's tie-breaks
+    flat: _Flat | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def prepare_reference(reference: Sequence[ReferenceColumn], seed: int) -> PreparedReference:
@@ -404,9 +560,85 @@ def prepare_reference(reference: Sequence[ReferenceColumn], seed: int) -> Prepar
     rows = {int(np.asarray(c.values).shape[0]) for c in reference}
     if len(rows) != 1:
         raise ValueError(f"reference columns differ in length: {sorted(rows)}")
-    columns = tuple(_prepare(c, np.random.default_rng([seed, j]))
-                    for j, c in enumerate(reference))
-    return PreparedReference(columns, rows.pop(), seed)
+    columns, flat = _flatten(tuple(_prepare(c, np.random.default_rng([seed, j]))
+                                   for j, c in enumerate(reference)))
+    return PreparedReference(columns, rows.pop(), seed, flat)
+
+
+def _place_all(flat: _Flat, values: Sequence[ColumnArray],
+               draws: FloatArray) -> tuple[IntArray, IntArray]:
+    """``_Column.place`` of every column at once (``draws``: one row per column)."""
+    v = np.empty(draws.shape)
+    for i, j in enumerate(flat.order):
+        v[i] = values[j]
+    draws = draws[flat.order]
+    found = np.broadcast_to(flat.level_start - 1, v.shape).copy()
+    parts = (slice(0, flat.split), slice(flat.split, None))
+    for part, steps in zip(parts, flat.level_steps, strict=True):
+        _descend(flat.levels, v[part], found[part], flat.level_last[part], steps)
+    idx = found + 1 - flat.level_start  # levels below each value, as searchsorted's
+    missing = np.isnan(v)
+    idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]  # NaN: after every level
+    safe = np.minimum(idx, flat.levels_count - 1)
+    seen = flat.levels[flat.level_start + safe] == v
+    groups = 2 * idx + seen
+    groups[missing] = np.broadcast_to(2 * flat.levels_count + 1, v.shape)[missing]
+    slot = idx
+    tied = seen | missing
+    if flat.categorical:
+        cat = flat.categorical
+        ranks = np.where(seen[cat], flat.ranks[flat.rank_start + safe[cat]], flat.levels_count[cat])
+        groups[cat] = ranks
+        slot[cat] = ranks
+    slot += flat.slot_start
+    start = flat.slot_rows[slot]
+    rows = np.where(tied, flat.slot_rows[slot + 1] - start, 0)
+    keys = groups + draws
+    below = start + flat.key_start - 1
+    last = below + rows
+    for part, steps in zip(parts, flat.search_steps, strict=True):
+        _descend(flat.keys, keys[part], below[part], last[part], steps)
+    below += 1 - flat.key_start
+    rows_per_column = flat.keys.shape[0] // draws.shape[0]
+    for i, k in np.argwhere(keys == groups):  # a key that rounds to its group: searched whole
+        start_at = int(flat.key_start[i, 0])
+        below[i, k] = np.searchsorted(flat.keys[start_at:start_at + rows_per_column], keys[i, k])
+    in_order = np.empty_like(groups), np.empty_like(below)
+    in_order[0][flat.order] = groups
+    in_order[1][flat.order] = below
+    return in_order
+
+
+def _descend(ordered: FloatArray, keys: FloatArray, found: AnyIntArray, last: AnyIntArray,
+             steps: int) -> None:
+    """Binary search by descending powers of two: ``found`` becomes the last row up to
+    ``last`` whose value is below the key (``found`` unchanged where none is); every key takes
+    the same ``steps`` steps (``last - found < 2**steps``), each a pass over all the keys."""
+    candidate = np.empty_like(found)
+    below = np.empty(found.shape, dtype=np.bool_)
+    step = 1 << (steps - 1) if steps else 0
+    while step:
+        np.add(found, step, out=candidate)
+        np.minimum(candidate, last, out=candidate)
+        np.less(ordered[candidate], keys, out=below)
+        np.copyto(found, candidate, where=below)
+        step >>= 1
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One scale's windows completed by one call, tested, before the alarm's state sees them."""
+
+    stops: list[int]  # per window: its end in the buffer
+    end_times: list[float]
+    alphas: list[float]
+    tests: int  # p-values per window
+    statistics: FloatArray  # (windows, columns), like BlockResult's
+    pvalues: FloatArray
+    rank_pvalues: FloatArray
+    exceeds: NDArray[np.bool_]  # (windows, columns): smallest p-value below the level
+    any_exceeds: list[bool]
+    smallest: list[float]  # per window: the smallest p-value
 
 
 @dataclass
@@ -513,16 +745,19 @@ class AlarmDetector:
                 return  # no usable time yet: the records cannot be placed in time
             self._start = float(finite[0])
             self._last_end = [self._start] * len(self._scales)
-        groups = np.empty((len(self._columns), count), dtype=np.int64)
-        below = np.empty((len(self._columns), count), dtype=np.int64)
-        for j, (column, rng) in enumerate(zip(self._columns, self._rngs, strict=True)):
-            groups[j] = column.group_of(np.asarray(values[j]))
-            keys = groups[j] + rng.random(count)
-            # Searched in order: several times faster than in arrival order (cache).
-            order = np.argsort(keys)
-            below[j, order] = np.searchsorted(column.keys.values, keys[order])
+        columns = len(self._columns)
+        flat = self._reference.flat
+        if flat is not None and count <= _SMALL_CALL:
+            draws = np.empty((columns, count))
+            for j, rng in enumerate(self._rngs):
+                rng.random(out=draws[j])
+            groups, below = _place_all(flat, values, draws)
+        else:
+            groups = np.empty((columns, count), dtype=np.int32)
+            below = np.empty((columns, count), dtype=np.int32)
+            for j, (column, rng) in enumerate(zip(self._columns, self._rngs, strict=True)):
+                groups[j], below[j] = column.place(np.asarray(values[j]), rng.random(count))
         capacity = int(self._times.shape[0])
-        step = self._steps[0]
         done = 0
         while done < count:
             if self._filled == capacity:  # drop the oldest step: the buffer keeps >= size
@@ -540,14 +775,7 @@ class AlarmDetector:
             seen = self._offset + self._filled  # records placed before this slice
             self._filled = stop
             done += take
-            # Every smallest step reached, in record order, then scales small to large: each
-            # scale's window of the last m records, every m / STEPS_PER_BLOCK records.
-            first = (seen // step + 1) * step
-            for boundary in range(first, self._offset + stop + 1, step):
-                for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
-                    if boundary % every == 0 and boundary >= scale:
-                        end = boundary - self._offset
-                        self._test_block(k, end - scale, end)
+            self._test_windows(seen, self._offset + stop)
 
     def state(self) -> AlarmState:
         """The alarm as it stands after the records added so far."""
@@ -564,44 +792,104 @@ class AlarmDetector:
             blocks_tested=self._blocks_tested,
         )
 
-    def _test_block(self, k: int, start: int, stop: int) -> None:
-        end_time = float(self._times[stop - 1])
-        elapsed = end_time - self._last_end[k]
-        if math.isfinite(elapsed) and elapsed > 0.0:
-            self._last_end[k] = end_time
-        else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
-            elapsed = 0.0
-        alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
-        n1, n2 = self._rows, stop - start
+    def _test_windows(self, seen: int, last: int) -> None:
+        """Test every window completed by records ``seen`` to ``last`` (counted from the start).
+
+        Each scale's windows are tested together (one sort of their counts, vectorised
+        statistics and screening values); the alarm's state then follows them one by one in
+        the order they complete: by last record, then scale from small to large.
+        """
+        order: list[tuple[int, int, int]] = []  # (last record, scale, window of the scale)
+        outcomes: list[_Outcome | None] = []
+        for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
+            first = max(seen // every + 1, -(-scale // every)) * every
+            if first > last:
+                outcomes.append(None)
+                continue
+            ends = range(first, last + 1, every)
+            outcomes.append(self._test_scale(k, np.arange(first, last + 1, every) - self._offset))
+            order.extend((end, k, t) for t, end in enumerate(ends))
+        if len(outcomes) > 1:
+            order.sort()
+        for _, k, t in order:
+            outcome = outcomes[k]
+            assert outcome is not None
+            self._conclude(k, outcome, t)
+
+    def _test_scale(self, k: int, stops: IntArray) -> _Outcome:
+        """Statistics, p-values and exceedances of scale k's windows ending at ``stops``."""
+        n1, n2, every = self._rows, self._scales[k], self._steps[k]
+        end_times = self._times[stops - 1].tolist()
+        alphas, levels = [], []
         ranked = n2 * RANK_MAX_SHARE <= n1
         tests = (2 if ranked else 1) * len(self._columns)
-        level = sidak_level(alpha, tests) if alpha > 0 else 0.0
-        below = self._below[:, start:stop]
-        statistics = block_statistics(below, n1)
+        last_end = self._last_end[k]
+        for end_time in end_times:
+            elapsed = end_time - last_end
+            if math.isfinite(elapsed) and elapsed > 0.0:
+                last_end = end_time
+            else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
+                elapsed = 0.0
+            alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
+            alphas.append(alpha)
+            levels.append(sidak_level(alpha, tests) if alpha > 0 else 0.0)
+        self._last_end[k] = last_end
+        level = np.array(levels)[:, np.newaxis]
+        columns = len(self._columns)
+        windows = stops.shape[0]
+        statistics = np.empty((windows, columns))
+        ranks = np.empty((windows, columns))
+        # Windows of a scale start every ``every`` records: a strided view of the buffer, sorted
+        # in chunks of about _SORT_CHUNK counts (bounded memory, whatever the call's size).
+        rows, records = self._below.strides
+        chunk = max(1, _SORT_CHUNK // (columns * n2))
+        for at in range(0, windows, chunk):
+            part = stops[at:at + chunk]
+            start = int(part[0]) - n2
+            view = np.lib.stride_tricks.as_strided(
+                self._below[:, start:], shape=(part.shape[0], columns, n2),
+                strides=(every * records, rows, records), writeable=False)
+            ordered = np.sort(view, axis=-1)
+            statistics[at:at + chunk] = _ks_of_sorted(ordered, n1)
+            if ranked:
+                ranks[at:at + chunk] = ordered.sum(axis=-1, dtype=np.int64)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
         # Only a screening value that could fall on either side of the level gets the exact
         # one: far below it the column exceeds either way, and on drifting data the exact
         # count of every such column would cost the ingest thread ~0.1 s each.
         near = (pvalues < SCREEN_FACTOR * level) & (pvalues * SCREEN_FACTOR >= level)
-        for j in np.flatnonzero(near):
-            pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
-        rank_pvalues = np.ones(len(self._columns))
+        for t, j in np.argwhere(near):
+            pvalues[t, j] = ks_tail_exact(float(statistics[t, j]), n1, n2)
         if ranked:
             # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
-            ranks = below.sum(axis=1).astype(np.float64)
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
             # The normal screen overstates the tail: below the level the exact value is too.
             near = (rank_pvalues < RANK_SCREEN_FACTOR * level) & (rank_pvalues >= level)
-            for j in np.flatnonzero(near):
-                rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
+            for t, j in np.argwhere(near):
+                rank_pvalues[t, j] = rank_tail_exact(float(ranks[t, j]), n1, n2)
+        else:
+            rank_pvalues = np.ones((windows, columns))
         smallest = np.minimum(pvalues, rank_pvalues)
-        exceeded = [int(j) for j in np.flatnonzero(smallest < level)
-                    if self._effect(int(j), stop) >= self._config.min_effect]
+        exceeds = smallest < level
+        any_exceeds = [bool(x) for x in np.any(exceeds, axis=1).tolist()]
+        return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
+                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
+
+    def _conclude(self, k: int, outcome: _Outcome, t: int) -> None:
+        """Window t of scale k: its exceedances (min_effect), its result and the alarm's state."""
+        stop = outcome.stops[t]
+        exceeded: list[int] = []
+        if outcome.any_exceeds[t]:
+            exceeded = [int(j) for j in np.flatnonzero(outcome.exceeds[t])
+                        if self._effect(int(j), stop) >= self._config.min_effect]
         self._blocks_tested += 1
+        end_time = outcome.end_times[t]
         if self._keep:
-            self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
-                                            rank_pvalues, tuple(exceeded)))
-        self._update(k, self._offset + start, end_time, exceeded, smallest, tests)
+            self.results.append(BlockResult(
+                self._scales[k], end_time, outcome.alphas[t], outcome.statistics[t].copy(),
+                outcome.pvalues[t].copy(), outcome.rank_pvalues[t].copy(), tuple(exceeded)))
+        self._update(k, self._offset + stop - self._scales[k], end_time, exceeded,
+                     outcome.smallest[t], outcome.tests)
 
     def _effect(self, j: int, stop: int) -> float:
         """Column j's effect size over the last records (up to the largest block size).
@@ -621,7 +909,7 @@ class AlarmDetector:
         return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
 
     def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
-                pvalues: FloatArray, tests: int) -> None:
+                smallest: float, tests: int) -> None:
         """Raise on an exceedance; lower once every scale has seen clean records since."""
         size = self._scales[k]
         raised = self._raised
@@ -637,7 +925,7 @@ class AlarmDetector:
             # A block holding records up to the raise (a larger block around the raising one)
             # says nothing about whether the change is over.
             return
-        combined = -math.expm1(tests * math.log1p(-float(np.min(pvalues))))  # Šidák
+        combined = -math.expm1(tests * math.log1p(-smallest))  # Šidák
         clean = combined >= CLEAR_LEVEL and not exceeded
         raised.clean[k] = raised.clean[k] + 1 if clean else 0
         if min(raised.clean) >= 1 and raised.clean[raised.scale] >= CLEAR_BLOCKS:
@@ -647,14 +935,26 @@ class AlarmDetector:
 def block_statistics(below: NDArray[np.integer[Any]], n1: int) -> FloatArray:
     """KS statistic of each row's block against its reference, from the keys-below counts.
 
-    ``below[j, i]``: reference keys (of n1) below the i-th record's key in column j. Keys are
-    distinct, so sorted counts give the block's ECDF steps: in integers n1 * n2 * D, the block's
-    ECDF above the reference's just after each block key, and below it just before.
+    ``below[..., i]``: reference keys (of n1) below the i-th record's key in the block (last
+    axis; sorted or not). Keys are distinct, so sorted counts give the block's ECDF steps: in
+    integers n1 * n2 * D, the block's ECDF above the reference's just after each block key,
+    and below it just before.
     """
-    n2 = int(below.shape[1])
-    ordered = np.sort(below, axis=1).astype(np.int64, copy=False)  # n1 * n2 needs 64 bits
-    j = np.arange(1, n2 + 1, dtype=np.int64)
-    upper = np.max(j * n1 - ordered * n2, axis=1)
-    lower = np.max(ordered * n2 - (j - 1) * n1, axis=1)
+    return _ks_of_sorted(np.sort(below, axis=-1), n1)
+
+
+def _ks_of_sorted(ordered: NDArray[np.integer[Any]], n1: int) -> FloatArray:
+    """``block_statistics`` of counts already sorted along the last axis."""
+    n2 = int(ordered.shape[-1])
+    # The integers reach n1 * n2: 32 bits hold them for all but the largest windows of the
+    # largest references, and run about twice as fast as 64.
+    wide = np.dtype(np.int64 if n1 * n2 >= 2**31 else np.int32)
+    after: NDArray[np.integer[Any]] = np.arange(1, n2 + 1, dtype=wide)
+    after *= n1
+    scaled: NDArray[np.integer[Any]] = ordered.astype(wide, copy=True)
+    scaled *= n2
+    upper = np.max(after - scaled, axis=-1)
+    scaled -= after
+    lower = np.max(scaled, axis=-1) + n1
     result: FloatArray = np.maximum(np.maximum(upper, lower), 0) / (n1 * n2)
     return result
