@@ -252,6 +252,19 @@ class TestSameResultsAsOneWindowAtATime:
         assert slow.raised_total >= 2  # the data exercise raising and lowering
         assert_same(fast, slow)
 
+    @pytest.mark.parametrize("split", ["one", "fifty", "random"])
+    def test_windows_merged_from_the_sorted_steps_of_a_smaller_scale_are_the_same(
+            self, split: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Steps of 200 kept sorted: 400-record windows merge 2 runs, 1,600-record ones 8.
+        monkeypatch.setattr(alarm, "_MERGE_FROM", 100)
+        rng = np.random.default_rng(4)
+        reference = mixed_reference(rng, 6000)
+        values, times = drifting_records(rng, 12_000)
+        fast, slow = run_both(reference, values, times, splits(rng, 12_000, split),
+                              AlarmConfig(false_alarm_every=3 * 86400.0))
+        assert fast._sorted_scale == 1
+        assert_same(fast, slow)
+
     def test_every_window_exceeding_gives_the_same_exact_p_values(self) -> None:
         rng = np.random.default_rng(6)
         reference = mixed_reference(rng, 1500)
@@ -339,6 +352,13 @@ class TestPlacementEqualsOneSearchOverTheKeys:
             last = int(np.searchsorted(keys, group)) - 1
             if last >= 0 and keys[last] > group - 1:
                 keys[last] = float(group)
+        if column.cells.shape[0]:  # the cells of the changed keys (views of flat's)
+            _, cells, steps = alarm._cells(keys, column.slot_rows, column.categorical)
+            column.cells[:] = cells
+            column = dataclasses.replace(column, cell_steps=steps)
+            assert prepared.flat is not None
+            flat = dataclasses.replace(prepared.flat, search_steps=(0, steps))
+            prepared = dataclasses.replace(prepared, columns=(column,), flat=flat)
         values = (rng.integers(-1, 42, 3000) if kind == "categorical"
                   else rng.integers(-1, 42, 3000) + rng.choice([0.0, 0.5], 3000))
         draws = np.where(rng.random(3000) < 0.5, 0.0, rng.random(3000))
