@@ -24,6 +24,7 @@ exceedance when its smallest p-value (one or two per column) is below Šidák's 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -919,11 +920,43 @@ class AlarmDetector:
 
     def _test_scale(self, k: int, stops: IntArray) -> _Outcome:
         """Statistics, p-values and exceedances of scale k's windows ending at ``stops``."""
-        n1, n2, every = self._rows, self._scales[k], self._steps[k]
+        n1, n2 = self._rows, self._scales[k]
         end_times = self._times[stops - 1].tolist()
-        alphas, levels = [], []
         ranked = n2 * RANK_MAX_SHARE <= n1
         tests = (2 if ranked else 1) * len(self._columns)
+        alphas, levels = self._budgets(k, end_times, tests)
+        level = np.array(levels)[:, np.newaxis]
+        statistics, ranks = self._statistics(k, stops, ranked)
+        pvalues = ks_tail_screen_many(statistics, n1, n2)
+        # Only a screening value that could fall on either side of the level gets the exact
+        # one: far below it the column exceeds either way, and on drifting data the exact
+        # count of every such column would cost the ingest thread ~0.1 s each.
+        near = pvalues < SCREEN_FACTOR * level
+        if near.any():  # rare but on drifting data
+            near &= pvalues * SCREEN_FACTOR >= level
+            for t, j in np.argwhere(near):
+                pvalues[t, j] = ks_tail_exact(float(statistics[t, j]), n1, n2)
+        if ranked:
+            # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
+            rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
+            # The normal screen overstates the tail: below the level the exact value is too.
+            near = rank_pvalues < RANK_SCREEN_FACTOR * level
+            if near.any():
+                near &= rank_pvalues >= level
+                for t, j in np.argwhere(near):
+                    rank_pvalues[t, j] = rank_tail_exact(float(ranks[t, j]), n1, n2)
+        else:
+            rank_pvalues = np.ones(statistics.shape)
+        smallest = np.minimum(pvalues, rank_pvalues)
+        exceeds = smallest < level
+        any_exceeds = [bool(x) for x in np.any(exceeds, axis=1).tolist()]
+        return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
+                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
+
+    def _budgets(self, k: int, end_times: list[float],
+                 tests: int) -> tuple[list[float], list[float]]:
+        """Each window's alpha (from the time since the scale's previous one) and level."""
+        alphas, levels = [], []
         last_end = self._last_end[k]
         for end_time in end_times:
             elapsed = end_time - last_end
@@ -935,7 +968,11 @@ class AlarmDetector:
             alphas.append(alpha)
             levels.append(sidak_level(alpha, tests) if alpha > 0 else 0.0)
         self._last_end[k] = last_end
-        level = np.array(levels)[:, np.newaxis]
+        return alphas, levels
+
+    def _statistics(self, k: int, stops: IntArray, ranked: bool) -> tuple[FloatArray, FloatArray]:
+        """KS statistics and rank sums (when ranked) of scale k's windows ending at ``stops``."""
+        n1, n2, every = self._rows, self._scales[k], self._steps[k]
         columns = len(self._columns)
         windows = stops.shape[0]
         statistics = np.empty((windows, columns))
@@ -949,35 +986,18 @@ class AlarmDetector:
         for at in range(0, windows, chunk):
             part = stops[at:at + chunk]
             start = int(part[0]) - n2
-            view = np.lib.stride_tricks.as_strided(
-                source[:, start:], shape=(part.shape[0], columns, n2),
-                strides=(every * records, rows, records), writeable=False)
+            if part.shape[0] == 1:  # the usual case of a small call
+                view = source[np.newaxis, :, start:start + n2]
+            else:
+                view = np.lib.stride_tricks.as_strided(
+                    source[:, start:], shape=(part.shape[0], columns, n2),
+                    strides=(every * records, rows, records), writeable=False)
             # Sorted runs are merged by the stable sort (timsort): a pass per halving of runs.
             ordered = np.sort(view, axis=-1, kind="stable" if merged else None)
             statistics[at:at + chunk] = _ks_of_sorted(ordered, n1)
             if ranked:
                 ranks[at:at + chunk] = ordered.sum(axis=-1, dtype=np.int64)
-        pvalues = ks_tail_screen_many(statistics, n1, n2)
-        # Only a screening value that could fall on either side of the level gets the exact
-        # one: far below it the column exceeds either way, and on drifting data the exact
-        # count of every such column would cost the ingest thread ~0.1 s each.
-        near = (pvalues < SCREEN_FACTOR * level) & (pvalues * SCREEN_FACTOR >= level)
-        for t, j in np.argwhere(near):
-            pvalues[t, j] = ks_tail_exact(float(statistics[t, j]), n1, n2)
-        if ranked:
-            # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
-            rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
-            # The normal screen overstates the tail: below the level the exact value is too.
-            near = (rank_pvalues < RANK_SCREEN_FACTOR * level) & (rank_pvalues >= level)
-            for t, j in np.argwhere(near):
-                rank_pvalues[t, j] = rank_tail_exact(float(ranks[t, j]), n1, n2)
-        else:
-            rank_pvalues = np.ones((windows, columns))
-        smallest = np.minimum(pvalues, rank_pvalues)
-        exceeds = smallest < level
-        any_exceeds = [bool(x) for x in np.any(exceeds, axis=1).tolist()]
-        return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
-                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
+        return statistics, ranks
 
     def _conclude(self, k: int, outcome: _Outcome, t: int) -> None:
         """Window t of scale k: its exceedances (min_effect), its result and the alarm's state."""
@@ -1047,18 +1067,25 @@ def block_statistics(below: NDArray[np.integer[Any]], n1: int) -> FloatArray:
     return _ks_of_sorted(np.sort(below, axis=-1), n1)
 
 
+@functools.lru_cache(maxsize=64)
+def _steps_after(n1: int, n2: int, dtype: np.dtype[Any]) -> NDArray[np.integer[Any]]:
+    """``j * n1`` for j = 1..n2 (read-only: shared by the detectors)."""
+    after: NDArray[np.integer[Any]] = np.arange(1, n2 + 1, dtype=dtype)
+    after *= n1
+    after.flags.writeable = False
+    return after
+
+
 def _ks_of_sorted(ordered: NDArray[np.integer[Any]], n1: int) -> FloatArray:
     """``block_statistics`` of counts already sorted along the last axis."""
     n2 = int(ordered.shape[-1])
     # The integers reach n1 * n2: 32 bits hold them for all but the largest windows of the
     # largest references, and run about twice as fast as 64.
     wide = np.dtype(np.int64 if n1 * n2 >= 2**31 else np.int32)
-    after: NDArray[np.integer[Any]] = np.arange(1, n2 + 1, dtype=wide)
-    after *= n1
-    scaled: NDArray[np.integer[Any]] = ordered.astype(wide, copy=True)
-    scaled *= n2
-    upper = np.max(after - scaled, axis=-1)
-    scaled -= after
-    lower = np.max(scaled, axis=-1) + n1
+    gaps: NDArray[np.integer[Any]] = ordered.astype(wide, copy=True)
+    gaps *= n2
+    np.subtract(_steps_after(n1, n2, wide), gaps, out=gaps)  # j n1 - count n2
+    upper = np.max(gaps, axis=-1)
+    lower = n1 - np.min(gaps, axis=-1)  # count n2 - (j - 1) n1
     result: FloatArray = np.maximum(np.maximum(upper, lower), 0) / (n1 * n2)
     return result
