@@ -94,6 +94,8 @@ _CACHED_LEVELS = 4096
 # sort of one window's counts costs ~6 ns per count at 1,600 (AVX-512), 12 at 6,400, 17 at
 # 25,600; merging two sorted runs ~2-5.
 _MERGE_FROM = 1600
+# A column's guide (_Guide) is used when it leaves at most this many steps of search.
+_GUIDE_STEPS = 8
 # A call of at most this many records places all its columns at once (``_Flat``).
 _SMALL_CALL = 256
 
@@ -336,6 +338,80 @@ def rank_tail_exact(u: float, n1: int, n2: int) -> float:
     return min(1.0, max(2.0 * tail, 0.0))
 
 
+_SIGN_OFF = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _guide_cells(values: FloatArray, linear: Any, origin: Any, scale: Any, low: Any,
+                 high: Any, shift: Any, last: Any) -> IntArray:
+    """Cell of each value in a guide over sorted levels, by a nondecreasing map of the value.
+
+    Linear: ``floor((value - origin) * scale)``, for levels spread evenly; else by the bits
+    of the float (its order as a 64-bit integer: a log-like scale, for skewed levels), from
+    ``low`` on, ``shift`` bits dropped. Clipped to cells 0..last (NaN: a valid cell). The
+    parameters are numbers, or arrays of one row per column (all columns at once).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = np.floor((values - origin) * scale)
+    np.fmax(spread, 0.0, out=spread)  # fmax, fmin: NaN -> the bound
+    np.fmin(spread, last, out=spread)
+    bits = (values + 0.0).view(np.int64)  # + 0.0: -0.0 as 0.0, equal values alike
+    bits = np.where(bits < 0, bits ^ _SIGN_OFF, bits)  # negative floats: reversed order
+    np.clip(bits, low, high, out=bits)
+    scaled = (bits.view(np.uint64) - np.asarray(low).astype(np.int64).view(np.uint64)) >> shift
+    cells: IntArray = np.where(linear, spread.astype(np.int64), scaled.astype(np.int64))
+    return cells
+
+
+@dataclass(frozen=True)
+class _Guide:
+    """Where to search the levels for a value: the levels of its cell (see ``_guide_cells``).
+
+    ``table[c]``: levels in the cells before c (and one more entry): a value's count of
+    levels below it is in ``table[c]..table[c + 1]``, since the map is nondecreasing.
+    """
+
+    table: NDArray[np.int32]
+    linear: bool
+    origin: float
+    scale: float
+    low: int
+    high: int
+    shift: int
+    steps: int  # bit length of the most levels in a cell
+
+    def cells(self, values: FloatArray) -> IntArray:
+        """The cell of each value."""
+        return _guide_cells(values, self.linear, self.origin, self.scale, self.low,
+                            self.high, np.uint64(self.shift), self.table.shape[0] - 2)
+
+    def levels_below(self, levels: FloatArray, values: FloatArray) -> AnyIntArray:
+        """``searchsorted(levels, values)``: a search among the levels of each value's cell."""
+        cell = self.cells(values)
+        start = self.table[cell]
+        return _search_within(levels, values, start, self.table[cell + 1] - start, self.steps)
+
+
+def _guide(levels: FloatArray) -> _Guide:
+    """A guide of as many cells as levels: linear or by the bits, whichever is more even."""
+    n = int(levels.shape[0])
+    ends = (levels[[0, -1]] + 0.0).view(np.int64)
+    low, high = (int(x) for x in np.where(ends < 0, ends ^ _SIGN_OFF, ends))
+    width = float(levels[-1]) - float(levels[0])
+    scale = n / width if math.isfinite(width) and width > 0 else 0.0
+    shift = ((high - low) // n).bit_length()
+    best: _Guide | None = None
+    for linear in (True, False):
+        cells = _guide_cells(levels, linear, float(levels[0]), scale, low, high,
+                             np.uint64(shift), n - 1)
+        table = np.searchsorted(cells, np.arange(n + 1)).astype(np.int32)
+        steps = int(np.bincount(cells, minlength=n).max()).bit_length()
+        guide = _Guide(table, linear, float(levels[0]), scale, low, high, shift, steps)
+        if best is None or guide.steps < best.steps:
+            best = guide
+    assert best is not None
+    return best
+
+
 @dataclass(frozen=True)
 class _Column:
     """A reference column prepared once: its tie groups and jittered, sorted keys."""
@@ -360,6 +436,7 @@ class _Column:
     cell_start: NDArray[np.int32]
     cells: NDArray[np.int32]
     cell_steps: int  # bit length of the most keys in a cell
+    guide: _Guide | None  # of the levels (as floats); None without levels
 
     @property
     def size(self) -> int:
@@ -380,12 +457,18 @@ class _Column:
         rounds to its group exactly (possible only for a draw below ~1e-11) is searched whole.
         """
         order = None
+        below_levels = None
+        guide = self.guide
         if self.levels.shape[0] > _CACHED_LEVELS and values.shape[0] > 1:
-            # Many levels: searched in sorted order (several times faster than in arrival
-            # order, where nearly every step of every search misses the cache).
-            order = np.argsort(values)  # NaN last
-            values, draws = values[order], draws[order]
-        groups, slot, tied = _slots(self.levels, self.rank_of_level, self.categorical, values)
+            # Many levels: a search in arrival order misses the cache at nearly every step;
+            # the guide leaves a few steps, else the values are searched in sorted order.
+            if guide is not None and guide.steps <= _GUIDE_STEPS:
+                below_levels = guide.levels_below(self.levels, values)
+            else:
+                order = np.argsort(values)  # NaN last
+                values, draws = values[order], draws[order]
+        groups, slot, tied = _slots(self.levels, self.rank_of_level, self.categorical, values,
+                                    below_levels)
         keys = groups + draws
         start: AnyIntArray = self.slot_rows[slot]
         rows = np.where(tied, self.slot_rows[slot + 1] - start, 0)
@@ -449,14 +532,19 @@ def _search_within(ordered: FloatArray, keys: FloatArray, start: AnyIntArray,
 
 
 def _slots(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
-           values: ColumnArray) -> tuple[IntArray, IntArray, NDArray[np.bool_]]:
-    """Tie group, slot (see ``_Column``) and whether the reference has rows in the group."""
+           values: ColumnArray, below: AnyIntArray | None = None,
+           ) -> tuple[IntArray, IntArray, NDArray[np.bool_]]:
+    """Tie group, slot (see ``_Column``) and whether the reference has rows in the group.
+
+    ``below``: ``searchsorted(levels, values)`` when already known (NaN aside).
+    """
     n_levels = int(levels.shape[0])
     count = values.shape[0]
     if n_levels == 0:  # nothing usable in the reference: one group for everything
         zeros = np.zeros(count, dtype=np.int64)
         return zeros, zeros, np.ones(count, dtype=np.bool_)
-    idx = np.searchsorted(levels, values, side="left")
+    idx = (np.searchsorted(levels, values, side="left") if below is None
+           else below.astype(np.int64, copy=False))
     safe = np.minimum(idx, n_levels - 1)
     seen = (idx < n_levels) & (levels[safe] == values)
     if categorical:
@@ -466,6 +554,7 @@ def _slots(levels: ColumnArray, rank_of_level: IntArray, categorical: bool,
     missing = np.isnan(values)
     if missing.any():  # searchsorted puts NaN after every level: slot n_levels
         groups[missing] = 2 * n_levels + 1
+        idx[missing] = n_levels
         return groups, idx, seen | missing
     return groups, idx, seen
 
@@ -509,9 +598,10 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
     cell_start, cells, cell_steps = np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), 0
     if search_steps > _GROUP_SEARCH_STEPS and levels.shape[0]:
         cell_start, cells, cell_steps = _cells(keys, slot_rows, categorical)
+    guide = _guide(levels.astype(np.float64)) if levels.shape[0] else None
     return _Column(column.name, categorical, levels, rank_of_level, SortedSample(keys),
                    SortedSample(np.sort(groups.astype(np.float64))), shares, slot_rows,
-                   search_steps, cell_start, cells, cell_steps)
+                   search_steps, cell_start, cells, cell_steps, guide)
 
 
 @dataclass(frozen=True)
@@ -533,13 +623,15 @@ class _Flat:
     ranks: IntArray  # per categorical column: its rank_of_level, end to end
     keys: FloatArray  # per column (reference order): its sorted keys, end to end
     level_start: IntArray  # per column, shaped (columns, 1): where its levels start
-    level_last: IntArray  # ... and end (its last one)
     levels_count: IntArray
     slot_start: IntArray
     key_start: IntArray
     categorical: list[int]  # the categorical columns (positions in ``order``)
     rank_start: IntArray  # per categorical column, shaped (categorical, 1)
-    level_steps: tuple[int, int]  # per part: bit length of the most levels of a column
+    level_steps: tuple[int, int]  # per part: the most steps of a column's guide
+    guide_tables: NDArray[np.int32]  # per column: its guide's table, end to end
+    guide_start: IntArray  # per column, shaped (columns, 1): where its table starts
+    guide: tuple[Any, ...]  # per column, shaped (columns, 1): _guide_cells' parameters
     search_steps: tuple[int, int]  # per part: steps of the search among a group's (cell's) keys
     # The second part's columns' cell_start (offset into ``cells``), per slot, end to end from
     # that part's first slot; and their cells, end to end (the columns' are views).
@@ -581,6 +673,9 @@ def _flatten(columns: tuple[_Column, ...]) -> tuple[tuple[_Column, ...], _Flat |
     columns = tuple(dataclasses.replace(c, cells=views[j].cells) if j in views else c
                     for j, c in enumerate(columns))
     categorical = [i for i, c in enumerate(parts) if c.categorical]
+    guides = [c.guide for c in parts if c.guide is not None]
+    if len(guides) != len(parts):
+        return columns, None
     rank_start = np.cumsum([0] + [parts[i].levels.shape[0] for i in categorical])
     counts = np.diff(level_start)
     split = len(small)
@@ -592,11 +687,17 @@ def _flatten(columns: tuple[_Column, ...]) -> tuple[tuple[_Column, ...], _Flat |
         order, split, levels, np.concatenate([c.slot_rows for c in parts]),
         np.concatenate([np.zeros(0, dtype=np.int64)] + [parts[i].rank_of_level
                                                         for i in categorical]),
-        keys, level_start[:-1, np.newaxis], (level_start[1:] - 1)[:, np.newaxis],
-        counts[:, np.newaxis], slot_start[:-1, np.newaxis], key_start[order][:, np.newaxis],
+        keys, level_start[:-1, np.newaxis], counts[:, np.newaxis], slot_start[:-1, np.newaxis],
+        key_start[order][:, np.newaxis],
         categorical, rank_start[:-1, np.newaxis],
-        (int(most(counts[:split].tolist())).bit_length(),
-         int(most(counts[split:].tolist())).bit_length()),
+        (most([g.steps for g in guides[:split]]), most([g.steps for g in guides[split:]])),
+        np.concatenate([g.table for g in guides]),
+        np.cumsum([0] + [g.table.shape[0] for g in guides])[:-1, np.newaxis],
+        tuple(np.array([[value] for value in values], dtype=dtype) for values, dtype in (
+            ([g.linear for g in guides], np.bool_), ([g.origin for g in guides], np.float64),
+            ([g.scale for g in guides], np.float64), ([g.low for g in guides], np.int64),
+            ([g.high for g in guides], np.int64), ([g.shift for g in guides], np.uint64),
+            ([g.table.shape[0] - 2 for g in guides], np.int64))),
         (most([c.search_steps for c in parts[:split]]),
          most([c.cell_steps for c in parts[split:]])), cell_start, cells)
     return columns, flat
@@ -652,10 +753,12 @@ def _place_all(flat: _Flat, values: Sequence[ColumnArray],
     for i, j in enumerate(flat.order):
         v[i] = values[j]
     draws = draws[flat.order]
-    found = np.broadcast_to(flat.level_start - 1, v.shape).copy()
+    at = _guide_cells(v, *flat.guide) + flat.guide_start
+    found = flat.level_start - 1 + flat.guide_tables[at]
+    last = flat.level_start - 1 + flat.guide_tables[at + 1]
     parts = (slice(0, flat.split), slice(flat.split, None))
     for part, steps in zip(parts, flat.level_steps, strict=True):
-        _descend(flat.levels, v[part], found[part], flat.level_last[part], steps)
+        _descend(flat.levels, v[part], found[part], last[part], steps)
     idx = found + 1 - flat.level_start  # levels below each value, as searchsorted's
     missing = np.isnan(v)
     idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]  # NaN: after every level

@@ -304,6 +304,9 @@ class TestPlacementEqualsOneSearchOverTheKeys:
         reference = mixed_reference(rng, 5000)
         prepared = prepare_reference(reference, seed=1)
         values, _ = drifting_records(rng, call)
+        special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308, 5e-324])
+        for column in values[:3]:  # the numerical ones
+            column[:special.shape[0]] = special[:column.shape[0]]
         draws = rng.random((len(values), call))
         # Draws whose keys round to their group or to the next one.
         draws[:, ::3] = 0.0
@@ -383,3 +386,28 @@ class TestBlockStatistics:
             gaps = [max(j * n1 - int(b) * n2, int(b) * n2 - (j - 1) * n1)
                     for j, b in enumerate(row, start=1)]
             assert got == max(*gaps, 0) / (n1 * n2)
+
+
+class TestGuide:
+    @pytest.mark.parametrize("kind", ["normal", "lognormal", "zeros and tiny", "signed wide",
+                                      "infinite", "one level"])
+    def test_levels_below_equal_searchsorted_for_any_value(self, kind: str) -> None:
+        rng = np.random.default_rng(13)
+        draws = {
+            "normal": rng.normal(size=3000),
+            "lognormal": rng.lognormal(0, 2, 3000),
+            "zeros and tiny": np.concatenate((np.zeros(100), -np.zeros(10),
+                                              rng.random(3000) * 1e-300, rng.random(100))),
+            "signed wide": rng.normal(size=3000) * 10.0 ** rng.integers(-300, 300, 3000),
+            "infinite": np.concatenate((rng.normal(size=1000), [np.inf, -np.inf])),
+            "one level": np.full(10, 2.5),
+        }[kind]
+        levels = np.unique(draws)
+        guide = alarm._guide(levels)
+        values = np.concatenate((rng.choice(levels, 2000), rng.normal(size=500) * 1e3,
+                                 [0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, -1e308, 5e-324,
+                                  levels[0], levels[-1], np.nextafter(levels[0], -np.inf),
+                                  np.nextafter(levels[-1], np.inf)]))
+        found = guide.levels_below(levels, values)
+        usable = ~np.isnan(values)  # NaN: fixed after (after every level)
+        assert np.array_equal(found[usable], np.searchsorted(levels, values[usable]))
