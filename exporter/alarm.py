@@ -676,6 +676,17 @@ def _flatten(columns: tuple[_Column, ...]) -> tuple[tuple[_Column, ...], _Flat |
     guides = [c.guide for c in parts if c.guide is not None]
     if len(guides) != len(parts):
         return columns, None
+    # The columns' slot_rows and guide tables become views of the flat arrays (no copies).
+    slot_rows = np.concatenate([c.slot_rows for c in parts])
+    slot_at = np.cumsum([0] + [c.slot_rows.shape[0] for c in parts])
+    tables = np.concatenate([g.table for g in guides])
+    table_at = np.cumsum([0] + [g.table.shape[0] for g in guides])
+    guides = [dataclasses.replace(g, table=tables[table_at[i]:table_at[i + 1]])
+              for i, g in enumerate(guides)]
+    shared = {int(j): (slot_rows[slot_at[i]:slot_at[i + 1]], guides[i])
+              for i, j in enumerate(order)}
+    columns = tuple(dataclasses.replace(c, slot_rows=shared[j][0], guide=shared[j][1])
+                    for j, c in enumerate(columns))
     rank_start = np.cumsum([0] + [parts[i].levels.shape[0] for i in categorical])
     counts = np.diff(level_start)
     split = len(small)
@@ -684,15 +695,14 @@ def _flatten(columns: tuple[_Column, ...]) -> tuple[tuple[_Column, ...], _Flat |
         return max(values, default=0)
 
     flat = _Flat(
-        order, split, levels, np.concatenate([c.slot_rows for c in parts]),
+        order, split, levels, slot_rows,
         np.concatenate([np.zeros(0, dtype=np.int64)] + [parts[i].rank_of_level
                                                         for i in categorical]),
         keys, level_start[:-1, np.newaxis], counts[:, np.newaxis], slot_start[:-1, np.newaxis],
         key_start[order][:, np.newaxis],
         categorical, rank_start[:-1, np.newaxis],
         (most([g.steps for g in guides[:split]]), most([g.steps for g in guides[split:]])),
-        np.concatenate([g.table for g in guides]),
-        np.cumsum([0] + [g.table.shape[0] for g in guides])[:-1, np.newaxis],
+        tables, table_at[:-1, np.newaxis],
         tuple(np.array([[value] for value in values], dtype=dtype) for values, dtype in (
             ([g.linear for g in guides], np.bool_), ([g.origin for g in guides], np.float64),
             ([g.scale for g in guides], np.float64), ([g.low for g in guides], np.int64),
