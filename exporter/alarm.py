@@ -854,10 +854,13 @@ class AlarmDetector:
     """Consumes records in order with their times; raises and lowers the model's alarm.
 
     Each record is placed once, when it arrives: its tie group, its random tie-break and the
-    number of reference keys below its key (one binary search per value). A block's KS
-    statistic then needs only those counts, sorted, for every column at once, whatever the
-    scale: the tie-break of a record is shared by the blocks that hold it (each block's test
-    stays exact: its records' tie-breaks are independent of the reference and of each other).
+    number of reference keys below its key (``_Column.place``; a call of a few records places
+    all columns at once, ``_place_all``). A block's KS statistic then needs only those counts,
+    sorted, for every column at once, whatever the scale: the tie-break of a record is shared
+    by the blocks that hold it (each block's test stays exact: its records' tie-breaks are
+    independent of the reference and of each other). The windows a call completes are tested
+    scale by scale in arrays, then followed one by one by the alarm's state (``_test_windows``);
+    the results are those of testing each window alone (tests/unit/test_alarm_equivalence.py).
     """
 
     def __init__(
