@@ -287,6 +287,19 @@ class TestSameResultsAsOneWindowAtATime:
                                   AlarmConfig(false_alarm_every=86400.0))
             assert_same(fast, slow)
 
+    @pytest.mark.parametrize("split", ["one", "fifty"])
+    def test_many_categories_and_integer_arrays_give_the_same_results(self, split: str) -> None:
+        rng = np.random.default_rng(9)
+        reference = [ReferenceColumn("code", "categorical", rng.integers(0, 6000, 8000)),
+                     ReferenceColumn("count", "numerical", rng.poisson(40, 8000))]
+        n = 6000
+        codes = rng.integers(0, 6500, n)  # some unseen
+        counts = rng.poisson(40, n) + (np.arange(n) > 3000) * 3  # integers, not floats
+        fast, slow = run_both(reference, [codes, counts], np.arange(n, dtype=np.float64),
+                              splits(rng, n, split), AlarmConfig(false_alarm_every=86400.0))
+        assert fast.state().raised_total >= 1
+        assert_same(fast, slow)
+
     def test_times_without_a_finite_one_place_nothing_in_either(self) -> None:
         rng = np.random.default_rng(8)
         reference = mixed_reference(rng, 1000)
