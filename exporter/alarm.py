@@ -29,7 +29,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -758,11 +758,9 @@ def _sorted_scale(scales: tuple[int, ...], steps: tuple[int, ...]) -> int | None
 
 def _place_all(flat: _Flat, values: Sequence[ColumnArray],
                draws: FloatArray) -> tuple[IntArray, IntArray]:
-    """``_Column.place`` of every column at once (``draws``: one row per column)."""
-    v = np.empty(draws.shape)
-    for i, j in enumerate(flat.order):
-        v[i] = values[j]
-    draws = draws[flat.order]
+    """``_Column.place`` of every column at once (``draws``: one row per column, in
+    ``flat.order``; the results in the columns' order)."""
+    v = np.vstack([values[j] for j in flat.order.tolist()], dtype=np.float64)
     at = _guide_cells(v, *flat.guide) + flat.guide_start
     found = flat.level_start - 1 + flat.guide_tables[at]
     last = flat.level_start - 1 + flat.guide_tables[at + 1]
@@ -957,8 +955,8 @@ class AlarmDetector:
         flat = self._reference.flat
         if flat is not None and count <= _SMALL_CALL:
             draws = np.empty((columns, count))
-            for j, rng in enumerate(self._rngs):
-                rng.random(out=draws[j])
+            for i, j in enumerate(flat.order.tolist()):
+                self._rngs[j].random(out=draws[i])
             groups, below = _place_all(flat, values, draws)
         else:
             groups = np.empty((columns, count), dtype=np.int32)
@@ -1065,7 +1063,7 @@ class AlarmDetector:
             rank_pvalues = np.ones(statistics.shape)
         smallest = np.minimum(pvalues, rank_pvalues)
         exceeds = smallest < level
-        any_exceeds = [bool(x) for x in np.any(exceeds, axis=1).tolist()]
+        any_exceeds = cast(list[bool], exceeds.any(axis=1).tolist())
         return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
                         rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
 
@@ -1201,7 +1199,7 @@ def _ks_of_sorted(ordered: NDArray[np.integer[Any]], n1: int) -> FloatArray:
     gaps: NDArray[np.integer[Any]] = ordered.astype(wide, copy=True)
     gaps *= n2
     np.subtract(_steps_after(n1, n2, wide), gaps, out=gaps)  # j n1 - count n2
-    upper = np.max(gaps, axis=-1)
-    lower = n1 - np.min(gaps, axis=-1)  # count n2 - (j - 1) n1
+    upper = gaps.max(axis=-1)
+    lower = n1 - gaps.min(axis=-1)  # count n2 - (j - 1) n1
     result: FloatArray = np.maximum(np.maximum(upper, lower), 0) / (n1 * n2)
     return result

@@ -334,7 +334,7 @@ class TestPlacementEqualsOneSearchOverTheKeys:
             assert np.array_equal(got_below, below)
             expected.append(below)
         assert prepared.flat is not None
-        _, together = alarm._place_all(prepared.flat, values, draws)
+        _, together = alarm._place_all(prepared.flat, values, draws[prepared.flat.order])
         assert np.array_equal(together, np.array(expected))
 
     def test_keys_of_the_reference_that_round_to_the_next_group_are_counted_alike(self) -> None:
