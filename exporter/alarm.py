@@ -84,11 +84,12 @@ _CHUNK_LOG = 600.0  # prefix products of a row's weights stay above e**-600 (no 
 # bounded memory whatever the size of a call, and the chunk stays in the cache's reach.
 _SORT_CHUNK = 1 << 20
 # A record whose tie group has at most 2**_GROUP_SEARCH_STEPS - 1 reference rows is placed by a
-# vectorised binary search within its group; in columns with larger groups, by one search over
-# all the reference keys (each step of the former costs a pass over the batch).
+# vectorised binary search within its group; in columns with larger groups, within its cell of
+# the group (_Column.cells): each step of the search costs a pass over the batch.
 _GROUP_SEARCH_STEPS = 4
-# A column of more distinct reference values than this is placed in sorted order (the levels
-# no longer stay in the cache between the searches of a call in arrival order).
+# In a column of more distinct reference values than this, a call's values are searched among
+# the levels with the guide (_Guide), else in sorted order: the levels no longer stay in the
+# cache between the searches of a call in arrival order.
 _CACHED_LEVELS = 4096
 # Windows of at least this many records are merged from sorted steps (_sorted_scale): numpy's
 # sort of one window's counts costs ~6 ns per count at 1,600 (AVX-512), 12 at 6,400, 17 at
@@ -453,8 +454,9 @@ class _Column:
         The key is ``group + draw``; the count equals ``searchsorted(keys, key)`` (a unit test
         compares them): every reference key of a lower group is at most ``group`` and every
         one of a higher group at least ``group + 1``, so only the key's own group is searched,
-        by a binary search of ``search_steps`` vectorised steps over its rows. A key that
-        rounds to its group exactly (possible only for a draw below ~1e-11) is searched whole.
+        by a binary search of ``search_steps`` vectorised steps over its rows, or of
+        ``cell_steps`` over its cell's. A key that rounds to its group exactly (possible only
+        for a draw below ~1e-11) is searched whole.
         """
         order = None
         below_levels = None
