@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import kolmogorov, ndtr
 
+from exporter.share_test import share_bins, share_bins_tested, share_pvalues, share_uniforms
 from exporter.stats.divergence import jensen_shannon
 from exporter.stats.ecdf import FloatArray, SortedSample
 from exporter.stats.ks import ks_statistic
@@ -129,6 +130,7 @@ class BlockResult:
     pvalues: FloatArray  # per column, KS; screening values except where an exact one was needed
     rank_pvalues: FloatArray  # per column, Mann-Whitney; likewise (1 where not run)
     exceeded: tuple[int, ...]  # columns below the per-column level (and >= min_effect)
+    share_pvalues: FloatArray  # per column, the smallest category-share p-value (1 if numerical)
 
 
 def plan_scales(reference_rows: int) -> tuple[int, ...]:
@@ -328,6 +330,9 @@ class _Column:
     keys: SortedSample  # group + U(0, 1), sorted
     groups: SortedSample  # tie groups as floats, sorted (for the KS effect size)
     shares: FloatArray  # categorical: share per rank, then the unseen slot
+    bin_of_group: IntArray  # categorical: share-test bin of each group (rank, then unseen)
+    bin_counts: IntArray  # categorical: reference rows per share-test bin
+    tested: IntArray  # categorical: the bins whose shares are tested (share_test.share_bins_tested)
 
     @property
     def size(self) -> int:
@@ -379,8 +384,14 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
         shares = np.zeros(0)
     groups = tie_groups(levels, rank_of_level, categorical, values)
     keys = groups + rng.random(groups.shape[0])
+    ranks = int(levels.shape[0]) if categorical else 0
+    bin_of_group = share_bins(ranks)
+    bin_counts = np.bincount(bin_of_group[groups], minlength=int(bin_of_group.max()) + 1) \
+        if categorical else np.zeros(0, dtype=np.int64)
+    tested = share_bins_tested(ranks) if categorical else np.zeros(0, dtype=np.int64)
     return _Column(column.name, categorical, levels, rank_of_level, SortedSample(np.sort(keys)),
-                   SortedSample(np.sort(groups.astype(np.float64))), shares)
+                   SortedSample(np.sort(groups.astype(np.float64))), shares, bin_of_group,
+                   bin_counts.astype(np.int64), tested)
 
 
 @dataclass(frozen=True)
@@ -454,6 +465,9 @@ class AlarmDetector:
         self._rngs = [np.random.Generator(np.random.PCG64([seed, j]).advance(self._rows))
                       for j in range(len(self._columns))]
         self._config = config
+        self._seed = seed
+        self._categorical = np.array([c.categorical for c in self._columns], dtype=bool)
+        self._share_tests = sum(int(c.tested.shape[0]) for c in self._columns)
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in itertools.pairwise(self._scales):
             if large % small:
@@ -574,7 +588,10 @@ class AlarmDetector:
         alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
         n1, n2 = self._rows, stop - start
         ranked = n2 * RANK_MAX_SHARE <= n1
-        tests = (2 if ranked else 1) * len(self._columns)
+        # Numerical columns: KS, and Mann-Whitney on small windows; categorical columns: one
+        # test per category share (share_test.py), not KS or Mann-Whitney on the frequency order.
+        numerical = int(np.count_nonzero(~self._categorical))
+        tests = (2 if ranked else 1) * numerical + self._share_tests
         level = sidak_level(alpha, tests) if alpha > 0 else 0.0
         below = self._below[:, start:stop]
         statistics = block_statistics(below, n1)
@@ -582,6 +599,7 @@ class AlarmDetector:
         # Only a screening value that could fall on either side of the level gets the exact
         # one: far below it the column exceeds either way, and on drifting data the exact
         # count of every such column would cost the ingest thread ~0.1 s each.
+        pvalues[self._categorical] = 1.0
         near = (pvalues < SCREEN_FACTOR * level) & (pvalues * SCREEN_FACTOR >= level)
         for j in np.flatnonzero(near):
             pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
@@ -591,16 +609,26 @@ class AlarmDetector:
             ranks = below.sum(axis=1).astype(np.float64)
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
             # The normal screen overstates the tail: below the level the exact value is too.
+            rank_pvalues[self._categorical] = 1.0
             near = (rank_pvalues < RANK_SCREEN_FACTOR * level) & (rank_pvalues >= level)
             for j in np.flatnonzero(near):
                 rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
-        smallest = np.minimum(pvalues, rank_pvalues)
+        share = np.ones(len(self._columns))
+        window = (self._offset + stop) * len(self._scales) + k  # this window's identity
+        for j in np.flatnonzero(self._categorical):
+            column = self._columns[j]
+            bins = column.bin_of_group[self._groups[j, start:stop]]
+            counts = np.bincount(bins, minlength=column.bin_counts.shape[0])[column.tested]
+            u = share_uniforms(self._seed, int(j), window, column.tested)
+            share[j] = float(np.min(share_pvalues(counts, column.bin_counts[column.tested], n2,
+                                                  n1, u), initial=1.0))
+        smallest = np.minimum(np.minimum(pvalues, rank_pvalues), share)
         exceeded = [int(j) for j in np.flatnonzero(smallest < level)
                     if self._effect(int(j), stop) >= self._config.min_effect]
         self._blocks_tested += 1
         if self._keep:
             self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues,
-                                            rank_pvalues, tuple(exceeded)))
+                                            rank_pvalues, tuple(exceeded), share))
         self._update(k, self._offset + start, end_time, exceeded, smallest, tests)
 
     def _effect(self, j: int, stop: int) -> float:
