@@ -619,7 +619,7 @@ class AlarmDetector:
             column = self._columns[j]
             bins = column.bin_of_group[self._groups[j, start:stop]]
             counts = np.bincount(bins, minlength=column.bin_counts.shape[0])[column.tested]
-            u = share_uniforms(self._seed, int(j), window, column.tested)
+            u = share_uniforms(self._seed, int(j), np.array([window]), column.tested)[0]
             share[j] = float(np.min(share_pvalues(counts, column.bin_counts[column.tested], n2,
                                                   n1, u), initial=1.0))
         smallest = np.minimum(np.minimum(pvalues, rank_pvalues), share)

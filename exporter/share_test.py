@@ -18,6 +18,9 @@ where a category is neither in the reference nor in the window has nothing to te
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import gammaln
@@ -26,6 +29,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 MAX_SHARE_BINS = 32  # categories tested one by one: the 31 most frequent and "the rest"
+TABLE_MAX_WINDOW = 400  # windows up to this size read their p-values from a table (ShareColumn)
 TAIL_TERMS = 256  # pmf terms summed exactly; the rest bounded geometrically (see _tail)
 _MASK64 = (1 << 64) - 1
 
@@ -82,45 +86,118 @@ def _tail(x: FloatArray, pooled: FloatArray, total: float, m: float, upward: boo
     return out
 
 
-def share_pvalues(window_counts: IntArray, reference_counts: IntArray, m: int,
-                         reference_rows: int, u: FloatArray) -> FloatArray:
-    """Two-sided randomized p-values of each category's count in a window of ``m`` records."""
-    x = window_counts.astype(np.float64)
-    pooled = x + reference_counts.astype(np.float64)
+def _sides(x: FloatArray, reference_counts: FloatArray, m: int,
+           reference_rows: int) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """The non-random parts of the p-values: P(X beyond x) on x's side, P(X = x), the side.
+
+    The side is up when x is at or above its mean (then "beyond" is P(X > x)), else down.
+    """
+    pooled = x + reference_counts
     total = float(reference_rows + m)
     mf = float(m)
-    mean = mf * pooled / total
-    upper = x >= mean
-    log_p0 = _log_pmf(x, pooled, total, mf)
-    p0 = np.exp(log_p0)
-    beyond = np.empty_like(x)  # P(X > x) when upper, P(X < x) otherwise
+    upper = x >= mf * pooled / total
+    p0 = np.exp(_log_pmf(x, pooled, total, mf))
+    beyond = np.empty_like(x)
     if upper.any():
         beyond[upper] = p0[upper] * _tail(x[upper], pooled[upper], total, mf, True)
-    if (~upper).any():
-        low = ~upper
+    low = ~upper
+    if low.any():
         beyond[low] = p0[low] * _tail(x[low], pooled[low], total, mf, False)
-    # The side of x's tail: P(X beyond x) + (u or 1 - u) P(X = x), the other side's
-    # randomized value being one minus it; p = twice the smaller side.
+    degenerate = (pooled <= 0.0) | (pooled >= total)  # every row in or out: nothing to test
+    beyond[degenerate] = 0.5  # with p0 = 0 below: p = 1 whatever u
+    p0[degenerate] = 0.0
+    return beyond, p0, upper
+
+
+def _randomized(beyond: FloatArray, p0: FloatArray, upper: NDArray[np.bool_],
+                u: FloatArray) -> FloatArray:
+    """p = twice the smaller side: P(X beyond x) + (u, or 1 - u below the mean) P(X = x)."""
     near = beyond + np.where(upper, u, 1.0 - u) * p0
     p: FloatArray = np.minimum(1.0, 2.0 * np.minimum(near, 1.0 - near))
-    degenerate = (pooled <= 0.0) | (pooled >= total)  # every row in or out: nothing to test
-    p[degenerate] = 1.0
     return p
 
 
-def share_uniforms(seed: int, column: int, test: int, bins: IntArray) -> FloatArray:
-    """Seeded uniforms in [0, 1) for one test's bins: splitmix64 of (seed, column, test, bin).
+def share_pvalues(window_counts: IntArray, reference_counts: IntArray, m: int,
+                  reference_rows: int, u: FloatArray) -> FloatArray:
+    """Two-sided randomized p-values of each category's count in a window of ``m`` records."""
+    beyond, p0, upper = _sides(window_counts.astype(np.float64),
+                               reference_counts.astype(np.float64), m, reference_rows)
+    return _randomized(beyond, p0, upper, u)
+
+
+def share_uniforms(seed: int, column: int, tests: IntArray, bins: IntArray) -> FloatArray:
+    """Seeded uniforms in [0, 1), one per test and bin: splitmix64 of (seed, column, test, bin).
 
     A pure function of its arguments (not a generator's state), so the draws do not depend on
     the order in which windows are tested or on how records were split into calls.
     """
-    key = (seed * 0x9E3779B97F4A7C15 + column * 0xBF58476D1CE4E5B9
-           + test * 0x94D049BB133111EB) & _MASK64
-    z = (np.uint64(key) + (bins.astype(np.uint64) + np.uint64(1))
-         * np.uint64(0x9E3779B97F4A7C15))
+    base = (seed * 0x9E3779B97F4A7C15 + column * 0xBF58476D1CE4E5B9) & _MASK64
     with np.errstate(over="ignore"):
+        z = (np.uint64(base) + tests.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
+             + (bins.astype(np.uint64)[None, :] + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     out: FloatArray = (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
     return out
+
+
+@dataclass(frozen=True)
+class ShareColumn:
+    """A categorical reference column's side of the share tests, prepared once.
+
+    ``bin_of_group``: the bin of each tie group (frequency rank, then unseen); ``counts``: the
+    reference rows per bin; ``tested``: the bins tested. Windows of up to ``TABLE_MAX_WINDOW``
+    records (the small scales, tested most often) read their p-values' non-random parts from a
+    table per window size, built on first use: one row per possible count.
+    """
+
+    bin_of_group: IntArray
+    counts: IntArray
+    tested: IntArray
+    rows: int  # of the reference
+    _tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def window_counts(self, groups: NDArray[np.integer[Any]], stops: IntArray,
+                      m: int) -> IntArray:
+        """Counts of the tested bins in the windows of ``m`` records ending at ``stops``.
+
+        ``groups``: the tie groups of the records from ``stops[0] - m`` on.
+        """
+        bins = self.bin_of_group[groups]
+        width = int(self.counts.shape[0])
+        first = int(stops[0]) - m
+        if stops.shape[0] == 1:
+            window = bins[:m]
+            return np.bincount(window, minlength=width)[self.tested][np.newaxis, :]
+        running = np.zeros((bins.shape[0] + 1, width), dtype=np.int32)
+        np.cumsum(np.eye(width, dtype=np.int32)[bins], axis=0, out=running[1:])
+        ends = stops - first
+        counts: IntArray = (running[ends] - running[ends - m])[:, self.tested].astype(np.int64)
+        return counts
+
+    def pvalues(self, counts: IntArray, m: int, u: FloatArray) -> FloatArray:
+        """Randomized p-values of the tested bins' counts (windows x bins) in windows of m."""
+        if m <= TABLE_MAX_WINDOW:
+            table = self._tables.get(m)
+            if table is None:
+                x = np.repeat(np.arange(m + 1, dtype=np.float64), self.tested.shape[0])
+                r = np.tile(self.counts[self.tested].astype(np.float64), m + 1)
+                beyond, p0, upper = _sides(x, r, m, self.rows)
+                shape = (m + 1, int(self.tested.shape[0]))
+                table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
+                self._tables[m] = table
+            cols = np.arange(self.tested.shape[0])[np.newaxis, :]
+            beyond, p0, upper = (part[counts, cols] for part in table)
+            return _randomized(beyond, p0, upper, u)
+        reference = np.broadcast_to(self.counts[self.tested], counts.shape)
+        flat = share_pvalues(counts.ravel(), reference.ravel(), m, self.rows, u.ravel())
+        return flat.reshape(counts.shape)
+
+
+def prepare_shares(groups: IntArray, ranks: int, rows: int) -> ShareColumn:
+    """The share tests' side of a categorical reference column (``groups``: its tie groups)."""
+    bin_of_group = share_bins(ranks)
+    counts = np.bincount(bin_of_group[groups], minlength=int(bin_of_group.max()) + 1)
+    return ShareColumn(bin_of_group, counts.astype(np.int64), share_bins_tested(ranks), rows)

@@ -9,6 +9,7 @@ from scipy import stats as sps
 from exporter.alarm import AlarmConfig, AlarmDetector, ReferenceColumn
 from exporter.share_test import (
     MAX_SHARE_BINS,
+    prepare_shares,
     share_bins,
     share_bins_tested,
     share_pvalues,
@@ -84,17 +85,46 @@ class TestBins:
         assert share_bins_tested(5).tolist() == [0, 1, 2, 3, 4, 5]
 
 
+class TestShareColumn:
+    def test_window_counts_of_many_windows_are_those_of_each_window(self) -> None:
+        rng = np.random.default_rng(8)
+        groups = rng.choice(6, size=5_000, p=[0.5, 0.2, 0.1, 0.1, 0.05, 0.05])
+        column = prepare_shares(groups, 5, 5_000)
+        records = rng.choice(6, size=1_000)
+        stops = np.arange(300, 1_001, 50)
+        many = column.window_counts(records[200:], stops, 100)
+        for t, stop in enumerate(stops):
+            one = column.window_counts(records[stop - 100:stop], stops[t:t + 1], 100)
+            assert np.array_equal(many[t], one[0])
+            expected = np.bincount(column.bin_of_group[records[stop - 100:stop]], minlength=6)
+            assert np.array_equal(one[0], expected[column.tested])
+
+    @pytest.mark.parametrize("m", [100, 1_600])
+    def test_tabled_and_computed_pvalues_agree(self, m: int) -> None:
+        rng = np.random.default_rng(9)
+        groups = rng.choice(4, size=20_000, p=[0.6, 0.3, 0.09, 0.01])
+        column = prepare_shares(groups, 4, 20_000)
+        counts = rng.integers(0, m // 2, size=(7, column.tested.shape[0]))
+        u = rng.random(counts.shape)
+        got = column.pvalues(counts, m, u)
+        reference = np.broadcast_to(column.counts[column.tested], counts.shape)
+        direct = share_pvalues(counts.ravel(), reference.ravel(), m, 20_000, u.ravel())
+        assert np.allclose(got.ravel(), direct, rtol=1e-12, atol=0.0)
+
+
 class TestUniforms:
     def test_they_are_a_function_of_seed_column_window_and_bin_only(self) -> None:
         bins = np.arange(8)
-        first = share_uniforms(7, 2, 123_456, bins)
-        assert np.array_equal(first, share_uniforms(7, 2, 123_456, bins))
-        assert not np.array_equal(first, share_uniforms(7, 2, 123_457, bins))
-        assert not np.array_equal(first, share_uniforms(8, 2, 123_456, bins))
-        assert not np.array_equal(first, share_uniforms(7, 3, 123_456, bins))
+        tests = np.array([123_456, 5])
+        first = share_uniforms(7, 2, tests, bins)
+        assert first.shape == (2, 8)
+        assert np.array_equal(first[0], share_uniforms(7, 2, tests[:1], bins)[0])
+        assert not np.array_equal(first, share_uniforms(7, 2, tests + 1, bins))
+        assert not np.array_equal(first, share_uniforms(8, 2, tests, bins))
+        assert not np.array_equal(first, share_uniforms(7, 3, tests, bins))
 
     def test_they_are_uniform_on_the_unit_interval(self) -> None:
-        u = np.concatenate([share_uniforms(1, 0, t, np.arange(32)) for t in range(2_000)])
+        u = share_uniforms(1, 0, np.arange(2_000), np.arange(32)).ravel()
         assert u.min() >= 0.0
         assert u.max() < 1.0
         assert sps.kstest(u, "uniform").pvalue > 1e-3
