@@ -189,8 +189,8 @@ class ShareColumn:
                 table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
                 self._tables[m] = table
             cols = np.arange(self.tested.shape[0])[np.newaxis, :]
-            beyond, p0, upper = (part[counts, cols] for part in table)
-            return _randomized(beyond, p0, upper, u)
+            return _randomized(table[0][counts, cols], table[1][counts, cols],
+                               table[2][counts, cols], u)
         reference = np.broadcast_to(self.counts[self.tested], counts.shape)
         flat = share_pvalues(counts.ravel(), reference.ravel(), m, self.rows, u.ravel())
         return flat.reshape(counts.shape)
