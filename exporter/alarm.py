@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import kolmogorov, ndtr
 
+from exporter.share_test import ShareColumn, prepare_shares, share_uniforms
 from exporter.stats.divergence import jensen_shannon
 from exporter.stats.ecdf import FloatArray, SortedSample
 from exporter.stats.ks import ks_statistic
@@ -151,6 +152,7 @@ class BlockResult:
     pvalues: FloatArray  # per column, KS; screening values except where an exact one was needed
     rank_pvalues: FloatArray  # per column, Mann-Whitney; likewise (1 where not run)
     exceeded: tuple[int, ...]  # columns below the per-column level (and >= min_effect)
+    share_pvalues: FloatArray  # per column, the smallest category-share p-value (1 if numerical)
 
 
 def plan_scales(reference_rows: int) -> tuple[int, ...]:
@@ -438,6 +440,7 @@ class _Column:
     cells: NDArray[np.int32]
     cell_steps: int  # bit length of the most keys in a cell
     guide: _Guide | None  # of the levels (as floats); None without levels
+    share_test: ShareColumn | None  # categorical: the share tests' side (share_test.py)
 
     @property
     def size(self) -> int:
@@ -601,9 +604,11 @@ def _prepare(column: ReferenceColumn, rng: np.random.Generator) -> _Column:
     if search_steps > _GROUP_SEARCH_STEPS and levels.shape[0]:
         cell_start, cells, cell_steps = _cells(keys, slot_rows, categorical)
     guide = _guide(levels.astype(np.float64)) if levels.shape[0] else None
+    share_column = prepare_shares(groups, int(levels.shape[0]), int(values.shape[0])) \
+        if categorical else None
     return _Column(column.name, categorical, levels, rank_of_level, SortedSample(keys),
                    SortedSample(np.sort(groups.astype(np.float64))), shares, slot_rows,
-                   search_steps, cell_start, cells, cell_steps, guide)
+                   search_steps, cell_start, cells, cell_steps, guide, share_column)
 
 
 @dataclass(frozen=True)
@@ -837,6 +842,7 @@ class _Outcome:
     exceeds: NDArray[np.bool_]  # (windows, columns): smallest p-value below the level
     any_exceeds: list[bool]
     smallest: list[float]  # per window: the smallest p-value
+    share_pvalues: FloatArray  # (windows, columns): the smallest category-share p-value
 
 
 @dataclass
@@ -887,6 +893,13 @@ class AlarmDetector:
         self._rngs = [np.random.Generator(np.random.PCG64([seed, j]).advance(self._rows))
                       for j in range(len(self._columns))]
         self._config = config
+        self._seed = seed
+        self._categorical = np.array([c.categorical for c in self._columns], dtype=bool)
+        # Tests per window: KS (and Mann-Whitney) per numerical column, one per tested category
+        # share per categorical column (share_test.py).
+        self._numerical = int(np.count_nonzero(~self._categorical))
+        self._share_tests = sum(int(c.share_test.tested.shape[0]) for c in self._columns
+                                if c.share_test is not None)
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in itertools.pairwise(self._scales):
             if large % small:
@@ -1039,11 +1052,13 @@ class AlarmDetector:
         n1, n2 = self._rows, self._scales[k]
         end_times = self._times[stops - 1].tolist()
         ranked = n2 * RANK_MAX_SHARE <= n1
-        tests = (2 if ranked else 1) * len(self._columns)
+        tests = (2 if ranked else 1) * self._numerical + self._share_tests
         alphas, levels = self._budgets(k, end_times, tests)
         level = np.array(levels)[:, np.newaxis]
         statistics, ranks = self._statistics(k, stops, ranked)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
+        # Categorical columns get the share tests instead of KS and Mann-Whitney.
+        pvalues[:, self._categorical] = 1.0
         # Only a screening value that could fall on either side of the level gets the exact
         # one: far below it the column exceeds either way, and on drifting data the exact
         # count of every such column would cost the ingest thread ~0.1 s each.
@@ -1055,6 +1070,7 @@ class AlarmDetector:
         if ranked:
             # Mann-Whitney U: pairs (reference key, block key) with the reference key below.
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
+            rank_pvalues[:, self._categorical] = 1.0
             # The normal screen overstates the tail: below the level the exact value is too.
             near = rank_pvalues < RANK_SCREEN_FACTOR * level
             if near.any():
@@ -1063,11 +1079,31 @@ class AlarmDetector:
                     rank_pvalues[t, j] = rank_tail_exact(float(ranks[t, j]), n1, n2)
         else:
             rank_pvalues = np.ones(statistics.shape)
-        smallest = np.minimum(pvalues, rank_pvalues)
+        share = self._share_pvalues(k, stops)
+        smallest = np.minimum(np.minimum(pvalues, rank_pvalues), share)
         exceeds = smallest < level
         any_exceeds = cast(list[bool], exceeds.any(axis=1).tolist())
         return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
-                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
+                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist(),
+                        share)
+
+    def _share_pvalues(self, k: int, stops: IntArray) -> FloatArray:
+        """Per window and column: the smallest category-share p-value (1 if numerical)."""
+        m = self._scales[k]
+        share = np.ones((stops.shape[0], len(self._columns)))
+        if not self._share_tests:
+            return share
+        first, last = int(stops[0]) - m, int(stops[-1])
+        # A window's identity (its last record since the start, and its scale) seeds its
+        # randomization: the same whatever the calls' sizes.
+        windows = (self._offset + stops) * len(self._scales) + k
+        for j in np.flatnonzero(self._categorical):
+            column = self._columns[j].share_test
+            assert column is not None
+            counts = column.window_counts(self._groups[j, first:last], stops, m)
+            u = share_uniforms(self._seed, int(j), windows, column.tested)
+            share[:, j] = column.pvalues(counts, m, u).min(axis=1, initial=1.0)
+        return share
 
     def _budgets(self, k: int, end_times: list[float],
                  tests: int) -> tuple[list[float], list[float]]:
@@ -1127,7 +1163,8 @@ class AlarmDetector:
         if self._keep:
             self.results.append(BlockResult(
                 self._scales[k], end_time, outcome.alphas[t], outcome.statistics[t].copy(),
-                outcome.pvalues[t].copy(), outcome.rank_pvalues[t].copy(), tuple(exceeded)))
+                outcome.pvalues[t].copy(), outcome.rank_pvalues[t].copy(), tuple(exceeded),
+                outcome.share_pvalues[t].copy()))
         self._update(k, self._offset + stop - self._scales[k], end_time, exceeded,
                      outcome.smallest[t], outcome.tests)
 

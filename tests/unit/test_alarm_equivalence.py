@@ -42,6 +42,7 @@ from exporter.alarm import (
     sidak_level,
     tie_groups,
 )
+from exporter.share_test import share_pvalues, share_uniforms
 from exporter.stats.divergence import jensen_shannon
 from exporter.stats.ks import ks_statistic
 
@@ -59,6 +60,7 @@ class OneByOne:
         self.rngs = [np.random.Generator(np.random.PCG64([seed, j]).advance(self.rows))
                      for j in range(len(self.columns))]
         self.config = config
+        self.seed = seed
         self.scales = plan_scales(self.rows) if scales is None else scales
         self.steps = [max(1, m // STEPS_PER_BLOCK) for m in self.scales]
         self.max_alpha = max_block_alpha
@@ -108,11 +110,15 @@ class OneByOne:
         alpha = min(self.max_alpha, self.weight * elapsed / self.config.false_alarm_every)
         n1, n2 = self.rows, stop - start
         ranked = n2 * RANK_MAX_SHARE <= n1
-        tests = (2 if ranked else 1) * len(self.columns)
+        categorical = [c.categorical for c in self.columns]
+        shares = [c.share_test for c in self.columns if c.share_test is not None]
+        tests = ((2 if ranked else 1) * categorical.count(False)
+                 + sum(c.tested.shape[0] for c in shares))
         level = sidak_level(alpha, tests) if alpha > 0 else 0.0
         below = self.below[:, start:stop]
         statistics = block_statistics(below, n1)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
+        pvalues[categorical] = 1.0
         for j in range(len(self.columns)):
             if level / SCREEN_FACTOR <= pvalues[j] < SCREEN_FACTOR * level:
                 pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
@@ -120,15 +126,29 @@ class OneByOne:
         if ranked:
             ranks = below.sum(axis=1).astype(np.float64)
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
+            rank_pvalues[categorical] = 1.0
             for j in range(len(self.columns)):
                 if level <= rank_pvalues[j] < RANK_SCREEN_FACTOR * level:
                     rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
-        smallest = np.minimum(pvalues, rank_pvalues)
+        # Categorical columns: each tested category's count, by a plain bincount, against its
+        # reference count (share_pvalues), randomized by the window's identity.
+        share = np.ones(len(self.columns))
+        window = stop * len(self.scales) + k
+        for j, column in enumerate(self.columns):
+            if column.share_test is None:
+                continue
+            test = column.share_test
+            counts = np.bincount(test.bin_of_group[self.groups[j, start:stop]],
+                                 minlength=test.counts.shape[0])[test.tested]
+            u = share_uniforms(self.seed, j, np.array([window]), test.tested)[0]
+            share[j] = min(share_pvalues(counts, test.counts[test.tested], n2, n1, u),
+                           default=1.0)
+        smallest = np.minimum(np.minimum(pvalues, rank_pvalues), share)
         exceeded = [j for j in range(len(self.columns))
                     if smallest[j] < level and self.effect(j, stop) >= self.config.min_effect]
         self.blocks_tested += 1
         self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues, rank_pvalues,
-                                        tuple(exceeded)))
+                                        tuple(exceeded), share))
         self.update(k, start, end_time, exceeded, float(np.min(smallest)), tests)
 
     def effect(self, j: int, stop: int) -> float:
@@ -217,7 +237,7 @@ def assert_same(fast: AlarmDetector, slow: OneByOne) -> None:
         assert (got.scale, got.alpha, got.exceeded) == (want.scale, want.alpha, want.exceeded)
         assert got.end_time == want.end_time or (math.isnan(got.end_time)
                                                  and math.isnan(want.end_time))
-        for name in ("statistics", "pvalues", "rank_pvalues"):
+        for name in ("statistics", "pvalues", "rank_pvalues", "share_pvalues"):
             np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-12,
                                        atol=0, err_msg=name)
 

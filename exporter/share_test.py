@@ -1,0 +1,203 @@
+"""The drift alarm's test for a categorical column: one exact test per category share.
+
+A window of ``m`` records is compared with the ``n`` reference rows category by category: the
+number ``x`` of window records in category ``c`` given the pooled count ``K = x + r`` (``r``
+reference rows in ``c``). When window and reference are drawn from one population, every split
+of the pooled rows is equally likely, so ``x`` is hypergeometric (``n + m`` rows, ``K`` in the
+category, ``m`` drawn), whatever the population and averaged over references (the reference's
+own sampling noise is inside the test: Fisher's exact test). The count is discrete; a seeded
+uniform ``u`` makes the two-sided p-value exactly uniform under the null
+(``p_up = P(X > x) + u P(X = x)``, ``p = 2 min(p_up, 1 - p_up)``), so a categorical column
+spends its false-alarm budget like a continuous one instead of a fraction of it.
+
+Which categories are tested (``share_bins``): by reference frequency rank, the 31 most frequent
+each on its own and every other category, unseen ones included, in one last bin. A window
+where a category is neither in the reference nor in the window has nothing to test there
+(p = 1: the coin alone never pages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import gammaln
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+MAX_SHARE_BINS = 32  # categories tested one by one: the 31 most frequent and "the rest"
+TABLE_MAX_WINDOW = 400  # windows up to this size read their p-values from a table (ShareColumn)
+TAIL_TERMS = 256  # pmf terms summed exactly; the rest bounded geometrically (see _tail)
+_MASK64 = (1 << 64) - 1
+
+
+def share_bins(ranks: int) -> IntArray:
+    """Bin of each frequency rank ``0..ranks`` (``ranks`` = the unseen slot) for the tests.
+
+    Every rank up to 30 is its own bin; the rarer ranks and unseen categories share the last.
+    """
+    return np.minimum(np.arange(ranks + 1, dtype=np.int64), MAX_SHARE_BINS - 1)
+
+
+def share_bins_tested(ranks: int) -> IntArray:
+    """The bins whose shares are tested for a column with ``ranks`` reference categories.
+
+    All bins, except that with at most two reference categories the most frequent one is left
+    out: its count is the window size minus the others', so its test would repeat theirs.
+    """
+    count = min(ranks + 1, MAX_SHARE_BINS)
+    bins = np.arange(count, dtype=np.int64)
+    return bins[1:] if ranks <= 2 and count > 1 else bins
+
+
+def _log_pmf(x: FloatArray, pooled: FloatArray, total: float, m: float) -> FloatArray:
+    """log P(X = x), X hypergeometric: ``total`` rows, ``pooled`` in the category, ``m`` drawn."""
+    rest = total - pooled
+    out: FloatArray = (gammaln(pooled + 1) - gammaln(x + 1) - gammaln(pooled - x + 1)
+                       + gammaln(rest + 1) - gammaln(m - x + 1) - gammaln(rest - m + x + 1)
+                       - gammaln(total + 1) + gammaln(m + 1) + gammaln(total - m + 1))
+    return out
+
+
+def _tail(x: FloatArray, pooled: FloatArray, total: float, m: float, upward: bool) -> FloatArray:
+    """P(X > x) (``upward``) or P(X < x), relative to P(X = x) (i.e. divided by it).
+
+    The pmf's ratio between neighbours falls monotonically away from the mode, so after
+    ``TAIL_TERMS`` terms the rest is at most ``last * r / (1 - r)``; that bound is added (a
+    p-value too large by at most it: the test can only be more conservative, by a relative
+    ~1e-12 where the p-value is near a page's level).
+    """
+    steps = np.arange(TAIL_TERMS, dtype=np.float64)[None, :]
+    rest = total - pooled
+    if upward:
+        j = x[:, None] + steps  # from x to x + 1, x + 1 to x + 2, ...
+        ratio = (pooled[:, None] - j) * (m - j) / ((j + 1) * (rest[:, None] - m + j + 1))
+    else:
+        j = x[:, None] - steps  # from x to x - 1, ...
+        ratio = j * (rest[:, None] - m + j) / ((pooled[:, None] - j + 1) * (m - j + 1))
+    ratio = np.clip(ratio, 0.0, None)  # past the support's end every term is 0
+    terms = np.cumprod(ratio, axis=1)
+    last, r = terms[:, -1], ratio[:, -1]
+    bound = np.where(r < 1.0, last * r / np.maximum(1.0 - r, 1e-300), np.inf)
+    out: FloatArray = terms.sum(axis=1) + np.where(last > 0.0, bound, 0.0)
+    return out
+
+
+def _sides(x: FloatArray, reference_counts: FloatArray, m: int,
+           reference_rows: int) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
+    """The non-random parts of the p-values: P(X beyond x) on x's side, P(X = x), the side.
+
+    The side is up when x is at or above its mean (then "beyond" is P(X > x)), else down.
+    """
+    pooled = x + reference_counts
+    total = float(reference_rows + m)
+    mf = float(m)
+    upper = x >= mf * pooled / total
+    p0 = np.exp(_log_pmf(x, pooled, total, mf))
+    beyond = np.empty_like(x)
+    if upper.any():
+        beyond[upper] = p0[upper] * _tail(x[upper], pooled[upper], total, mf, True)
+    low = ~upper
+    if low.any():
+        beyond[low] = p0[low] * _tail(x[low], pooled[low], total, mf, False)
+    degenerate = (pooled <= 0.0) | (pooled >= total)  # every row in or out: nothing to test
+    beyond[degenerate] = 0.5  # with p0 = 0 below: p = 1 whatever u
+    p0[degenerate] = 0.0
+    return beyond, p0, upper
+
+
+def _randomized(beyond: FloatArray, p0: FloatArray, upper: NDArray[np.bool_],
+                u: FloatArray) -> FloatArray:
+    """p = twice the smaller side: P(X beyond x) + (u, or 1 - u below the mean) P(X = x)."""
+    near = beyond + np.where(upper, u, 1.0 - u) * p0
+    p: FloatArray = np.minimum(1.0, 2.0 * np.minimum(near, 1.0 - near))
+    return p
+
+
+def share_pvalues(window_counts: IntArray, reference_counts: IntArray, m: int,
+                  reference_rows: int, u: FloatArray) -> FloatArray:
+    """Two-sided randomized p-values of each category's count in a window of ``m`` records."""
+    beyond, p0, upper = _sides(window_counts.astype(np.float64),
+                               reference_counts.astype(np.float64), m, reference_rows)
+    return _randomized(beyond, p0, upper, u)
+
+
+def share_uniforms(seed: int, column: int, tests: IntArray, bins: IntArray) -> FloatArray:
+    """Seeded uniforms in [0, 1), one per test and bin: splitmix64 of (seed, column, test, bin).
+
+    A pure function of its arguments (not a generator's state), so the draws do not depend on
+    the order in which windows are tested or on how records were split into calls.
+    """
+    base = (seed * 0x9E3779B97F4A7C15 + column * 0xBF58476D1CE4E5B9) & _MASK64
+    with np.errstate(over="ignore"):
+        z = (np.uint64(base) + tests.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
+             + (bins.astype(np.uint64)[None, :] + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    out: FloatArray = (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    return out
+
+
+@dataclass(frozen=True)
+class ShareColumn:
+    """A categorical reference column's side of the share tests, prepared once.
+
+    ``bin_of_group``: the bin of each tie group (frequency rank, then unseen); ``counts``: the
+    reference rows per bin; ``tested``: the bins tested. Windows of up to ``TABLE_MAX_WINDOW``
+    records (the small scales, tested most often) read their p-values' non-random parts from a
+    table per window size, built on first use: one row per possible count.
+    """
+
+    bin_of_group: IntArray
+    counts: IntArray
+    tested: IntArray
+    rows: int  # of the reference
+    _tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def window_counts(self, groups: NDArray[np.integer[Any]], stops: IntArray,
+                      m: int) -> IntArray:
+        """Counts of the tested bins in the windows of ``m`` records ending at ``stops``.
+
+        ``groups``: the tie groups of the records from ``stops[0] - m`` on.
+        """
+        bins = self.bin_of_group[groups]
+        width = int(self.counts.shape[0])
+        first = int(stops[0]) - m
+        if stops.shape[0] == 1:
+            window = bins[:m]
+            return np.bincount(window, minlength=width)[self.tested][np.newaxis, :]
+        running = np.zeros((bins.shape[0] + 1, width), dtype=np.int32)
+        np.cumsum(np.eye(width, dtype=np.int32)[bins], axis=0, out=running[1:])
+        ends = stops - first
+        counts: IntArray = (running[ends] - running[ends - m])[:, self.tested].astype(np.int64)
+        return counts
+
+    def pvalues(self, counts: IntArray, m: int, u: FloatArray) -> FloatArray:
+        """Randomized p-values of the tested bins' counts (windows x bins) in windows of m."""
+        if m <= TABLE_MAX_WINDOW:
+            table = self._tables.get(m)
+            if table is None:
+                x = np.repeat(np.arange(m + 1, dtype=np.float64), self.tested.shape[0])
+                r = np.tile(self.counts[self.tested].astype(np.float64), m + 1)
+                beyond, p0, upper = _sides(x, r, m, self.rows)
+                shape = (m + 1, int(self.tested.shape[0]))
+                table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
+                self._tables[m] = table
+            cols = np.arange(self.tested.shape[0])[np.newaxis, :]
+            return _randomized(table[0][counts, cols], table[1][counts, cols],
+                               table[2][counts, cols], u)
+        reference = np.broadcast_to(self.counts[self.tested], counts.shape)
+        flat = share_pvalues(counts.ravel(), reference.ravel(), m, self.rows, u.ravel())
+        return flat.reshape(counts.shape)
+
+
+def prepare_shares(groups: IntArray, ranks: int, rows: int) -> ShareColumn:
+    """The share tests' side of a categorical reference column (``groups``: its tie groups)."""
+    bin_of_group = share_bins(ranks)
+    counts = np.bincount(bin_of_group[groups], minlength=int(bin_of_group.max()) + 1)
+    return ShareColumn(bin_of_group, counts.astype(np.int64), share_bins_tested(ranks), rows)
