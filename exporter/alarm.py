@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import kolmogorov, ndtr
 
-from exporter.share_test import ShareColumn, prepare_shares, share_uniforms
+from exporter.share_test import ShareColumn, ShareTests, prepare_shares
 from exporter.stats.divergence import jensen_shannon
 from exporter.stats.ecdf import FloatArray, SortedSample
 from exporter.stats.ks import ks_statistic
@@ -898,8 +898,9 @@ class AlarmDetector:
         # Tests per window: KS (and Mann-Whitney) per numerical column, one per tested category
         # share per categorical column (share_test.py).
         self._numerical = int(np.count_nonzero(~self._categorical))
-        self._share_tests = sum(int(c.share_test.tested.shape[0]) for c in self._columns
-                                if c.share_test is not None)
+        self._shares = ShareTests([(j, c.share_test) for j, c in enumerate(self._columns)
+                                   if c.share_test is not None], seed, self._rows)
+        self._share_tests = self._shares.count
         self._scales = plan_scales(self._rows) if scales is None else tuple(scales)
         for small, large in itertools.pairwise(self._scales):
             if large % small:
@@ -1097,12 +1098,9 @@ class AlarmDetector:
         # A window's identity (its last record since the start, and its scale) seeds its
         # randomization: the same whatever the calls' sizes.
         windows = (self._offset + stops) * len(self._scales) + k
-        for j in np.flatnonzero(self._categorical):
-            column = self._columns[j].share_test
-            assert column is not None
-            counts = column.window_counts(self._groups[j, first:last], stops, m)
-            u = share_uniforms(self._seed, int(j), windows, column.tested)
-            share[:, j] = column.pvalues(counts, m, u).min(axis=1, initial=1.0)
+        columns = self._shares.columns
+        share[:, columns] = self._shares.smallest(self._groups[columns, first:last], stops, m,
+                                                  windows)
         return share
 
     def _budgets(self, k: int, end_times: list[float],

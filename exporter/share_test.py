@@ -18,7 +18,7 @@ where a category is neither in the reference nor in the window has nothing to te
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -125,15 +125,18 @@ def share_pvalues(window_counts: IntArray, reference_counts: IntArray, m: int,
     return _randomized(beyond, p0, upper, u)
 
 
-def share_uniforms(seed: int, column: int, tests: IntArray, bins: IntArray) -> FloatArray:
+def share_uniforms(seed: int, column: int | IntArray, tests: IntArray,
+                   bins: IntArray) -> FloatArray:
     """Seeded uniforms in [0, 1), one per test and bin: splitmix64 of (seed, column, test, bin).
 
-    A pure function of its arguments (not a generator's state), so the draws do not depend on
-    the order in which windows are tested or on how records were split into calls.
+    ``column``: the column of every bin (or one for all). A pure function of its arguments
+    (not a generator's state), so the draws do not depend on the order in which windows are
+    tested or on how records were split into calls.
     """
-    base = (seed * 0x9E3779B97F4A7C15 + column * 0xBF58476D1CE4E5B9) & _MASK64
     with np.errstate(over="ignore"):
-        z = (np.uint64(base) + tests.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
+        base = (np.uint64(seed * 0x9E3779B97F4A7C15 & _MASK64)
+                + np.asarray(column).astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
+        z = (base + tests.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
              + (bins.astype(np.uint64)[None, :] + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15))
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -147,17 +150,13 @@ class ShareColumn:
     """A categorical reference column's side of the share tests, prepared once.
 
     ``bin_of_group``: the bin of each tie group (frequency rank, then unseen); ``counts``: the
-    reference rows per bin; ``tested``: the bins tested. Windows of up to ``TABLE_MAX_WINDOW``
-    records (the small scales, tested most often) read their p-values' non-random parts from a
-    table per window size, built on first use: one row per possible count.
+    reference rows per bin; ``tested``: the bins tested. ``ShareTests`` tests them.
     """
 
     bin_of_group: IntArray
     counts: IntArray
     tested: IntArray
     rows: int  # of the reference
-    _tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_]]] = field(
-        default_factory=dict, compare=False, repr=False)
 
     def window_counts(self, groups: NDArray[np.integer[Any]], stops: IntArray,
                       m: int) -> IntArray:
@@ -177,27 +176,84 @@ class ShareColumn:
         counts: IntArray = (running[ends] - running[ends - m])[:, self.tested].astype(np.int64)
         return counts
 
-    def pvalues(self, counts: IntArray, m: int, u: FloatArray) -> FloatArray:
-        """Randomized p-values of the tested bins' counts (windows x bins) in windows of m."""
-        if m <= TABLE_MAX_WINDOW:
-            table = self._tables.get(m)
-            if table is None:
-                x = np.repeat(np.arange(m + 1, dtype=np.float64), self.tested.shape[0])
-                r = np.tile(self.counts[self.tested].astype(np.float64), m + 1)
-                beyond, p0, upper = _sides(x, r, m, self.rows)
-                shape = (m + 1, int(self.tested.shape[0]))
-                table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
-                self._tables[m] = table
-            cols = np.arange(self.tested.shape[0])[np.newaxis, :]
-            return _randomized(table[0][counts, cols], table[1][counts, cols],
-                               table[2][counts, cols], u)
-        reference = np.broadcast_to(self.counts[self.tested], counts.shape)
-        flat = share_pvalues(counts.ravel(), reference.ravel(), m, self.rows, u.ravel())
-        return flat.reshape(counts.shape)
-
 
 def prepare_shares(groups: IntArray, ranks: int, rows: int) -> ShareColumn:
     """The share tests' side of a categorical reference column (``groups``: its tie groups)."""
     bin_of_group = share_bins(ranks)
     counts = np.bincount(bin_of_group[groups], minlength=int(bin_of_group.max()) + 1)
     return ShareColumn(bin_of_group, counts.astype(np.int64), share_bins_tested(ranks), rows)
+
+
+class ShareTests:
+    """Every categorical column's share tests together: a few numpy calls per window for all.
+
+    The columns' bins are numbered end to end (``bin_of_group`` maps a column's tie group,
+    offset by ``group_offset``, to its bin in that numbering); the tested bins are grouped by
+    column, so each column's smallest p-value is one ``minimum.reduceat``. The same p-values
+    as ``share_pvalues`` of each column's counts (a test checks it). Windows of up to
+    ``TABLE_MAX_WINDOW`` records (the small scales, tested most often) read the p-values'
+    non-random parts from a table per window size, built on first use: a row per count.
+    """
+
+    def __init__(self, columns: list[tuple[int, ShareColumn]], seed: int, rows: int) -> None:
+        self.columns = np.array([j for j, _ in columns], dtype=np.int64)
+        shares = [c for _, c in columns]
+        widths = [int(c.counts.shape[0]) for c in shares]
+        bin_offset = np.cumsum([0, *widths])[:-1]
+        sizes = [int(c.bin_of_group.shape[0]) for c in shares]
+        self.group_offset = np.cumsum([0, *sizes])[:-1].astype(np.int32)[:, np.newaxis]
+        self.bin_of_group = np.concatenate(
+            [np.zeros(0, dtype=np.int64)] + [c.bin_of_group + o for c, o in zip(
+                shares, bin_offset, strict=True)])
+        self.bins = int(sum(widths))
+        self.tested = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            c.tested + o for c, o in zip(shares, bin_offset, strict=True)])
+        self.local = np.concatenate([np.zeros(0, dtype=np.int64)] + [c.tested for c in shares])
+        self.column_of_test = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            np.full(c.tested.shape[0], j, dtype=np.int64) for j, c in columns])
+        self.starts = np.cumsum([0] + [int(c.tested.shape[0]) for c in shares])[:-1]
+        self.reference = np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            c.counts[c.tested] for c in shares]).astype(np.float64)
+        self.shares = shares
+        self.seed = seed
+        self.rows = rows
+        self._tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_]]] = {}
+
+    @property
+    def count(self) -> int:
+        """Tests per window (tested bins over all columns)."""
+        return int(self.tested.shape[0])
+
+    def smallest(self, groups: NDArray[np.integer[Any]], stops: IntArray, m: int,
+                 windows: IntArray) -> FloatArray:
+        """Per window (rows) and categorical column: the smallest share p-value.
+
+        ``groups``: the categorical columns' tie groups from ``stops[0] - m`` on (a row per
+        column, in ``columns`` order); ``windows``: each window's identity (seeds its draws).
+        """
+        if stops.shape[0] == 1:
+            bins = self.bin_of_group[groups[:, :m] + self.group_offset]
+            counts = np.bincount(bins.ravel(), minlength=self.bins)[self.tested][np.newaxis, :]
+        else:
+            counts = np.concatenate([
+                c.window_counts(groups[i], stops, m) for i, c in enumerate(self.shares)], axis=1)
+        u = share_uniforms(self.seed, self.column_of_test, windows, self.local)
+        if m <= TABLE_MAX_WINDOW:
+            table = self._tables.get(m)
+            if table is None:
+                x = np.repeat(np.arange(m + 1, dtype=np.float64), self.count)
+                r = np.tile(self.reference, m + 1)
+                beyond, p0, upper = _sides(x, r, m, self.rows)
+                shape = (m + 1, self.count)
+                table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
+                self._tables[m] = table
+            cols = np.arange(self.count)[np.newaxis, :]
+            p = _randomized(table[0][counts, cols], table[1][counts, cols],
+                            table[2][counts, cols], u)
+        else:
+            reference = np.broadcast_to(self.reference, counts.shape)
+            beyond, p0, upper = _sides(counts.ravel().astype(np.float64), reference.ravel(),
+                                       m, self.rows)
+            p = _randomized(beyond, p0, upper, u.ravel()).reshape(counts.shape)
+        out: FloatArray = np.minimum.reduceat(p, self.starts, axis=1)
+        return out

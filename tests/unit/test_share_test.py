@@ -9,6 +9,7 @@ from scipy import stats as sps
 from exporter.alarm import AlarmConfig, AlarmDetector, ReferenceColumn
 from exporter.share_test import (
     MAX_SHARE_BINS,
+    ShareTests,
     prepare_shares,
     share_bins,
     share_bins_tested,
@@ -100,16 +101,28 @@ class TestShareColumn:
             assert np.array_equal(one[0], expected[column.tested])
 
     @pytest.mark.parametrize("m", [100, 1_600])
-    def test_tabled_and_computed_pvalues_agree(self, m: int) -> None:
+    def test_all_columns_together_give_each_columns_own_pvalues(self, m: int) -> None:
+        # Tabled (100) or computed (1,600): the smallest p-value of each column, as
+        # share_pvalues gives it for that column's counts and draws.
         rng = np.random.default_rng(9)
-        groups = rng.choice(4, size=20_000, p=[0.6, 0.3, 0.09, 0.01])
-        column = prepare_shares(groups, 4, 20_000)
-        counts = rng.integers(0, m // 2, size=(7, column.tested.shape[0]))
-        u = rng.random(counts.shape)
-        got = column.pvalues(counts, m, u)
-        reference = np.broadcast_to(column.counts[column.tested], counts.shape)
-        direct = share_pvalues(counts.ravel(), reference.ravel(), m, 20_000, u.ravel())
-        assert np.allclose(got.ravel(), direct, rtol=1e-12, atol=0.0)
+        shapes = [[0.6, 0.3, 0.09, 0.01], [0.9, 0.1], [1 / 40] * 40]
+        columns = []
+        for shares in shapes:
+            groups = rng.choice(len(shares), size=20_000, p=shares)
+            columns.append(prepare_shares(groups, len(shares), 20_000))
+        tests = ShareTests(list(zip([1, 3, 4], columns, strict=True)), 5, 20_000)
+        stops = np.arange(m, 3 * m + 1, m // 2)
+        records = np.stack([rng.choice(len(s), size=3 * m) for s in shapes])
+        windows = np.arange(stops.shape[0]) * 7 + 2
+        got = tests.smallest(records, stops, m, windows)
+        for i, (j, column) in enumerate(zip([1, 3, 4], columns, strict=True)):
+            counts = column.window_counts(records[i], stops, m)
+            u = share_uniforms(5, j, windows, column.tested)
+            for t in range(stops.shape[0]):
+                p = share_pvalues(counts[t], column.counts[column.tested], m, 20_000, u[t])
+                assert got[t, i] == pytest.approx(p.min(), rel=1e-12)
+        one = tests.smallest(records[:, stops[2] - m:], stops[2:3], m, windows[2:3])
+        assert np.allclose(one[0], got[2], rtol=1e-12, atol=0.0)
 
 
 class TestUniforms:
