@@ -29,7 +29,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 MAX_SHARE_BINS = 32  # categories tested one by one: the 31 most frequent and "the rest"
-TABLE_MAX_WINDOW = 400  # windows up to this size read their p-values from a table (ShareColumn)
+TABLE_MAX_WINDOW = 400  # windows up to this size read their p-values from a table (ShareTests)
 TAIL_TERMS = 256  # pmf terms summed exactly; the rest bounded geometrically (see _tail)
 _MASK64 = (1 << 64) - 1
 
@@ -192,7 +192,10 @@ class ShareTests:
     column, so each column's smallest p-value is one ``minimum.reduceat``. The same p-values
     as ``share_pvalues`` of each column's counts (a test checks it). Windows of up to
     ``TABLE_MAX_WINDOW`` records (the small scales, tested most often) read the p-values'
-    non-random parts from a table per window size, built on first use: a row per count.
+    non-random parts from a table per window size (a row per count, a column per tested bin),
+    each entry computed the first time its count occurs: the counts of a stream without drift
+    stay within a few standard deviations of their means, so after a few windows nearly every
+    window is a lookup.
     """
 
     def __init__(self, columns: list[tuple[int, ShareColumn]], seed: int, rows: int) -> None:
@@ -217,7 +220,10 @@ class ShareTests:
         self.shares = shares
         self.seed = seed
         self.rows = rows
-        self._tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_]]] = {}
+        # Per window size: P(X beyond x) on x's side, P(X = x), the side, and whether known;
+        # a row per count x, a column per tested bin, filled as counts occur.
+        self._tables: dict[int, tuple[FloatArray, FloatArray, NDArray[np.bool_],
+                                      NDArray[np.bool_]]] = {}
 
     @property
     def count(self) -> int:
@@ -241,13 +247,18 @@ class ShareTests:
         if m <= TABLE_MAX_WINDOW:
             table = self._tables.get(m)
             if table is None:
-                x = np.repeat(np.arange(m + 1, dtype=np.float64), self.count)
-                r = np.tile(self.reference, m + 1)
-                beyond, p0, upper = _sides(x, r, m, self.rows)
                 shape = (m + 1, self.count)
-                table = (beyond.reshape(shape), p0.reshape(shape), upper.reshape(shape))
+                table = (np.empty(shape), np.empty(shape), np.empty(shape, dtype=bool),
+                         np.zeros(shape, dtype=bool))
                 self._tables[m] = table
-            cols = np.arange(self.count)[np.newaxis, :]
+            cols = np.broadcast_to(np.arange(self.count)[np.newaxis, :], counts.shape)
+            missing = ~table[3][counts, cols]
+            if missing.any():  # counts not seen before at this size: computed once
+                x, t = counts[missing], cols[missing]
+                beyond, p0, upper = _sides(x.astype(np.float64), self.reference[t], m,
+                                           self.rows)
+                table[0][x, t], table[1][x, t], table[2][x, t] = beyond, p0, upper
+                table[3][x, t] = True
             p = _randomized(table[0][counts, cols], table[1][counts, cols],
                             table[2][counts, cols], u)
         else:
