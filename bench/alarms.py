@@ -159,7 +159,7 @@ def draw_columns(pops: list[Population], rng: np.random.Generator, n: int,
 
 
 def null_run(pops: list[Population], rate: float, records: int, expected: float,
-             rng: np.random.Generator, seed: int, chunk: int = 100,
+             rng: np.random.Generator, seed: int, chunk: int = 500,
              rho: float = 0.0) -> tuple[int, int, float, float, float]:
     """One fresh reference and one null stream: (raises, exceedances, time, down time, T)."""
     reference = [ReferenceColumn(f"c{j}", p.kind, v) for j, (p, v) in enumerate(
