@@ -874,6 +874,46 @@ def null_baselines(quick: bool, seed: int, setup: DelaySetup) -> list[dict[str, 
     return results
 
 
+def pool_false_alarms(files: list[Path]) -> list[dict[str, Any]]:
+    """Part 1's tables of several runs (other seeds: other references and streams), pooled."""
+    pooled: dict[tuple[str, int, float], dict[str, float]] = {}
+    for path in files:
+        for row in json.loads(path.read_text()).get("false_alarms", []):
+            if "expected" not in row:
+                continue  # the correlated case: outside the guarantee
+            key = (row["population"], row["columns"], row["rate"])
+            acc = pooled.setdefault(key, dict.fromkeys(
+                ("references", "raises", "expected", "down", "exceed"), 0.0))
+            acc["references"] += row["references"]
+            acc["raises"] += row["raises"]
+            acc["expected"] += row["expected"]
+            acc["down"] += row["ratio_down"] * row["raises"]  # down time in units of T
+            acc["exceed"] += row["exceedances_per_target"] * row["expected"]
+    print(f"\n## 1. False alarms in time, {len(files)} runs pooled\n")
+    print("| population | columns | records/s | references | raises | (down time per raise) / "
+          "T | (time per raise) / T | exceedances per T |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    total = dict.fromkeys(("raises", "expected", "down", "exceed"), 0.0)
+    for (population, columns, rate), acc in pooled.items():
+        raises = max(acc["raises"], 1.0)
+        row = {"population": population, "columns": columns, "rate": rate,
+               "references": int(acc["references"]), "raises": int(acc["raises"]),
+               "expected": acc["expected"], "ratio_down": acc["down"] / raises,
+               "ratio_all": acc["expected"] / raises,
+               "exceedances_per_target": acc["exceed"] / acc["expected"]}
+        rows.append(row)
+        for name in total:
+            total[name] += acc[name]
+        print(f"| {population} | {columns} | {rate:g} | {row['references']} | {row['raises']} "
+              f"(exp. {acc['expected']:.0f}) | {row['ratio_down']:.2f} | {row['ratio_all']:.2f} "
+              f"| {row['exceedances_per_target']:.2f} |")
+    print(f"| all cases | | | | {total['raises']:.0f} (exp. {total['expected']:.0f}) | "
+          f"{total['down'] / total['raises']:.2f} | {total['expected'] / total['raises']:.2f} | "
+          f"{total['exceed'] / total['expected']:.2f} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three parts; print Markdown tables; optionally write the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -887,7 +927,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="+", type=float, default=None,
                         help="part 1's records/s")
     parser.add_argument("--repeats", type=int, default=9, help="runs per change in part 3")
+    parser.add_argument("--pool", nargs="+", type=Path, default=None,
+                        help="only pool part 1 of these --json files (runs of other seeds)")
     args = parser.parse_args(argv)
+    if args.pool:
+        pooled = pool_false_alarms(args.pool)
+        if args.json is not None:
+            args.json.write_text(json.dumps({"false_alarms": pooled}, indent=1, default=float))
+        return 0
     started = time.perf_counter()
     out: dict[str, Any] = {"quick": args.quick}
     if args.only in (None, "tail"):
