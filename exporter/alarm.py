@@ -1018,29 +1018,62 @@ class AlarmDetector:
                 self._sorted_steps[:, start:stop].reshape(steps.shape)[...] = np.sort(steps,
                                                                                     axis=-1)
         order: list[tuple[int, int, int]] = []  # (last record, scale, window of the scale)
-        outcomes: list[_Outcome | None] = []
+        plans: list[tuple[int, IntArray, list[float], list[float], list[float]]] = []
         for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
             first = max(seen // every + 1, -(-scale // every)) * every
             if first > last:
-                outcomes.append(None)
                 continue
-            ends = range(first, last + 1, every)
-            outcomes.append(self._test_scale(k, np.arange(first, last + 1, every) - self._offset))
-            order.extend((end, k, t) for t, end in enumerate(ends))
-        if len(outcomes) > 1:
+            stops = np.arange(first, last + 1, every) - self._offset
+            end_times = self._times[stops - 1].tolist()
+            alphas, levels = self._budgets(k, end_times, self._tests(k))
+            plans.append((k, stops, end_times, alphas, levels))
+            order.extend((end, k, t) for t, end in enumerate(range(first, last + 1, every)))
+        # A window without budget (no time since its scale's previous one: records read in one
+        # batch without timestamps) cannot exceed; while the alarm is down its statistics
+        # matter only if another window of the call raises it. So they are computed only then.
+        idle = not self._keep and self._raised is None
+        outcomes: dict[int, _Outcome] = {
+            k: self._test_scale(k, stops, end_times, alphas, levels,
+                                [level > 0.0 for level in levels] if idle else None)
+            for k, stops, end_times, alphas, levels in plans}
+        if idle and any(any(o.any_exceeds) for o in outcomes.values()):
+            outcomes = {k: self._test_scale(k, stops, end_times, alphas, levels, None)
+                        for k, stops, end_times, alphas, levels in plans}
+        if len(plans) > 1:
             order.sort()
         for _, k, t in order:
-            outcome = outcomes[k]
-            assert outcome is not None
-            self._conclude(k, outcome, t)
+            self._conclude(k, outcomes[k], t)
 
-    def _test_scale(self, k: int, stops: IntArray) -> _Outcome:
-        """Statistics, p-values and exceedances of scale k's windows ending at ``stops``."""
+    def _tests(self, k: int) -> int:
+        """P-values per window of scale k: KS per column, and Mann-Whitney where it runs."""
+        return (2 if self._scales[k] * RANK_MAX_SHARE <= self._rows else 1) * len(self._columns)
+
+    def _test_scale(self, k: int, stops: IntArray, end_times: list[float], alphas: list[float],
+                    levels: list[float], computed: list[bool] | None) -> _Outcome:
+        """Statistics, p-values and exceedances of scale k's windows ending at ``stops``.
+
+        Only the windows marked in ``computed`` (all when None); the others are given no
+        exceedance and p-values of 1 (see ``_test_windows``).
+        """
+        if computed is not None and not all(computed):
+            some = self._test_scale(k, stops[computed], [], [], [level for level, c in zip(
+                levels, computed, strict=True) if c], None)
+            rows = np.flatnonzero(computed)
+            columns = len(self._columns)
+            statistics, pvalues, rank_pvalues = (np.zeros((stops.shape[0], columns)),
+                                                 np.ones((stops.shape[0], columns)),
+                                                 np.ones((stops.shape[0], columns)))
+            exceeds = np.zeros((stops.shape[0], columns), dtype=np.bool_)
+            any_exceeds, smallest = [False] * stops.shape[0], [1.0] * stops.shape[0]
+            for row, t in enumerate(rows.tolist()):
+                any_exceeds[t], smallest[t] = some.any_exceeds[row], some.smallest[row]
+            statistics[rows], pvalues[rows] = some.statistics, some.pvalues
+            rank_pvalues[rows], exceeds[rows] = some.rank_pvalues, some.exceeds
+            return _Outcome(stops.tolist(), end_times, alphas, some.tests, statistics, pvalues,
+                            rank_pvalues, exceeds, any_exceeds, smallest)
         n1, n2 = self._rows, self._scales[k]
-        end_times = self._times[stops - 1].tolist()
         ranked = n2 * RANK_MAX_SHARE <= n1
-        tests = (2 if ranked else 1) * len(self._columns)
-        alphas, levels = self._budgets(k, end_times, tests)
+        tests = self._tests(k)
         level = np.array(levels)[:, np.newaxis]
         statistics, ranks = self._statistics(k, stops, ranked)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
@@ -1063,11 +1096,11 @@ class AlarmDetector:
                     rank_pvalues[t, j] = rank_tail_exact(float(ranks[t, j]), n1, n2)
         else:
             rank_pvalues = np.ones(statistics.shape)
-        smallest = np.minimum(pvalues, rank_pvalues)
-        exceeds = smallest < level
+        least = np.minimum(pvalues, rank_pvalues)
+        exceeds = least < level
         any_exceeds = cast(list[bool], exceeds.any(axis=1).tolist())
         return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
-                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist())
+                        rank_pvalues, exceeds, any_exceeds, least.min(axis=1).tolist())
 
     def _budgets(self, k: int, end_times: list[float],
                  tests: int) -> tuple[list[float], list[float]]:

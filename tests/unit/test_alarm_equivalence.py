@@ -223,10 +223,10 @@ def assert_same(fast: AlarmDetector, slow: OneByOne) -> None:
 
 
 def run_both(reference: list[ReferenceColumn], values: list[Array], times: Array,
-             sizes: list[int], config: AlarmConfig, **options: Any) -> tuple[AlarmDetector,
-                                                                             OneByOne]:
+             sizes: list[int], config: AlarmConfig, keep: bool = True,
+             **options: Any) -> tuple[AlarmDetector, OneByOne]:
     prepared = prepare_reference(reference, seed=3)
-    fast = AlarmDetector(prepared, config, seed=9, keep_results=True, **options)
+    fast = AlarmDetector(prepared, config, seed=9, keep_results=keep, **options)
     slow = OneByOne(prepared, config, seed=9, **options)
     at = 0
     for size in sizes:
@@ -264,6 +264,24 @@ class TestSameResultsAsOneWindowAtATime:
                               AlarmConfig(false_alarm_every=3 * 86400.0))
         assert fast._sorted_scale == 1
         assert_same(fast, slow)
+
+    @pytest.mark.parametrize("split", ["fifty", "random"])
+    def test_without_kept_results_the_states_are_the_same_after_every_call(
+            self, split: str) -> None:
+        # Without keep_results, windows without budget are tested only when the call holds an
+        # exceedance or the alarm is up; the states must not tell the difference.
+        rng = np.random.default_rng(15)
+        reference = mixed_reference(rng, 6000)
+        values, times = drifting_records(rng, 12_000)
+        sizes = splits(rng, 12_000, split)
+        # One time per call, as for records read in one batch without timestamps.
+        ends = np.cumsum(sizes)
+        batch_times = np.repeat(ends * 1.0, sizes)
+        config = AlarmConfig(false_alarm_every=3 * 86400.0)
+        for stamps in (times, batch_times):
+            fast, slow = run_both(reference, values, stamps, sizes, config, keep=False)
+            assert slow.raised_total >= 1
+            assert fast.results == []
 
     def test_every_window_exceeding_gives_the_same_exact_p_values(self) -> None:
         rng = np.random.default_rng(6)
