@@ -351,15 +351,22 @@ def _guide_cells(values: FloatArray, linear: Any, origin: Any, scale: Any, low: 
     ``low`` on, ``shift`` bits dropped. Clipped to cells 0..last (NaN: a valid cell). The
     parameters are numbers, or arrays of one row per column (all columns at once).
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        spread = np.floor((values - origin) * scale)
-    np.fmax(spread, 0.0, out=spread)  # fmax, fmin: NaN -> the bound
-    np.fmin(spread, last, out=spread)
+    spread: IntArray | None = None
+    if linear is not False:
+        with np.errstate(invalid="ignore", over="ignore"):
+            floats = np.floor((values - origin) * scale)
+        np.fmax(floats, 0.0, out=floats)  # fmax, fmin: NaN -> the bound
+        np.fmin(floats, last, out=floats)
+        spread = floats.astype(np.int64)
+        if linear is True:
+            return spread
     bits = (values + 0.0).view(np.int64)  # + 0.0: -0.0 as 0.0, equal values alike
     bits = np.where(bits < 0, bits ^ _SIGN_OFF, bits)  # negative floats: reversed order
     np.clip(bits, low, high, out=bits)
     scaled = (bits.view(np.uint64) - np.asarray(low).astype(np.int64).view(np.uint64)) >> shift
-    cells: IntArray = np.where(linear, spread.astype(np.int64), scaled.astype(np.int64))
+    cells: IntArray = scaled.astype(np.int64)
+    if spread is not None:  # one kind per row (all columns at once)
+        cells = np.where(linear, spread, cells)
     return cells
 
 
@@ -771,11 +778,14 @@ def _place_all(flat: _Flat, values: Sequence[ColumnArray],
         _descend(flat.levels, v[part], found[part], last[part], steps)
     idx = found + 1 - flat.level_start  # levels below each value, as searchsorted's
     missing = np.isnan(v)
-    idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]  # NaN: after every level
+    any_missing = bool(missing.any())
+    if any_missing:  # NaN: after every level
+        idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]
     safe = np.minimum(idx, flat.levels_count - 1)
     seen = flat.levels[flat.level_start + safe] == v
     groups = 2 * idx + seen
-    groups[missing] = np.broadcast_to(2 * flat.levels_count + 1, v.shape)[missing]
+    if any_missing:
+        groups[missing] = np.broadcast_to(2 * flat.levels_count + 1, v.shape)[missing]
     slot = idx
     tied = seen | missing
     if flat.categorical:
