@@ -283,6 +283,23 @@ class TestSameResultsAsOneWindowAtATime:
             assert slow.raised_total >= 1
             assert fast.results == []
 
+    @pytest.mark.parametrize("split", ["fifty", "one"])
+    def test_a_change_only_the_largest_windows_see_raises_alike_without_kept_results(
+            self, split: str) -> None:
+        # The largest windows are bounded by the mean of the smaller ones' statistics while
+        # the alarm is down: a small shift that only they detect must still raise at the
+        # same record.
+        rng = np.random.default_rng(21)
+        reference = [ReferenceColumn(name, "numerical", rng.normal(size=6000))
+                     for name in ("x", "y")]
+        n = 8000
+        x = rng.normal(size=n)
+        x[3000:] += 0.2
+        values = [x, rng.normal(size=n)]
+        _, slow = run_both(reference, values, np.arange(n, dtype=np.float64),
+                              splits(rng, n, split), AlarmConfig(), keep=False)
+        assert slow.state()[3:5] == (3999.0, 1600)  # raised by a 1,600-record window
+
     def test_every_window_exceeding_gives_the_same_exact_p_values(self) -> None:
         rng = np.random.default_rng(6)
         reference = mixed_reference(rng, 1500)
