@@ -924,16 +924,17 @@ class AlarmDetector:
         # timsort) instead of a full sort, and each record is sorted once there instead of
         # twice per scale. One copy of the buffer: what the int32 groups saved.
         self._sorted_scale = _sorted_scale(self._scales, self._steps)
-        # A window of the top scale is made of whole windows of the scale below, and its KS
+        # A window of a large scale is made of whole windows of the scale below, and its KS
         # statistic is at most their mean (its ECDF is their mean): while that bound's p-value
         # is far above the level, the window cannot exceed and, the alarm down, need not be
-        # sorted (see _test_windows). The scale below's last statistics, by last record.
-        top = len(self._scales) - 1
-        self._bounded = top if (
-            top >= 1 and self._scales[top] % self._scales[top - 1] == 0
-            and self._scales[top - 1] % self._steps[top - 1] == 0
-            and self._scales[top] * RANK_MAX_SHARE > self._rows) else None
-        self._parts_ks: dict[int, FloatArray] = {}
+        # sorted (see _test_windows). The top scale, every other one below it down to
+        # _MERGE_FROM records (their windows' sorts are the costly ones), each bounded by the
+        # scale below's windows (tested in full), whose last statistics are kept by last record.
+        self._bounded = tuple(
+            k for k in range(len(self._scales) - 1, 0, -2)
+            if self._scales[k] >= _MERGE_FROM and self._scales[k] % self._scales[k - 1] == 0
+            and self._scales[k - 1] % self._steps[k - 1] == 0)
+        self._parts_ks: dict[int, dict[int, FloatArray]] = {k - 1: {} for k in self._bounded}
         self._sorted_steps: NDArray[np.int32] | None = (
             None if self._sorted_scale is None else np.empty((columns, capacity), dtype=np.int32))
         self._groups = np.empty((columns, capacity), dtype=np.int32)
@@ -1057,11 +1058,11 @@ class AlarmDetector:
             computed = None
             if idle:
                 ends = (stops + self._offset).tolist()
-                computed = [level > 0.0 and not (k == self._bounded and self._cannot_exceed(
-                    end, level)) for end, level in zip(ends, levels, strict=True)]
+                computed = [level > 0.0 and not (k in self._bounded and self._cannot_exceed(
+                    k, end, level)) for end, level in zip(ends, levels, strict=True)]
             outcomes[k] = self._test_scale(k, stops, end_times, alphas, levels, computed)
-            if self._bounded is not None and k == self._bounded - 1:
-                self._keep_parts(stops, outcomes[k], computed)
+            if k in self._parts_ks:
+                self._keep_parts(k, stops, outcomes[k], computed)
         if idle and any(any(o.any_exceeds) for o in outcomes.values()):
             outcomes = {k: self._test_scale(k, stops, end_times, alphas, levels, None)
                         for k, stops, end_times, alphas, levels in plans}
@@ -1070,34 +1071,39 @@ class AlarmDetector:
         for _, k, t in order:
             self._conclude(k, outcomes[k], t)
 
-    def _keep_parts(self, stops: IntArray, outcome: _Outcome,
+    def _keep_parts(self, k: int, stops: IntArray, outcome: _Outcome,
                     computed: list[bool] | None) -> None:
-        """Keep the scale below the top one's statistics (those computed) for the bound."""
-        assert self._bounded is not None
+        """Keep scale k's statistics (those computed) for the bound of the scale above."""
+        parts = self._parts_ks[k]
         ends = (stops + self._offset).tolist()
         for t, end in enumerate(ends):
             if computed is None or computed[t]:
-                self._parts_ks[end] = outcome.statistics[t].copy()
-        oldest = ends[-1] - self._scales[self._bounded]
-        for end in [e for e in self._parts_ks if e <= oldest]:
-            del self._parts_ks[end]
+                parts[end] = outcome.statistics[t].copy()
+        oldest = ends[-1] - self._scales[k + 1]
+        for end in [e for e in parts if e <= oldest]:
+            del parts[end]
 
-    def _cannot_exceed(self, end: int, level: float) -> bool:
-        """Whether the top scale's window ending at record ``end`` surely stays above level.
+    def _cannot_exceed(self, k: int, end: int, level: float) -> bool:
+        """Whether scale k's window ending at record ``end`` surely stays above the level.
 
         Its KS statistic is at most the mean of those of the scale below's windows that make
         it up; their screening p-value far above the level (a margin for rounding) keeps its
-        own p-value, screening or exact, above the level.
+        own p-value, screening or exact, above the level. Mann-Whitney, where it runs, from the
+        window's rank sum (a sum, no sort), likewise above its screen's bound.
         """
-        assert self._bounded is not None
-        part = self._scales[self._bounded - 1]
-        rows = [self._parts_ks.get(end - i * part)
-                for i in range(self._scales[self._bounded] // part)]
+        part = self._scales[k - 1]
+        rows = [self._parts_ks[k - 1].get(end - i * part) for i in range(self._scales[k] // part)]
         if any(row is None for row in rows):
             return False
+        n1, n2 = self._rows, self._scales[k]
         bound = np.mean(np.array(rows), axis=0) * (1.0 + 1e-12)
-        screen = ks_tail_screen_many(bound, self._rows, self._scales[self._bounded])
-        return bool(np.all(screen >= SCREEN_FACTOR * level * (1.0 + 1e-9)))
+        if not np.all(ks_tail_screen_many(bound, n1, n2) >= SCREEN_FACTOR * level * (1.0 + 1e-9)):
+            return False
+        if n2 * RANK_MAX_SHARE <= n1:
+            stop = end - self._offset
+            ranks = self._below[:, stop - n2:stop].sum(axis=1, dtype=np.int64).astype(np.float64)
+            return bool(np.all(rank_tail_screen_many(ranks, n1, n2) >= RANK_SCREEN_FACTOR * level))
+        return True
 
     def _tests(self, k: int) -> int:
         """P-values per window of scale k: KS per column, and Mann-Whitney where it runs."""
