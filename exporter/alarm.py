@@ -1050,8 +1050,9 @@ class AlarmDetector:
             plans.append((k, stops, end_times, alphas, levels))
             order.extend((end, k, t) for t, end in enumerate(range(first, last + 1, every)))
         # A window without budget (no time since its scale's previous one: records read in one
-        # batch without timestamps) cannot exceed; while the alarm is down its statistics
-        # matter only if another window of the call raises it. So they are computed only then.
+        # batch without timestamps) cannot exceed, nor can a bounded one (_cannot_exceed);
+        # while the alarm is down their statistics matter only if another window of the call
+        # raises it. So they are computed only then (and always with keep_results).
         idle = not self._keep and self._raised is None
         outcomes: dict[int, _Outcome] = {}
         for k, stops, end_times, alphas, levels in plans:
