@@ -353,15 +353,22 @@ def _guide_cells(values: FloatArray, linear: Any, origin: Any, scale: Any, low: 
     ``low`` on, ``shift`` bits dropped. Clipped to cells 0..last (NaN: a valid cell). The
     parameters are numbers, or arrays of one row per column (all columns at once).
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        spread = np.floor((values - origin) * scale)
-    np.fmax(spread, 0.0, out=spread)  # fmax, fmin: NaN -> the bound
-    np.fmin(spread, last, out=spread)
+    spread: IntArray | None = None
+    if linear is not False:
+        with np.errstate(invalid="ignore", over="ignore"):
+            floats = np.floor((values - origin) * scale)
+        np.fmax(floats, 0.0, out=floats)  # fmax, fmin: NaN -> the bound
+        np.fmin(floats, last, out=floats)
+        spread = floats.astype(np.int64)
+        if linear is True:
+            return spread
     bits = (values + 0.0).view(np.int64)  # + 0.0: -0.0 as 0.0, equal values alike
     bits = np.where(bits < 0, bits ^ _SIGN_OFF, bits)  # negative floats: reversed order
     np.clip(bits, low, high, out=bits)
     scaled = (bits.view(np.uint64) - np.asarray(low).astype(np.int64).view(np.uint64)) >> shift
-    cells: IntArray = np.where(linear, spread.astype(np.int64), scaled.astype(np.int64))
+    cells: IntArray = scaled.astype(np.int64)
+    if spread is not None:  # one kind per row (all columns at once)
+        cells = np.where(linear, spread, cells)
     return cells
 
 
@@ -776,11 +783,14 @@ def _place_all(flat: _Flat, values: Sequence[ColumnArray],
         _descend(flat.levels, v[part], found[part], last[part], steps)
     idx = found + 1 - flat.level_start  # levels below each value, as searchsorted's
     missing = np.isnan(v)
-    idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]  # NaN: after every level
+    any_missing = bool(missing.any())
+    if any_missing:  # NaN: after every level
+        idx[missing] = np.broadcast_to(flat.levels_count, v.shape)[missing]
     safe = np.minimum(idx, flat.levels_count - 1)
     seen = flat.levels[flat.level_start + safe] == v
     groups = 2 * idx + seen
-    groups[missing] = np.broadcast_to(2 * flat.levels_count + 1, v.shape)[missing]
+    if any_missing:
+        groups[missing] = np.broadcast_to(2 * flat.levels_count + 1, v.shape)[missing]
     slot = idx
     tied = seen | missing
     if flat.categorical:
@@ -928,6 +938,17 @@ class AlarmDetector:
         # timsort) instead of a full sort, and each record is sorted once there instead of
         # twice per scale. One copy of the buffer: what the int32 groups saved.
         self._sorted_scale = _sorted_scale(self._scales, self._steps)
+        # A window of a large scale is made of whole windows of the scale below, and its KS
+        # statistic is at most their mean (its ECDF is their mean): while that bound's p-value
+        # is far above the level, the window cannot exceed and, the alarm down, need not be
+        # sorted (see _test_windows). The top scale, every other one below it down to
+        # _MERGE_FROM records (their windows' sorts are the costly ones), each bounded by the
+        # scale below's windows (tested in full), whose last statistics are kept by last record.
+        self._bounded = tuple(
+            k for k in range(len(self._scales) - 1, 0, -2)
+            if self._scales[k] >= _MERGE_FROM and self._scales[k] % self._scales[k - 1] == 0
+            and self._scales[k - 1] % self._steps[k - 1] == 0)
+        self._parts_ks: dict[int, dict[int, FloatArray]] = {k - 1: {} for k in self._bounded}
         self._sorted_steps: NDArray[np.int32] | None = (
             None if self._sorted_scale is None else np.empty((columns, capacity), dtype=np.int32))
         self._groups = np.empty((columns, capacity), dtype=np.int32)
@@ -1032,29 +1053,111 @@ class AlarmDetector:
                 self._sorted_steps[:, start:stop].reshape(steps.shape)[...] = np.sort(steps,
                                                                                     axis=-1)
         order: list[tuple[int, int, int]] = []  # (last record, scale, window of the scale)
-        outcomes: list[_Outcome | None] = []
+        plans: list[tuple[int, IntArray, list[float], list[float], list[float]]] = []
         for k, (scale, every) in enumerate(zip(self._scales, self._steps, strict=True)):
             first = max(seen // every + 1, -(-scale // every)) * every
             if first > last:
-                outcomes.append(None)
                 continue
-            ends = range(first, last + 1, every)
-            outcomes.append(self._test_scale(k, np.arange(first, last + 1, every) - self._offset))
-            order.extend((end, k, t) for t, end in enumerate(ends))
-        if len(outcomes) > 1:
+            stops = np.arange(first, last + 1, every) - self._offset
+            end_times = self._times[stops - 1].tolist()
+            alphas, levels = self._budgets(k, end_times, self._tests(k))
+            plans.append((k, stops, end_times, alphas, levels))
+            order.extend((end, k, t) for t, end in enumerate(range(first, last + 1, every)))
+        # A window without budget (no time since its scale's previous one: records read in one
+        # batch without timestamps) cannot exceed, nor can a bounded one (_cannot_exceed);
+        # while the alarm is down their statistics matter only if another window of the call
+        # raises it. So they are computed only then (and always with keep_results).
+        idle = not self._keep and self._raised is None
+        outcomes: dict[int, _Outcome] = {}
+        for k, stops, end_times, alphas, levels in plans:
+            computed = None
+            if idle:
+                ends = (stops + self._offset).tolist()
+                computed = [level > 0.0 and not (k in self._bounded and self._cannot_exceed(
+                    k, end, level)) for end, level in zip(ends, levels, strict=True)]
+            outcomes[k] = self._test_scale(k, stops, end_times, alphas, levels, computed)
+            if k in self._parts_ks:
+                self._keep_parts(k, stops, outcomes[k], computed)
+        if idle and any(any(o.any_exceeds) for o in outcomes.values()):
+            outcomes = {k: self._test_scale(k, stops, end_times, alphas, levels, None)
+                        for k, stops, end_times, alphas, levels in plans}
+        if len(plans) > 1:
             order.sort()
         for _, k, t in order:
-            outcome = outcomes[k]
-            assert outcome is not None
-            self._conclude(k, outcome, t)
+            self._conclude(k, outcomes[k], t)
 
-    def _test_scale(self, k: int, stops: IntArray) -> _Outcome:
-        """Statistics, p-values and exceedances of scale k's windows ending at ``stops``."""
+    def _keep_parts(self, k: int, stops: IntArray, outcome: _Outcome,
+                    computed: list[bool] | None) -> None:
+        """Keep scale k's statistics (those computed) for the bound of the scale above."""
+        parts = self._parts_ks[k]
+        ends = (stops + self._offset).tolist()
+        for t, end in enumerate(ends):
+            if computed is None or computed[t]:
+                parts[end] = outcome.statistics[t].copy()
+        oldest = ends[-1] - self._scales[k + 1]
+        for end in [e for e in parts if e <= oldest]:
+            del parts[end]
+
+    def _cannot_exceed(self, k: int, end: int, level: float) -> bool:
+        """Whether scale k's window ending at record ``end`` surely stays above the level.
+
+        Its KS statistic is at most the mean of those of the scale below's windows that make
+        it up; their screening p-value far above the level (a margin for rounding) keeps its
+        own p-value, screening or exact, above the level. Mann-Whitney, where it runs, from the
+        window's rank sum (a sum, no sort), likewise above its screen's bound.
+        """
+        part = self._scales[k - 1]
+        rows = [self._parts_ks[k - 1].get(end - i * part) for i in range(self._scales[k] // part)]
+        if any(row is None for row in rows):
+            return False
         n1, n2 = self._rows, self._scales[k]
-        end_times = self._times[stops - 1].tolist()
+        numerical = ~self._categorical  # categorical columns: the share tests, below
+        bound = np.mean(np.array(rows), axis=0)[numerical] * (1.0 + 1e-12)
+        if not np.all(ks_tail_screen_many(bound, n1, n2) >= SCREEN_FACTOR * level * (1.0 + 1e-9)):
+            return False
+        stop = end - self._offset
+        if n2 * RANK_MAX_SHARE <= n1:
+            below = self._below[numerical, stop - n2:stop]
+            ranks = below.sum(axis=1, dtype=np.int64).astype(np.float64)
+            if not np.all(rank_tail_screen_many(ranks, n1, n2) >= RANK_SCREEN_FACTOR * level):
+                return False
+        # The share tests are a count per category: computed (no sort), and exact.
+        return bool(np.all(self._share_pvalues(k, np.array([stop])) >= level))
+
+    def _tests(self, k: int) -> int:
+        """P-values per window of scale k: KS per numerical column, and Mann-Whitney where it
+        runs; one per tested category share of the categorical columns."""
+        ranked = self._scales[k] * RANK_MAX_SHARE <= self._rows
+        return (2 if ranked else 1) * self._numerical + self._share_tests
+
+    def _test_scale(self, k: int, stops: IntArray, end_times: list[float], alphas: list[float],
+                    levels: list[float], computed: list[bool] | None) -> _Outcome:
+        """Statistics, p-values and exceedances of scale k's windows ending at ``stops``.
+
+        Only the windows marked in ``computed`` (all when None); the others are given no
+        exceedance and p-values of 1 (see ``_test_windows``).
+        """
+        if computed is not None and not all(computed):
+            some = self._test_scale(k, stops[computed], [], [], [level for level, c in zip(
+                levels, computed, strict=True) if c], None)
+            rows = np.flatnonzero(computed)
+            columns = len(self._columns)
+            statistics, pvalues, rank_pvalues = (np.zeros((stops.shape[0], columns)),
+                                                 np.ones((stops.shape[0], columns)),
+                                                 np.ones((stops.shape[0], columns)))
+            exceeds = np.zeros((stops.shape[0], columns), dtype=np.bool_)
+            any_exceeds, smallest = [False] * stops.shape[0], [1.0] * stops.shape[0]
+            for row, t in enumerate(rows.tolist()):
+                any_exceeds[t], smallest[t] = some.any_exceeds[row], some.smallest[row]
+            statistics[rows], pvalues[rows] = some.statistics, some.pvalues
+            rank_pvalues[rows], exceeds[rows] = some.rank_pvalues, some.exceeds
+            share = np.ones((stops.shape[0], columns))
+            share[rows] = some.share_pvalues
+            return _Outcome(stops.tolist(), end_times, alphas, some.tests, statistics, pvalues,
+                            rank_pvalues, exceeds, any_exceeds, smallest, share)
+        n1, n2 = self._rows, self._scales[k]
         ranked = n2 * RANK_MAX_SHARE <= n1
-        tests = (2 if ranked else 1) * self._numerical + self._share_tests
-        alphas, levels = self._budgets(k, end_times, tests)
+        tests = self._tests(k)
         level = np.array(levels)[:, np.newaxis]
         statistics, ranks = self._statistics(k, stops, ranked)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
@@ -1081,18 +1184,17 @@ class AlarmDetector:
         else:
             rank_pvalues = np.ones(statistics.shape)
         share = self._share_pvalues(k, stops)
-        smallest = np.minimum(np.minimum(pvalues, rank_pvalues), share)
-        exceeds = smallest < level
+        least = np.minimum(np.minimum(pvalues, rank_pvalues), share)
+        exceeds = least < level
         any_exceeds = cast(list[bool], exceeds.any(axis=1).tolist())
         return _Outcome(stops.tolist(), end_times, alphas, tests, statistics, pvalues,
-                        rank_pvalues, exceeds, any_exceeds, smallest.min(axis=1).tolist(),
-                        share)
+                        rank_pvalues, exceeds, any_exceeds, least.min(axis=1).tolist(), share)
 
     def _share_pvalues(self, k: int, stops: IntArray) -> FloatArray:
         """Per window and column: the smallest category-share p-value (1 if numerical)."""
         m = self._scales[k]
         share = np.ones((stops.shape[0], len(self._columns)))
-        if not self._share_tests:
+        if not self._share_tests or stops.shape[0] == 0:
             return share
         first, last = int(stops[0]) - m, int(stops[-1])
         # A window's identity (its last record since the start, and its scale) seeds its

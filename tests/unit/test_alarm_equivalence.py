@@ -243,10 +243,10 @@ def assert_same(fast: AlarmDetector, slow: OneByOne) -> None:
 
 
 def run_both(reference: list[ReferenceColumn], values: list[Array], times: Array,
-             sizes: list[int], config: AlarmConfig, **options: Any) -> tuple[AlarmDetector,
-                                                                             OneByOne]:
+             sizes: list[int], config: AlarmConfig, keep: bool = True,
+             **options: Any) -> tuple[AlarmDetector, OneByOne]:
     prepared = prepare_reference(reference, seed=3)
-    fast = AlarmDetector(prepared, config, seed=9, keep_results=True, **options)
+    fast = AlarmDetector(prepared, config, seed=9, keep_results=keep, **options)
     slow = OneByOne(prepared, config, seed=9, **options)
     at = 0
     for size in sizes:
@@ -284,6 +284,57 @@ class TestSameResultsAsOneWindowAtATime:
                               AlarmConfig(false_alarm_every=3 * 86400.0))
         assert fast._sorted_scale == 1
         assert_same(fast, slow)
+
+    @pytest.mark.parametrize("split", ["fifty", "random"])
+    def test_without_kept_results_the_states_are_the_same_after_every_call(
+            self, split: str) -> None:
+        # Without keep_results, windows without budget are tested only when the call holds an
+        # exceedance or the alarm is up; the states must not tell the difference.
+        rng = np.random.default_rng(15)
+        reference = mixed_reference(rng, 6000)
+        values, times = drifting_records(rng, 12_000)
+        sizes = splits(rng, 12_000, split)
+        # One time per call, as for records read in one batch without timestamps.
+        ends = np.cumsum(sizes)
+        batch_times = np.repeat(ends * 1.0, sizes)
+        config = AlarmConfig(false_alarm_every=3 * 86400.0)
+        for stamps in (times, batch_times):
+            fast, slow = run_both(reference, values, stamps, sizes, config, keep=False)
+            assert slow.raised_total >= 1
+            assert fast.results == []
+
+    @pytest.mark.parametrize("split", ["fifty", "one"])
+    def test_a_change_only_the_largest_windows_see_raises_alike_without_kept_results(
+            self, split: str) -> None:
+        # The largest windows are bounded by the mean of the smaller ones' statistics while
+        # the alarm is down: a small shift that only they detect must still raise at the
+        # same record.
+        rng = np.random.default_rng(21)
+        reference = [ReferenceColumn(name, "numerical", rng.normal(size=6000))
+                     for name in ("x", "y")]
+        n = 8000
+        x = rng.normal(size=n)
+        x[3000:] += 0.2
+        values = [x, rng.normal(size=n)]
+        _, slow = run_both(reference, values, np.arange(n, dtype=np.float64),
+                              splits(rng, n, split), AlarmConfig(), keep=False)
+        assert slow.state()[3:5] == (3999.0, 1600)  # raised by a 1,600-record window
+
+    @pytest.mark.parametrize("shift", [0.15, 0.2])
+    def test_a_change_only_ranked_large_windows_see_raises_alike_without_kept_results(
+            self, shift: float) -> None:
+        # 1,600-record windows of a 30,000-row reference run Mann-Whitney too: bounded, their
+        # rank sums must still be checked.
+        rng = np.random.default_rng(22)
+        reference = [ReferenceColumn(name, "numerical", rng.normal(size=30_000))
+                     for name in ("x", "y")]
+        n = 8000
+        x = rng.normal(size=n)
+        x[3000:] += shift
+        values = [x, rng.normal(size=n)]
+        _, slow = run_both(reference, values, np.arange(n, dtype=np.float64), [50] * (n // 50),
+                           AlarmConfig(), keep=False, scales=(100, 400, 1600))
+        assert slow.state()[4] == 1600  # raised by a 1,600-record window
 
     def test_every_window_exceeding_gives_the_same_exact_p_values(self) -> None:
         rng = np.random.default_rng(6)
@@ -444,3 +495,19 @@ class TestGuide:
         found = guide.levels_below(levels, values)
         usable = ~np.isnan(values)  # NaN: fixed after (after every level)
         assert np.array_equal(found[usable], np.searchsorted(levels, values[usable]))
+
+
+class TestBound:
+    def test_a_bounded_window_with_an_extreme_rank_sum_is_still_tested(self) -> None:
+        rng = np.random.default_rng(23)
+        reference = [ReferenceColumn("x", "numerical", rng.normal(size=30_000))]
+        detector = AlarmDetector(reference, AlarmConfig(), seed=1, scales=(100, 400, 1600))
+        detector.add([rng.normal(size=1600)], np.arange(1600, dtype=np.float64))
+        assert detector._bounded == (2,)
+        for end in (400, 800, 1200, 1600):  # the 400-record windows: KS statistics of 0
+            detector._parts_ks[1][end] = np.zeros(1)
+        assert detector._cannot_exceed(2, 1600, 1e-6)
+        detector._below[:, :1600] = 30_000  # every record above the whole reference
+        assert not detector._cannot_exceed(2, 1600, 1e-6)
+        detector._parts_ks[1][800] = np.ones(1)  # and a part far from the reference
+        assert not detector._cannot_exceed(2, 1600, 1e-6)
