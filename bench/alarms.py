@@ -27,11 +27,12 @@ Parts, each printed as Markdown tables (docs/alarms.md quotes them):
 3. **Detection delay** at the default target (30 d) at 10 records/s with 20 columns, records
    from the change to the raise, against (a) per-window ``drift_detected`` (KS p < 0.001 on a
    5,000-row sliding window recomputed every 250 records, "for: 15m"), (b) the same with
-   Bonferroni over the columns, (c) a two-sided CUSUM per column (k = 0.125 sd, the
-   categorical column's CUSUM on the indicator of the category that changes), its threshold
-   set for the same false-alarm rate averaged over references (Siegmund's approximation,
-   checked by simulation at an accelerated level). And the baselines' false alarms on a null
-   stream.
+   Bonferroni over the columns, (c) a textbook two-sided CUSUM per column (k = 0.5 sd, the
+   textbook design for a 1 sd shift), and (c') the same CUSUM tuned to a 0.25 sd shift (k =
+   0.125 sd), the categorical column's CUSUMs on the indicator of each of its categories;
+   thresholds set for the same false-alarm rate averaged over references (Siegmund's
+   approximation, checked by simulation at an accelerated level). And the baselines' false
+   alarms on a null stream.
 
     python bench/alarms.py [--quick] [--seed 7] [--json OUT] [--only PART]
 
@@ -52,8 +53,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
+from scipy.integrate import quad
 from scipy.optimize import brentq
-from scipy.special import gammaln
+from scipy.sparse.linalg import spsolve
+from scipy.special import gammaln, ndtr, ndtri
 from scipy.stats import kstwo
 
 from exporter.alarm import (
@@ -155,7 +159,7 @@ def draw_columns(pops: list[Population], rng: np.random.Generator, n: int,
 
 
 def null_run(pops: list[Population], rate: float, records: int, expected: float,
-             rng: np.random.Generator, seed: int, chunk: int = 100,
+             rng: np.random.Generator, seed: int, chunk: int = 500,
              rho: float = 0.0) -> tuple[int, int, float, float, float]:
     """One fresh reference and one null stream: (raises, exceedances, time, down time, T)."""
     reference = [ReferenceColumn(f"c{j}", p.kind, v) for j, (p, v) in enumerate(
@@ -198,7 +202,10 @@ def part_false_alarms(quick: bool, seed: int, cases: list[str] | None = None,
         for count in (1, 20):
             if case == "mixed" and count == 1:
                 continue
-            refs, records, per_ref = (8, 100_000, 8.0) if count == 1 else (4, 50_000, 10.0)
+            # ~32 expected per case, spread over references so that each window's budget stays
+            # small (the largest window's alpha <= ~0.016): at larger budgets consecutive
+            # windows exceed together and one raise stands for several exceedances (part 1b).
+            refs, records, per_ref = (16, 400_000, 2.0) if count == 1 else (8, 200_000, 4.0)
             if quick:
                 refs, records, per_ref = (4, 40_000, 6.0) if count == 1 else (2, 15_000, 4.0)
             for rate in rates:
@@ -238,6 +245,45 @@ def part_false_alarms(quick: bool, seed: int, cases: list[str] | None = None,
           f"{raises} raises.")
     rows.append({"population": "correlated 0.8", "columns": 20, "rate": 10.0,
                  "exceedances_per_target": exceed / expected, "raises": raises})
+    return rows
+
+
+def correlated_ratio(columns: int, rho: float, level: float) -> float:
+    """P(any of J equicorrelated two-sided normal tests < level) / Šidák's 1 - (1 - level)^J.
+
+    The statistics as jointly normal with pairwise correlation rho (a rank sum's correlation
+    is Spearman's, 6/pi asin(rho/2), for normal columns of correlation rho); one-dimensional
+    Gauss-Hermite quadrature over the shared factor.
+    """
+    c = float(-ndtri(level / 2.0))
+    a, b = math.sqrt(rho), math.sqrt(1.0 - rho)
+
+    def outside(x: float) -> float:  # P(some |Z_j| >= c | shared factor x) times x's density
+        inside = float(ndtr((c - a * x) / b) - ndtr((-c - a * x) / b))
+        return -math.expm1(columns * math.log(max(inside, 1e-300))) * math.exp(-x * x / 2.0)
+
+    total = quad(outside, -12.0, 12.0, points=[-c / a, 0.0, c / a], limit=400,
+                 epsabs=0.0, epsrel=1e-10)[0] / math.sqrt(2.0 * math.pi)
+    return total / -math.expm1(columns * math.log1p(-level))
+
+
+def part_correlation() -> list[dict[str, Any]]:
+    """How far correlated columns bring the rate below the target, by level (no simulation).
+
+    Extremes of a Gaussian copula with rho < 1 are asymptotically independent: the deeper the
+    per-test level, the closer the smallest of J correlated p-values comes to Šidák's rate.
+    """
+    levels = (1e-2, 1e-3, 1e-4, 1e-6, 1e-8, 1e-10)
+    print("\n## 1c. Correlated columns: false-alarm rate / target by per-test level (20 columns, "
+          "Mann-Whitney as jointly normal rank sums)\n")
+    print("| correlation (Spearman) | " + " | ".join(f"{lv:g}" for lv in levels) + " |")
+    print("|---|" + "---|" * len(levels))
+    rows = []
+    for rho in (0.5, 0.8, 0.9, 0.95):
+        spearman = 6.0 / math.pi * math.asin(rho / 2.0)
+        ratios = [correlated_ratio(20, spearman, lv) for lv in levels]
+        rows.append({"rho": rho, "spearman": spearman, "levels": levels, "ratios": ratios})
+        print(f"| {rho} ({spearman:.2f}) | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
     return rows
 
 
@@ -594,31 +640,69 @@ def cusum_threshold(k: float, columns: int, per_record: float, reference_rows: i
     return float(brentq(excess, 0.1, 500.0))
 
 
-def indicator_threshold(h: float, k: float, share: float) -> float:
-    """The threshold of a CUSUM on a standardised 0/1 indicator with the normal one's tail.
+def bernoulli_cusum_rate(h: float, k: float, share: float, cells: int = 4000) -> float:
+    """1 / ARL of a one-sided CUSUM on a standardised 0/1 indicator (Brook and Evans 1972).
 
-    A CUSUM's false-alarm rate falls like exp(-theta h), theta the root of
-    E[exp(theta (z - k))] = 1: 2k for normal increments, less for the right-skewed indicator
-    of a rare category, whose CUSUM would otherwise page far more often at the same h.
+    The CUSUM ``S = max(0, S + z - k)`` on a grid of ``cells`` steps up to h is a Markov chain;
+    the ARL from 0 solves ``(I - Q) L = 1`` over the states below h (the textbook method for a
+    CUSUM's run length with non-normal increments).
     """
-    up = (1.0 - share) / math.sqrt(share * (1.0 - share))  # z of a hit
-    down = -share / math.sqrt(share * (1.0 - share))  # z of a miss
+    up = (1.0 - share) / math.sqrt(share * (1.0 - share)) - k
+    down = -share / math.sqrt(share * (1.0 - share)) - k
+    if up <= 0.0:
+        return 0.0  # never moves up: never fires
+    step = h / cells
+    if round(up / step) <= 0:
+        return 0.0  # up-steps below the grid's resolution: it never reaches h in practice
+    states = np.arange(cells)
+    rows, cols, probs = [], [], []
+    for inc, prob in ((up, share), (down, 1.0 - share)):
+        target = np.maximum(states + round(inc / step), 0)
+        keep = target < cells
+        rows.append(states[keep])
+        cols.append(target[keep])
+        probs.append(np.full(int(keep.sum()), prob))
+    q = sparse.csr_matrix((np.concatenate(probs), (np.concatenate(rows),
+                                                   np.concatenate(cols))), shape=(cells, cells))
+    arl = spsolve((sparse.identity(cells, format="csr") - q).tocsc(), np.ones(cells))
+    return 1.0 / float(arl[0])
 
-    def mgf(theta: float) -> float:
-        return float(share * math.exp(theta * (up - k)) + (1.0 - share) * math.exp(
-            theta * (down - k)) - 1.0)
 
-    theta = float(brentq(mgf, 1e-6, 2.0 * k))
-    return (h + 1.166) * 2.0 * k / theta - 1.166
+def indicator_threshold(h: float, k: float, share: float) -> float:
+    """The threshold of a CUSUM on a standardised 0/1 indicator with the normal one's rate.
+
+    Its increments are skewed (a rare category's indicator jumps up rarely and far), so at the
+    normal CUSUM's h it would page at another rate; this h gives the same rate per record as
+    the normal side's at h (Siegmund), by the exact Markov-chain run length. Infinite when no
+    increment is positive (that side can never fire).
+    """
+    if (1.0 - share) / math.sqrt(share * (1.0 - share)) <= k * (1.0 + 1e-9):
+        return math.inf
+    goal = math.log(float(siegmund_rate(h, np.array([-k]))[0]))
+
+    def excess(x: float) -> float:
+        return math.log(max(bernoulli_cusum_rate(x, k, share), 1e-300)) - goal
+
+    if excess(0.5) <= 0.0:
+        return 0.5 if bernoulli_cusum_rate(0.5, k, share) > 0.0 else math.inf
+    high = h
+    while excess(high) > 0.0:
+        high *= 1.5
+    return float(brentq(excess, 0.5, high, xtol=1e-3))
 
 
-def cusum_first(z: FloatArray, k: float, h: float) -> int | None:
-    """Index of the first record where a two-sided CUSUM on z reaches h (None if never)."""
+def cusum_first(z: FloatArray, k: float, h: float, h_down: float | None = None) -> int | None:
+    """Index of the first record where a two-sided CUSUM on z reaches h (None if never).
+
+    ``h_down``: the threshold of the downward side when it differs (a skewed indicator).
+    """
     best = None
-    for sign in (1.0, -1.0):
+    for sign, limit in ((1.0, h), (-1.0, h if h_down is None else h_down)):
+        if not math.isfinite(limit):
+            continue
         walk = np.concatenate(([0.0], np.cumsum(sign * z - k)))
         s = walk - np.minimum.accumulate(walk)
-        hit = np.flatnonzero(s[1:] >= h)
+        hit = np.flatnonzero(s[1:] >= limit)
         if hit.size and (best is None or hit[0] < best):
             best = int(hit[0])
     return best
@@ -658,8 +742,15 @@ class DelaySetup:
     window: int = 5000
     step: int = 250
     columns: int = 20
-    k: float = 0.125
+    # CUSUM reference values (sd): (c) the textbook design (Montgomery: k = 0.5 sd, for a 1 sd
+    # shift) and (c') one tuned to a 0.25 sd shift, the middle of the scenarios.
+    designs: tuple[float, ...] = (0.5, 0.125)
     cap: int = 150_000
+
+    @property
+    def cusums(self) -> int:
+        """CUSUMs sharing the budget: one per numerical column, one per category."""
+        return self.columns - 1 + PART3_SHARES.shape[0]
 
     @property
     def hold(self) -> int:
@@ -667,9 +758,9 @@ class DelaySetup:
         return int(15 * 60 * self.rate)
 
 
-def one_delay(setup: DelaySetup, scenario: Scenario, h: float, rng: np.random.Generator,
-              seed: int) -> list[float]:
-    """Records from the change to the alarm, per-window, per-window Bonferroni, CUSUM."""
+def one_delay(setup: DelaySetup, scenario: Scenario, thresholds: tuple[float, ...],
+              rng: np.random.Generator, seed: int) -> list[float]:
+    """Records from the change to the alarm, per-window, per-window Bonferroni, CUSUMs."""
     reference = stream(rng, REFERENCE_ROWS)
     ref_cols = [ReferenceColumn(f"c{j}", "numerical" if j < 19 else "categorical", v)
                 for j, v in enumerate(reference)]
@@ -695,20 +786,21 @@ def one_delay(setup: DelaySetup, scenario: Scenario, h: float, rng: np.random.Ge
         if all(f is not None for f in per_window.fired):
             break
     window_delays = [(f - change_at) if f is not None else math.inf for f in per_window.fired]
-    cusum_hits = []
-    for j in range(setup.columns):
-        if j < 19:
+    cusum_delays = []
+    for k, h in zip(setup.designs, thresholds, strict=True):
+        hits = []
+        for j in range(setup.columns - 1):
             z = (values[j] - reference[j].mean()) / reference[j].std(ddof=1)
-            threshold = h
-        else:
-            share = float(np.mean(reference[j] == 3))
-            z = ((values[j] == 3) - share) / math.sqrt(share * (1 - share))
-            threshold = indicator_threshold(h, setup.k, share)
-        first = cusum_first(z, setup.k, threshold)
-        if first is not None:
-            cusum_hits.append(first)
-    cusum_delay = (min(cusum_hits) + 1 - change_at) if cusum_hits else math.inf
-    return [alarm_delay, *window_delays, cusum_delay]
+            hits.append(cusum_first(z, k, h))
+        for category in range(PART3_SHARES.shape[0]):  # a deployment cannot know which moves
+            share = float(np.mean(reference[-1] == category))
+            z = ((values[-1] == category) - share) / math.sqrt(share * (1 - share))
+            # Each side is the indicator of "in c" or "not in c": each gets its own threshold.
+            hits.append(cusum_first(z, k, indicator_threshold(h, k, share),
+                                    indicator_threshold(h, k, 1.0 - share)))
+        found = [first for first in hits if first is not None]
+        cusum_delays.append((min(found) + 1 - change_at) if found else math.inf)
+    return [alarm_delay, *window_delays, *cusum_delays]
 
 
 def part_delay(quick: bool, seed: int, repeats: int = 9) -> dict[str, Any]:
@@ -717,24 +809,28 @@ def part_delay(quick: bool, seed: int, repeats: int = 9) -> dict[str, Any]:
     repeats = 1 if quick else repeats
     scenarios = SCENARIOS[1:4:2] + SCENARIOS[4:] if quick else SCENARIOS
     per_record = 1.0 / (setup.target * setup.rate)
-    h = cusum_threshold(setup.k, setup.columns, per_record, REFERENCE_ROWS)
-    h_cat = indicator_threshold(h, setup.k, float(PART3_SHARES[3]))
+    thresholds = tuple(cusum_threshold(k, setup.cusums, per_record, REFERENCE_ROWS)
+                       for k in setup.designs)
     print(f"\n## 3. Detection delay (records from change to raise; {setup.columns} columns, "
           f"{setup.rate:g} records/s, target 30 d, reference {REFERENCE_ROWS:,} rows, median of "
           f"{repeats}, capped at {setup.cap:,})\n")
-    print(check_cusum(setup.k, seed, quick) + f"; at 30 d: h = {h:.1f} (the categorical "
-          f"column's indicator: {h_cat:.1f})\n")
-    print("| change | alarm | per-window p < 0.001, for 15m | per-window, Bonferroni | "
-          "CUSUM |")
-    print("|---|---|---|---|---|")
+    for k, h in zip(setup.designs, thresholds, strict=True):
+        rare = indicator_threshold(h, k, float(PART3_SHARES[3]))
+        print(check_cusum(k, seed, quick) + f"; at 30 d over {setup.cusums} CUSUMs: h = "
+              f"{h:.1f} (the 10% category's indicator: {rare:.1f})")
+    print("\n| change | alarm | (a) per-window p < 0.001, for 15m | (b) per-window, Bonferroni "
+          "| (c) CUSUM, textbook k = 0.5 sd | (c') CUSUM tuned to 0.25 sd |")
+    print("|---|---|---|---|---|---|")
     rng = np.random.default_rng(seed + 2)
-    results: dict[str, Any] = {"cusum_h": h, "rows": []}
+    results: dict[str, Any] = {"cusum_h": dict(zip(("textbook", "tuned"), thresholds,
+                                                   strict=True)), "rows": []}
     for scenario in scenarios:
-        delays = [one_delay(setup, scenario, h, rng, seed + rep) for rep in range(repeats)]
-        medians = [float(np.median([d[i] for d in delays])) for i in range(4)]
+        delays = [one_delay(setup, scenario, thresholds, rng, seed + rep)
+                  for rep in range(repeats)]
+        medians = [float(np.median([d[i] for d in delays])) for i in range(5)]
         results["rows"].append({"change": scenario.name, "alarm": medians[0],
                                 "per_window": medians[1], "per_window_bonferroni": medians[2],
-                                "cusum": medians[3]})
+                                "cusum": medians[3], "cusum_tuned": medians[4]})
         cells = [(f"{m:,.0f}" if math.isfinite(m) else f"> {setup.cap:,}") for m in medians]
         print(f"| {scenario.name} | " + " | ".join(cells) + " |", flush=True)
     results["null"] = null_baselines(quick, seed, setup)
@@ -778,19 +874,67 @@ def null_baselines(quick: bool, seed: int, setup: DelaySetup) -> list[dict[str, 
     return results
 
 
+def pool_false_alarms(files: list[Path]) -> list[dict[str, Any]]:
+    """Part 1's tables of several runs (other seeds: other references and streams), pooled."""
+    pooled: dict[tuple[str, int, float], dict[str, float]] = {}
+    for path in files:
+        for row in json.loads(path.read_text()).get("false_alarms", []):
+            if "expected" not in row:
+                continue  # the correlated case: outside the guarantee
+            key = (row["population"], row["columns"], row["rate"])
+            acc = pooled.setdefault(key, dict.fromkeys(
+                ("references", "raises", "expected", "down", "exceed"), 0.0))
+            acc["references"] += row["references"]
+            acc["raises"] += row["raises"]
+            acc["expected"] += row["expected"]
+            acc["down"] += row["ratio_down"] * row["raises"]  # down time in units of T
+            acc["exceed"] += row["exceedances_per_target"] * row["expected"]
+    print(f"\n## 1. False alarms in time, {len(files)} runs pooled\n")
+    print("| population | columns | records/s | references | raises | (down time per raise) / "
+          "T | (time per raise) / T | exceedances per T |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    total = dict.fromkeys(("raises", "expected", "down", "exceed"), 0.0)
+    for (population, columns, rate), acc in pooled.items():
+        raises = max(acc["raises"], 1.0)
+        row = {"population": population, "columns": columns, "rate": rate,
+               "references": int(acc["references"]), "raises": int(acc["raises"]),
+               "expected": acc["expected"], "ratio_down": acc["down"] / raises,
+               "ratio_all": acc["expected"] / raises,
+               "exceedances_per_target": acc["exceed"] / acc["expected"]}
+        rows.append(row)
+        for name in total:
+            total[name] += acc[name]
+        print(f"| {population} | {columns} | {rate:g} | {row['references']} | {row['raises']} "
+              f"(exp. {acc['expected']:.0f}) | {row['ratio_down']:.2f} | {row['ratio_all']:.2f} "
+              f"| {row['exceedances_per_target']:.2f} |")
+    print(f"| all cases | | | | {total['raises']:.0f} (exp. {total['expected']:.0f}) | "
+          f"{total['down'] / total['raises']:.2f} | {total['expected'] / total['raises']:.2f} | "
+          f"{total['exceed'] / total['expected']:.2f} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three parts; print Markdown tables; optionally write the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="small version (~20 s)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None)
-    parts = ("tail", "false-alarms", "acceleration", "exceedance", "conditional", "delay")
+    parts = ("tail", "false-alarms", "acceleration", "correlation", "exceedance", "conditional",
+             "delay")
     parser.add_argument("--only", choices=parts, default=None)
     parser.add_argument("--cases", nargs="+", default=None, help="part 1's populations")
     parser.add_argument("--rates", nargs="+", type=float, default=None,
                         help="part 1's records/s")
     parser.add_argument("--repeats", type=int, default=9, help="runs per change in part 3")
+    parser.add_argument("--pool", nargs="+", type=Path, default=None,
+                        help="only pool part 1 of these --json files (runs of other seeds)")
     args = parser.parse_args(argv)
+    if args.pool:
+        pooled = pool_false_alarms(args.pool)
+        if args.json is not None:
+            args.json.write_text(json.dumps({"false_alarms": pooled}, indent=1, default=float))
+        return 0
     started = time.perf_counter()
     out: dict[str, Any] = {"quick": args.quick}
     if args.only in (None, "tail"):
@@ -800,6 +944,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.rates)
     if args.only in (None, "acceleration"):
         out["acceleration"] = part_acceleration(args.quick, args.seed)
+    if args.only in (None, "correlation"):
+        out["correlation"] = part_correlation()
     if args.only in (None, "exceedance"):
         out["exceedance"] = part_exceedance(args.quick, args.seed)
     if args.only in (None, "conditional"):

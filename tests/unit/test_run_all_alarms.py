@@ -51,3 +51,40 @@ def test_a_rate_outside_the_target_or_a_later_alarm_fail() -> None:
 
 def test_a_failed_alarms_bench_is_an_error_row() -> None:
     assert verdicts(None) == ["ERROR"]
+
+
+def timed_result(ratios: list[float], delays: list[tuple[float, float]]) -> dict[str, Any]:
+    """Cases with raises and their down time per raise; changes with the alarm's and the
+    textbook CUSUM's delays (the per-window rules far behind)."""
+    return {
+        "quick": False, "seconds": 1.0,
+        "false_alarms": [{"population": "normal", "expected": 32.0, "raises": 30,
+                          "ratio_down": r, "exceedances_per_target": 1.0} for r in ratios],
+        "delay": {"rows": [{"change": f"change {i}", "alarm": a, "per_window": 10_000.0,
+                            "per_window_bonferroni": 10_500.0, "cusum": c, "cusum_tuned": 1.0}
+                           for i, (a, c) in enumerate(delays)]},
+    }
+
+
+def row_named(table: list[tuple[str, ...]], start: str) -> tuple[str, ...]:
+    return next(row for row in table if row[0].strip().startswith(start))
+
+
+def test_the_mean_time_between_false_alarms_is_pooled_over_cases_and_checked() -> None:
+    inside = run_all.rows({"alarms": timed_result([1.0, 1.2], [(100.0, 200.0)])})
+    assert row_named(inside, "mean time between")[1] == "1.10x"
+    assert row_named(inside, "mean time between")[-1] == "PASS"
+    assert row_named(inside, "the same per case")[3] == "2 of 2 inside"
+    outside = run_all.rows({"alarms": timed_result([1.6, 1.8], [(100.0, 200.0)])})
+    assert row_named(outside, "mean time between")[-1] == "FAIL"
+
+
+def test_the_alarm_must_be_the_fastest_in_most_changes() -> None:
+    most = run_all.rows({"alarms": timed_result([1.0], [(100.0, 200.0), (100.0, 50.0),
+                                                        (300.0, 400.0)])})
+    assert row_named(most, "delay: alarm the fastest")[1:2] == ("2 of 3 changes",)
+    assert row_named(most, "delay: alarm the fastest")[-1] == "PASS"
+    assert row_named(most, "... with (c')")[1] == "0 of 3 changes"
+    few = run_all.rows({"alarms": timed_result([1.0], [(100.0, 200.0), (100.0, 50.0),
+                                                       (300.0, 200.0)])})
+    assert row_named(few, "delay: alarm the fastest")[-1] == "FAIL"
