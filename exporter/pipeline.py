@@ -129,6 +129,7 @@ class ModelPipeline:
         """Compute new snapshots at ``now`` (of every window, or only those due), publish
         them and return them."""
         results = []
+        self.alarms.flush()  # the alarm tests what the snapshot covers (alarming.py)
         for key, window in self.router.windows():
             if not force and not self.scheduler.due(key, now):
                 continue

@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline_models import NOW, batch
 from prometheus_client import CollectorRegistry
 
-from exporter.alarming import PREDICTION, alarm_reference, alarm_seed
+from exporter.alarming import FLUSH_RECORDS, PREDICTION, alarm_reference, alarm_seed
 from exporter.collector import DriftCollector
 from exporter.config import parse_config
 from exporter.pipeline import ModelPipeline
@@ -55,6 +55,7 @@ def stream(core: ModelPipeline, n: int, start: float, seed: int, *, x_shift: flo
                 **fields} for i, (x, c, s) in enumerate(zip(xs, cities, scores, strict=True))]
     for first in range(0, n, batch_rows):
         core.add(batch(core, records[first:first + batch_rows]), NOW)
+    core.alarms.flush()  # what a snapshot does first: the alarm tests the queued records
     return start + n / RATE
 
 
@@ -126,6 +127,38 @@ class TestAlarmInThePipeline:
         stream(one, 1600, NOW, seed=5, x_shift=0.3, batch_rows=1600)
         stream(other, 1600, NOW, seed=5, x_shift=0.3, batch_rows=37)
         assert one.state().versions[0].alarm == other.state().versions[0].alarm
+
+
+class TestAlarmCadence:
+    def test_queued_records_are_tested_at_the_next_snapshot(self, tmp_path: Path) -> None:
+        core = pipeline(tmp_path)
+        rng = np.random.default_rng(3)
+        records = [{"x": float(x) + 3.0, "city": "a", "score": 0.5, "ts": NOW + i / RATE}
+                   for i, x in enumerate(rng.normal(size=400))]
+        core.add(batch(core, records), NOW)
+        state = core.state().versions[0].alarm
+        assert state is not None
+        assert state.blocks_tested == 0  # queued, not yet tested
+        core.recompute(NOW)
+        state = core.state().versions[0].alarm
+        assert state is not None
+        assert state.raised
+        assert state.blocks_tested > 0
+
+    def test_at_most_flush_records_wait_for_a_snapshot(self, tmp_path: Path) -> None:
+        core = pipeline(tmp_path)
+        rng = np.random.default_rng(4)
+        records = [{"x": float(x), "city": "a", "score": 0.5, "ts": NOW + i / RATE}
+                   for i, x in enumerate(rng.normal(size=FLUSH_RECORDS))]
+        for first in range(0, FLUSH_RECORDS - 100, 100):
+            core.add(batch(core, records[first:first + 100]), NOW)
+        state = core.state().versions[0].alarm
+        assert state is not None
+        assert state.blocks_tested == 0
+        core.add(batch(core, records[FLUSH_RECORDS - 100:]), NOW)
+        state = core.state().versions[0].alarm
+        assert state is not None
+        assert state.blocks_tested > 0  # the full queue was tested without a snapshot
 
 
 class TestAlarmPerWindowKey:
