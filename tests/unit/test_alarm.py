@@ -486,3 +486,17 @@ class TestCalibration:
         # ignores that blocks take three times longer at a third of the traffic) fail it.
         exceedances, expected = null_rate(target_factor=1.0 / 3.0, seed=20)
         assert exceedances / expected > 1.6
+
+
+class TestSortedGroups:
+    @pytest.mark.parametrize("kind", ["numerical", "categorical"])
+    def test_they_are_the_reference_tie_groups_sorted(self, kind: str) -> None:
+        rng = np.random.default_rng(31)
+        if kind == "numerical":
+            values = np.round(rng.normal(size=3000), 1)
+            values[rng.random(3000) < 0.05] = np.nan
+        else:
+            values = rng.choice(7, size=3000, p=[0.4, 0.2, 0.15, 0.1, 0.1, 0.04, 0.01])
+        column = prepare_reference([ReferenceColumn("c", kind, values)], 3).columns[0]  # type: ignore[arg-type]
+        expected = np.sort(column.group_of(values).astype(np.float64))
+        assert np.array_equal(column.sorted_groups().values, expected)

@@ -159,7 +159,7 @@ class OneByOne:
         if column.categorical:
             counts = np.bincount(groups, minlength=column.shares.shape[0]).astype(np.float64)
             return jensen_shannon(column.shares, counts / counts.sum())
-        return ks_statistic(column.groups, np.sort(groups).astype(np.float64))
+        return ks_statistic(column.sorted_groups(), np.sort(groups).astype(np.float64))
 
     def update(self, k: int, first: int, end_time: float, exceeded: list[int],
                smallest: float, tests: int) -> None:
