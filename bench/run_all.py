@@ -293,9 +293,13 @@ def _alarms_rows(results: Results) -> list[Row]:
             raises = sum(int(r["raises"]) for r in timed)
             down = sum(float(r["ratio_down"]) * int(r["raises"]) for r in timed)
             between = down / raises
+            # Judged in the full run only: the quick one accelerates so much (budgets near 0.1
+            # per window) that overlapping windows exceed together and raises are far fewer
+            # than exceedances (docs/alarms.md, table 1b).
             table.append(("    mean time between false alarms / T (down time per raise)",
-                          f"{between:.2f}x", f"{raises} raises", "", f"{low}-{high}x",
-                          verdict(low <= between <= high)))
+                          f"{between:.2f}x", f"{raises} raises", "",
+                          f"{low}-{high}x" if mode == "full" else "(info, quick)",
+                          verdict(low <= between <= high) if mode == "full" else ""))
             each = [float(r["ratio_down"]) for r in timed]
             inside = sum(low <= x <= high for x in each)
             table.append(("    the same per case: lowest, highest", f"{min(each):.2f}x",
