@@ -29,7 +29,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 MAX_SHARE_BINS = 32  # categories tested one by one: the 31 most frequent and "the rest"
-TABLE_MAX_WINDOW = 400  # windows up to this size read their p-values from a table (ShareTests)
+TABLE_MAX_WINDOW = 1_600  # windows up to this size read their p-values from a table (ShareTests)
 TAIL_TERMS = 256  # pmf terms summed exactly; the rest bounded geometrically (see _tail)
 _MASK64 = (1 << 64) - 1
 
@@ -168,11 +168,23 @@ class ShareColumn:
         width = int(self.counts.shape[0])
         first = int(stops[0]) - m
         if stops.shape[0] == 1:
-            window = bins[:m]
-            return np.bincount(window, minlength=width)[self.tested][np.newaxis, :]
+            one: IntArray = np.bincount(bins[:m], minlength=width)[self.tested][np.newaxis, :]
+            return one
+        ends = stops - first
+        every = int(stops[1] - stops[0])
+        if m % every == 0 and bool(np.all(np.diff(stops) == every)):
+            # Windows made of whole steps: each step's counts by one bincount, then a running
+            # sum over the steps (no pass of width x records).
+            steps = ends[-1] // every
+            cells = np.arange(steps * every, dtype=np.int64) // every * width
+            per_step = np.bincount(cells + bins[:steps * every], minlength=steps * width)
+            running = np.zeros((steps + 1, width), dtype=np.int64)
+            np.cumsum(per_step.reshape(steps, width), axis=0, out=running[1:])
+            ends = ends // every
+            summed: IntArray = (running[ends] - running[ends - m // every])[:, self.tested]
+            return summed
         running = np.zeros((bins.shape[0] + 1, width), dtype=np.int32)
         np.cumsum(np.eye(width, dtype=np.int32)[bins], axis=0, out=running[1:])
-        ends = stops - first
         counts: IntArray = (running[ends] - running[ends - m])[:, self.tested].astype(np.int64)
         return counts
 
