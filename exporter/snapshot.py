@@ -92,6 +92,16 @@ class SortedWindow:
 
 
 MAX_STATS_THREADS = 4  # columns computed at once (bounded by the cores)
+SORTED_BYTES_PER_VALUE = 16  # a kept sorted value: itself, its rank, its copy in ``oldest``
+# A window whose sorted columns would weigh more is recomputed from scratch each time: the
+# memory kept between recomputations stays bounded per window (a 100,000-row window of 21
+# numerical columns, ~34 MB, keeps them; 300,000 rows of 13 columns, ~62 MB, does not).
+MAX_SORTED_BYTES = 48 * 2**20
+
+
+def keeps_sorted(rows: int, numerical_columns: int) -> bool:
+    """Whether a window of this size keeps its sorted columns between recomputations."""
+    return rows * numerical_columns * SORTED_BYTES_PER_VALUE <= MAX_SORTED_BYTES
 
 
 def compute(view: WindowView, profile: ReferenceProfile, model: ModelConfig,

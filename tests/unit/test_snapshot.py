@@ -271,3 +271,14 @@ class TestSortedColumns:
         view = window.view(0.0)
         assert view.first > previous.first + previous.rows
         assert sorted_column(view, reference, previous).values.tolist() == [0.2, 0.3, 0.4, 0.6]
+
+
+class TestKeptSortedColumns:
+    def test_a_window_keeps_its_sorted_columns_up_to_the_memory_bound_and_not_beyond(
+            self) -> None:
+        from exporter.snapshot import MAX_SORTED_BYTES, SORTED_BYTES_PER_VALUE, keeps_sorted
+        assert keeps_sorted(100_000, 21)  # the benchmark's window: ~34 MB
+        assert not keeps_sorted(300_000, 13)  # ~62 MB: recomputed from scratch each time
+        values = MAX_SORTED_BYTES // SORTED_BYTES_PER_VALUE
+        assert keeps_sorted(values, 1)
+        assert not keeps_sorted(values + 1, 1)
