@@ -29,7 +29,7 @@ from exporter.parsing import Batch, ColumnSpec
 from exporter.reference import NumericalReference, ReferenceProfile
 from exporter.routing import WindowKey, WindowRouter
 from exporter.scheduling import Scheduler
-from exporter.snapshot import ModelSnapshot, SortedWindow, compute_sorted, keeps_sorted
+from exporter.snapshot import ModelSnapshot, SortedWindow, compute_sorted
 from exporter.state import ModelState, VersionState
 from exporter.thresholds import Thresholds
 from exporter.window import Records, Window
@@ -65,11 +65,6 @@ class ModelPipeline:
         # Each window's numerical columns as sorted at its last recomputation: the next one
         # sorts in only the rows that entered and left since (snapshot.compute_sorted).
         self._sorted: dict[WindowKey, SortedWindow] = {}
-        monitored = [f.name for f in config.features]
-        if config.prediction is not None:
-            monitored.append(config.prediction.column)
-        self._numerical_columns = sum(isinstance(profile.columns[name], NumericalReference)
-                                      for name in monitored)
         self.joiner = (FeedbackJoiner(config, self.counters)
                        if self.feedback_columns is not None else None)
         for warning in reference_warnings(config, profile):
@@ -139,14 +134,10 @@ class ModelPipeline:
             if not force and not self.scheduler.due(key, now):
                 continue
             self.scheduler.begin(key, now)
-            view = window.view(now)
-            keep = keeps_sorted(view.rows, self._numerical_columns)
-            snapshot, kept = compute_sorted(
-                view, self.profile.for_segment(key.segment), self.config,
+            snapshot, self._sorted[key] = compute_sorted(
+                window.view(now), self.profile.for_segment(key.segment), self.config,
                 self.thresholds[key.segment], self._sorted.pop(key, None), now=now,
                 version=key.version)  # popped: compute_sorted lets its arrays go as it goes
-            if keep:
-                self._sorted[key] = kept
             for feature in snapshot.features:
                 self.counters.observe_detection(feature.name, feature.detected, key.version,
                                                 key.segment)

@@ -18,6 +18,7 @@ where a category is neither in the reference nor in the window has nothing to te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,30 +163,21 @@ class ShareColumn:
                       m: int) -> IntArray:
         """Counts of the tested bins in the windows of ``m`` records ending at ``stops``.
 
-        ``groups``: the tie groups of the records from ``stops[0] - m`` on.
+        ``groups``: the tie groups of the records from ``stops[0] - m`` on. The windows are
+        unions of steps of ``g`` records (``g`` divides ``m`` and the gaps between the stops):
+        each step's counts by one ``bincount``, then a running sum over the steps.
         """
         bins = self.bin_of_group[groups]
         width = int(self.counts.shape[0])
-        first = int(stops[0]) - m
-        if stops.shape[0] == 1:
-            one: IntArray = np.bincount(bins[:m], minlength=width)[self.tested][np.newaxis, :]
-            return one
-        ends = stops - first
-        every = int(stops[1] - stops[0])
-        if m % every == 0 and bool(np.all(np.diff(stops) == every)):
-            # Windows made of whole steps: each step's counts by one bincount, then a running
-            # sum over the steps (no pass of width x records).
-            steps = ends[-1] // every
-            cells = np.arange(steps * every, dtype=np.int64) // every * width
-            per_step = np.bincount(cells + bins[:steps * every], minlength=steps * width)
-            running = np.zeros((steps + 1, width), dtype=np.int64)
-            np.cumsum(per_step.reshape(steps, width), axis=0, out=running[1:])
-            ends = ends // every
-            summed: IntArray = (running[ends] - running[ends - m // every])[:, self.tested]
-            return summed
-        running = np.zeros((bins.shape[0] + 1, width), dtype=np.int32)
-        np.cumsum(np.eye(width, dtype=np.int32)[bins], axis=0, out=running[1:])
-        counts: IntArray = (running[ends] - running[ends - m])[:, self.tested].astype(np.int64)
+        ends = stops - (int(stops[0]) - m)
+        g = math.gcd(m, *np.diff(stops).tolist())
+        steps = int(ends[-1]) // g
+        cells = np.arange(steps * g, dtype=np.int64) // g * width
+        per_step = np.bincount(cells + bins[:steps * g], minlength=steps * width)
+        running = np.zeros((steps + 1, width), dtype=np.int64)
+        np.cumsum(per_step.reshape(steps, width), axis=0, out=running[1:])
+        ends = ends // g
+        counts: IntArray = (running[ends] - running[ends - m // g])[:, self.tested]
         return counts
 
 
@@ -228,7 +220,7 @@ class ShareTests:
             np.full(c.tested.shape[0], j, dtype=np.int64) for j, c in columns])
         self.starts = np.cumsum([0] + [int(c.tested.shape[0]) for c in shares])[:-1]
         self.reference = np.concatenate([np.zeros(0, dtype=np.int64)] + [
-            c.counts[c.tested] for c in shares]).astype(np.float64)
+            c.counts[c.tested] for c in shares])
         self.shares = shares
         self.seed = seed
         self.rows = rows
@@ -267,16 +259,15 @@ class ShareTests:
             missing = ~table[3][counts, cols]
             if missing.any():  # counts not seen before at this size: computed once
                 x, t = counts[missing], cols[missing]
-                beyond, p0, upper = _sides(x.astype(np.float64), self.reference[t], m,
-                                           self.rows)
+                beyond, p0, upper = _sides(x.astype(np.float64),
+                                           self.reference[t].astype(np.float64), m, self.rows)
                 table[0][x, t], table[1][x, t], table[2][x, t] = beyond, p0, upper
                 table[3][x, t] = True
             p = _randomized(table[0][counts, cols], table[1][counts, cols],
                             table[2][counts, cols], u)
         else:
             reference = np.broadcast_to(self.reference, counts.shape)
-            beyond, p0, upper = _sides(counts.ravel().astype(np.float64), reference.ravel(),
-                                       m, self.rows)
-            p = _randomized(beyond, p0, upper, u.ravel()).reshape(counts.shape)
+            p = share_pvalues(counts.ravel(), reference.ravel(), m, self.rows,
+                              u.ravel()).reshape(counts.shape)
         out: FloatArray = np.minimum.reduceat(p, self.starts, axis=1)
         return out

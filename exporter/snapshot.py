@@ -168,7 +168,8 @@ def compute_sorted(view: WindowView, profile: ReferenceProfile, model: ModelConf
     snapshot = ModelSnapshot(model.name, view.rows, features, prediction, share, detected,
                              time.time() if now is None else now,
                              time.perf_counter() - started, quality, version, estimate)
-    if previous is None:  # see compute_sorted: kept from the second recomputation on
+    # Kept from the second recomputation on (see above), and only up to MAX_SORTED_BYTES.
+    if previous is None or not keeps_sorted(view.rows, len(sorted_columns)):
         sorted_columns.clear()
     half = view.rows // 2
     return snapshot, SortedWindow(view.first, view.rows, view.edits,
