@@ -21,6 +21,9 @@ Parts, each printed as Markdown tables (docs/alarms.md quotes them):
 2. **Per-block exceedance vs alpha.** For each block size with a 25,000-row reference: the
    share of blocks whose exact p-value is below alpha, for alpha = 0.1, 0.01, 0.001, pooled over
    fresh references (simulated, with the detector's own tie groups and statistic).
+   2c. **KS and Mann-Whitney on the same window**: their joint null (distribution-free)
+   simulated for windows of 100-1,600 records; f(l) = P(either p < l) / (2 l) and the fit of
+   ``1 - f`` as a power of l that the detector's level uses (``exporter.alarm.pair_factor``).
    2b. **The rate given one reference**, exactly (a dynamic programme over the block's counts,
    no simulation), at alpha down to 1e-7: its mean over references (1 if the p-values are
    exact in the tail) and its spread (how far one fixed reference moves the rate).
@@ -61,6 +64,8 @@ from scipy.special import gammaln, ndtr, ndtri
 from scipy.stats import kstwo
 
 from exporter.alarm import (
+    PAIR_EXPONENT,
+    PAIR_OVERLAP,
     RANK_MAX_SHARE,
     AlarmConfig,
     AlarmDetector,
@@ -68,8 +73,9 @@ from exporter.alarm import (
     block_statistics,
     ks_tail_exact,
     ks_tail_screen,
+    pair_factor,
     rank_tail_exact,
-    sidak_level,
+    window_levels,
 )
 from exporter.stats.chi2 import chi2_pvalue
 from exporter.stats.ecdf import SortedSample
@@ -359,7 +365,7 @@ def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed + 1)
     rows = []
     print("\n## 2. Per-block exceedance vs alpha (exact p-values, 25,000-row references)\n")
-    print("KS / Mann-Whitney / either of the two at Šidák's level for two tests; Mann-Whitney "
+    print("KS / Mann-Whitney / either of the two at the pair's level (part 2c); Mann-Whitney "
           "only on blocks of up to 1/16 of the reference.\n")
     print("| population | block | blocks | " + " | ".join(
         f"rate / alpha at {a:g}" for a in alphas) + " |")
@@ -369,7 +375,7 @@ def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
         pop = POPULATIONS[name]
         for m, blocks in sizes.items():
             ranked = m * RANK_MAX_SHARE <= n1
-            pair = {a: sidak_level(a, 2) for a in alphas}
+            pair = {a: float(window_levels(np.array([a]), 0, 1)[0]) for a in alphas}
             crit = {a: critical_numerator(n1, m, a) / (n1 * m) for a in alphas}
             crit2 = {a: critical_numerator(n1, m, pair[a]) / (n1 * m) for a in alphas}
             rcrit = {a: rank_critical(n1, m, a) - n1 * m / 2.0 for a in alphas} if ranked else {}
@@ -398,6 +404,81 @@ def part_exceedance(quick: bool, seed: int) -> list[dict[str, Any]]:
             rows.append(row)
             print(f"| {name} | {m} | {blocks * refs} | " + " | ".join(cells) + " |", flush=True)
     return rows
+
+
+# ------------------------------------------ part 2c: the KS and Mann-Whitney pair's joint null
+
+
+def pair_pvalues(n1: int, n2: int, blocks: int,
+                 rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """Exact KS and Mann-Whitney p-values of null windows of n2 records, references of n1.
+
+    Distribution-free (ranks): uniforms stand for any continuous population (and for tied
+    ones after the detector's random tie-break). A fresh reference per 250,000 values. The
+    exact p-values are read off grids of the statistics (``ks_tail_exact``,
+    ``rank_tail_exact``), interpolated in log p.
+    """
+    sd = math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0)
+    xs = np.linspace(0.0, 7.5 * sd, 400)
+    log_mw = np.log(np.maximum([rank_tail_exact(n1 * n2 / 2 + x + 0.5, n1, n2) if x > 0 else 1.0
+                                for x in xs], 1e-300))
+    s = math.sqrt(n1 * n2 / (n1 + n2))
+    ds = np.linspace(0.0, 3.6 / s, 120)
+    log_ks = np.log(np.maximum([ks_tail_exact(d, n1, n2) for d in ds], 1e-300))
+    ks, mw = [], []
+    per_reference = max(1, 250_000 // n2)
+    for at in range(0, blocks, per_reference):
+        reference = np.sort(rng.random(n1))
+        below = np.searchsorted(reference, rng.random((min(per_reference, blocks - at), n2)))
+        d = block_statistics(below, n1)
+        x = np.abs(below.sum(axis=1, dtype=np.int64) - n1 * n2 / 2.0) - 0.5
+        ks.append(np.exp(np.interp(d, ds, log_ks)))
+        mw.append(np.exp(np.interp(x, xs, log_mw)))
+    return np.concatenate(ks), np.concatenate(mw)
+
+
+def part_pair(quick: bool, seed: int) -> dict[str, Any]:
+    """f(l) = P(KS or Mann-Whitney p < l) / (2 l), simulated; the fit the detector uses."""
+    levels = [10 ** (-x / 2) for x in range(3, 11)]
+    sizes = [(25_000, 100, 4_000_000), (1_600, 100, 4_000_000), (25_000, 400, 2_000_000),
+             (100_000, 1_600, 500_000)]
+    if quick:
+        sizes = [(1_600, 100, 200_000)]
+    rng = np.random.default_rng(seed + 3)
+    print("\n## 2c. KS and Mann-Whitney on the same window: f(l) = P(either p < l) / (2 l)\n")
+    print("| reference | window | windows | " + " | ".join(f"{lv:.0e}" for lv in levels) + " |")
+    print("|---|---|---|" + "---|" * len(levels))
+    rows: list[dict[str, Any]] = []
+    for n1, n2, blocks in sizes:
+        ks, mw = pair_pvalues(n1, n2, blocks, rng)
+        cells = []
+        for level in levels:
+            a, b = int(np.sum(ks < level)), int(np.sum(mw < level))
+            union = int(np.sum((ks < level) | (mw < level)))
+            rows.append({"n1": n1, "n2": n2, "blocks": blocks, "level": level, "ks": a,
+                         "mw": b, "union": union})
+            cells.append(f"{union / max(a + b, 1):.3f} ({union})")
+        print(f"| {n1:,} | {n2:,} | {blocks:,} | " + " | ".join(cells) + " |", flush=True)
+    # Fit log(1 - f) = log A + b log l, each level weighted by its union count.
+    pooled = {}
+    for row in rows:
+        key = row["level"]
+        got = pooled.setdefault(key, [0, 0])
+        got[0] += row["union"]
+        got[1] += row["ks"] + row["mw"]
+    xs = np.array([math.log(lv) for lv, (u, t) in pooled.items() if 0 < u < t])
+    ys = np.array([math.log(1.0 - u / t) for lv, (u, t) in pooled.items() if 0 < u < t])
+    ws = np.array([u for lv, (u, t) in pooled.items() if 0 < u < t], dtype=np.float64)
+    slope, intercept = np.polyfit(xs, ys, 1, w=np.sqrt(ws))
+    fit = {"overlap": math.exp(intercept), "exponent": slope}
+    print(f"\nFit: f(l) = 1 - {fit['overlap']:.3f} l**{fit['exponent']:.3f} "
+          f"(the detector uses {PAIR_OVERLAP} and {PAIR_EXPONENT}).")
+    print("| level | simulated f (all sizes) | the detector's f |")
+    print("|---|---|---|")
+    for lv, (u, t) in pooled.items():
+        print(f"| {lv:.0e} | {u / max(t, 1):.3f} ({u}) | "
+              f"{float(pair_factor(np.array(lv))):.3f} |")
+    return {"rows": rows, "fit": fit}
 
 
 # ------------------------------------------- part 2b: the conditional rate given one reference
@@ -920,8 +1001,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small version (~20 s)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None)
-    parts = ("tail", "false-alarms", "acceleration", "correlation", "exceedance", "conditional",
-             "delay")
+    parts = ("tail", "false-alarms", "acceleration", "correlation", "exceedance", "pair",
+             "conditional", "delay")
     parser.add_argument("--only", choices=parts, default=None)
     parser.add_argument("--cases", nargs="+", default=None, help="part 1's populations")
     parser.add_argument("--rates", nargs="+", type=float, default=None,
@@ -948,6 +1029,8 @@ def main(argv: list[str] | None = None) -> int:
         out["correlation"] = part_correlation()
     if args.only in (None, "exceedance"):
         out["exceedance"] = part_exceedance(args.quick, args.seed)
+    if args.only in (None, "pair"):
+        out["pair"] = part_pair(args.quick, args.seed)
     if args.only in (None, "conditional"):
         out["conditional"] = part_conditional(args.quick, args.seed)
     if args.only in (None, "delay"):

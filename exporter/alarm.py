@@ -16,9 +16,10 @@ p-values are uniform, which accounts for the reference's own sampling noise.
 
 A window tested ``dt`` seconds after the previous one at its scale is given the false-alarm
 budget ``alpha = w_k * dt / T`` (``T = false_alarm_every``, ``w_k = 1 / K``) and is an
-exceedance when its smallest p-value (one or two per column) is below Šidák's level for
-``alpha``. Summed over windows, the expected number of exceedances per second is at most
-``1 / T`` at any traffic (KS and Mann-Whitney being dependent: ~0.88 / T, docs/alarms.md).
+exceedance when its smallest p-value (one or two per column) is below the level for
+``alpha``: Šidák's over the columns, with KS and Mann-Whitney on one column counted at their
+joint null's union rate (``pair_factor``). Summed over windows, the expected number of
+exceedances per second is ``1 / T`` at any traffic (docs/alarms.md).
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ RANK_MAX_SHARE = 16
 # their exceedances cluster; the budget per test stays w * dt / T (the expected number of
 # exceedances per second is unchanged) and raises can only be fewer (measured: docs/alarms.md).
 STEPS_PER_BLOCK = 2
+# KS and Mann-Whitney on the same window are dependent: under the null (distribution-free, on
+# ranks) either p-value is below l with probability 2 l f(l), f(l) = 1 - PAIR_OVERLAP *
+# l**PAIR_EXPONENT, fitted on a simulation of their joint null (``python bench/alarms.py --only
+# pair``: f = 0.71 at 3e-2, 0.79 at 1e-3, 0.88 at 1e-5, the same for windows of 100 to 1,600
+# records and references of 16 to 250 times that). Counting the pair as two independent tests
+# would page f times the target: 0.8x at an accelerated run's ~1e-3, ~0.95x at 30 d's ~1e-8
+# (by the fit, which extrapolates below 1e-5 toward independent tails).
+PAIR_OVERLAP = 0.41
+PAIR_EXPONENT = 0.095
+# The level is a fixed point (f moves with it); each iteration shrinks the error ~20-fold.
+_PAIR_ITERATIONS = 10
 MAX_BLOCK_ALPHA = 0.01  # one block after a long silence may not page with a large probability
 CLEAR_LEVEL = 0.05  # a block "looks like the reference" when its combined p-value is above this
 CLEAR_BLOCKS = 2  # consecutive such blocks at the raising scale lower the alarm
@@ -184,11 +196,28 @@ def reference_warning(reference_rows: int) -> str | None:
     return None
 
 
-def sidak_level(alpha: float, columns: int) -> float:
+def sidak_level(alpha: float, columns: float) -> float:
     """Per-column level whose smallest-of-``columns`` independent p-values has rate ``alpha``."""
     if alpha >= 1.0:  # only without the cap (benchmarks): every window exceeds
         return 1.0
     return -math.expm1(math.log1p(-alpha) / columns)
+
+
+def pair_factor(level: FloatArray) -> FloatArray:
+    """P(KS or Mann-Whitney p-value < level) / (2 level) on one column's window, under the null."""
+    result: FloatArray = 1.0 - PAIR_OVERLAP * np.power(level, PAIR_EXPONENT)
+    return result
+
+
+def window_levels(alphas: FloatArray, singles: float, pairs: int) -> FloatArray:
+    """Per-test levels at which windows of ``singles`` tests and ``pairs`` KS and Mann-Whitney
+    pairs exceed with probabilities ``alphas`` (columns independent: Šidák's)."""
+    with np.errstate(divide="ignore"):  # alpha = 1 (benchmarks without the cap): level 1
+        log_keep = np.log1p(-np.minimum(alphas, 1.0))
+    level: FloatArray = -np.expm1(log_keep / (singles + 2 * pairs))
+    for _ in range(_PAIR_ITERATIONS if pairs else 0):
+        level = -np.expm1(log_keep / (singles + 2 * pairs * pair_factor(level)))
+    return level
 
 
 def ks_tail_screen(d: float, n1: int, n2: int) -> float:
@@ -854,7 +883,7 @@ class _Outcome:
     stops: list[int]  # per window: its end in the buffer
     end_times: list[float]
     alphas: list[float]
-    tests: int  # p-values per window
+    tests: float  # p-values per window (as the budget counts them)
     statistics: FloatArray  # (windows, columns), like BlockResult's
     pvalues: FloatArray
     rank_pvalues: FloatArray
@@ -1069,7 +1098,7 @@ class AlarmDetector:
                 continue
             stops = np.arange(first, last + 1, every) - self._offset
             end_times = self._times[stops - 1].tolist()
-            alphas, levels = self._budgets(k, end_times, self._tests(k))
+            alphas, levels = self._budgets(k, end_times, *self._test_counts(k))
             plans.append((k, stops, end_times, alphas, levels))
             order.extend((end, k, t) for t, end in enumerate(range(first, last + 1, every)))
         # A window without budget (no time since its scale's previous one: records read in one
@@ -1133,11 +1162,18 @@ class AlarmDetector:
         # The share tests are a count per category: computed (no sort), and exact.
         return bool(np.all(self._share_pvalues(k, np.array([stop])) >= level))
 
-    def _tests(self, k: int) -> int:
+    def _tests(self, k: int) -> float:
         """P-values per window of scale k: KS per numerical column, and Mann-Whitney where it
-        runs; one per tested category share of the categorical columns."""
-        ranked = self._scales[k] * RANK_MAX_SHARE <= self._rows
-        return (2 if ranked else 1) * self._numerical + self._share_tests
+        runs; one per tested category share of the categorical columns (as budgeted)."""
+        singles, pairs = self._test_counts(k)
+        return singles + 2 * pairs
+
+    def _test_counts(self, k: int) -> tuple[float, int]:
+        """Scale k's single tests (KS alone, category shares) and KS and Mann-Whitney pairs."""
+        shares = self._shares.weight(self._scales[k])
+        if self._scales[k] * RANK_MAX_SHARE <= self._rows:
+            return shares, self._numerical
+        return self._numerical + shares, 0
 
     def _test_scale(self, k: int, stops: IntArray, end_times: list[float], alphas: list[float],
                     levels: list[float], computed: list[bool] | None) -> _Outcome:
@@ -1175,7 +1211,8 @@ class AlarmDetector:
         # Only a screening value that could fall on either side of the level gets the exact
         # one: far below it the column exceeds either way, and on drifting data the exact
         # count of every such column would cost the ingest thread ~0.1 s each.
-        near = pvalues < SCREEN_FACTOR * level
+        numerical = ~self._categorical
+        near = (pvalues < SCREEN_FACTOR * level) & numerical
         if near.any():  # rare but on drifting data
             near &= pvalues * SCREEN_FACTOR >= level
             for t, j in np.argwhere(near):
@@ -1185,7 +1222,7 @@ class AlarmDetector:
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
             rank_pvalues[:, self._categorical] = 1.0
             # The normal screen overstates the tail: below the level the exact value is too.
-            near = rank_pvalues < RANK_SCREEN_FACTOR * level
+            near = (rank_pvalues < RANK_SCREEN_FACTOR * level) & numerical
             if near.any():
                 near &= rank_pvalues >= level
                 for t, j in np.argwhere(near):
@@ -1214,10 +1251,10 @@ class AlarmDetector:
                                                   windows)
         return share
 
-    def _budgets(self, k: int, end_times: list[float],
-                 tests: int) -> tuple[list[float], list[float]]:
+    def _budgets(self, k: int, end_times: list[float], singles: float,
+                 pairs: int) -> tuple[list[float], list[float]]:
         """Each window's alpha (from the time since the scale's previous one) and level."""
-        alphas, levels = [], []
+        alphas = []
         last_end = self._last_end[k]
         for end_time in end_times:
             elapsed = end_time - last_end
@@ -1225,11 +1262,11 @@ class AlarmDetector:
                 last_end = end_time
             else:  # out-of-order or non-finite times: no budget, and the clock stays where it was
                 elapsed = 0.0
-            alpha = min(self._max_alpha, self._weight * elapsed / self._config.false_alarm_every)
-            alphas.append(alpha)
-            levels.append(sidak_level(alpha, tests) if alpha > 0 else 0.0)
+            alphas.append(min(self._max_alpha,
+                              self._weight * elapsed / self._config.false_alarm_every))
         self._last_end[k] = last_end
-        return alphas, levels
+        levels = window_levels(np.array(alphas), singles, pairs)
+        return alphas, cast(list[float], levels.tolist())
 
     def _statistics(self, k: int, stops: IntArray, ranked: bool) -> tuple[FloatArray, FloatArray]:
         """KS statistics and rank sums (when ranked) of scale k's windows ending at ``stops``."""
@@ -1295,7 +1332,7 @@ class AlarmDetector:
         return ks_statistic(column.sorted_groups(), np.sort(groups).astype(np.float64))
 
     def _update(self, k: int, first_record: int, end_time: float, exceeded: list[int],
-                smallest: float, tests: int) -> None:
+                smallest: float, tests: float) -> None:
         """Raise on an exceedance; lower once every scale has seen clean records since."""
         size = self._scales[k]
         raised = self._raised

@@ -39,8 +39,8 @@ from exporter.alarm import (
     prepare_reference,
     rank_tail_exact,
     rank_tail_screen_many,
-    sidak_level,
     tie_groups,
+    window_levels,
 )
 from exporter.share_test import share_pvalues, share_uniforms
 from exporter.stats.divergence import jensen_shannon
@@ -112,14 +112,16 @@ class OneByOne:
         ranked = n2 * RANK_MAX_SHARE <= n1
         categorical = [c.categorical for c in self.columns]
         shares = [c.share_test for c in self.columns if c.share_test is not None]
-        tests = ((2 if ranked else 1) * categorical.count(False)
-                 + sum(c.tested.shape[0] for c in shares))
-        level = sidak_level(alpha, tests) if alpha > 0 else 0.0
+        share_tests = sum(float(c.weights(n2).sum()) for c in shares)
+        numerical = categorical.count(False)
+        singles, pairs = (share_tests, numerical) if ranked else (numerical + share_tests, 0)
+        level = float(window_levels(np.array([alpha]), singles, pairs)[0])
         below = self.below[:, start:stop]
         statistics = block_statistics(below, n1)
         pvalues = ks_tail_screen_many(statistics, n1, n2)
         pvalues[categorical] = 1.0
-        for j in range(len(self.columns)):
+        numerical = [j for j, c in enumerate(categorical) if not c]
+        for j in numerical:
             if level / SCREEN_FACTOR <= pvalues[j] < SCREEN_FACTOR * level:
                 pvalues[j] = ks_tail_exact(float(statistics[j]), n1, n2)
         rank_pvalues = np.ones(len(self.columns))
@@ -127,7 +129,7 @@ class OneByOne:
             ranks = below.sum(axis=1).astype(np.float64)
             rank_pvalues = rank_tail_screen_many(ranks, n1, n2)
             rank_pvalues[categorical] = 1.0
-            for j in range(len(self.columns)):
+            for j in numerical:
                 if level <= rank_pvalues[j] < RANK_SCREEN_FACTOR * level:
                     rank_pvalues[j] = rank_tail_exact(float(ranks[j]), n1, n2)
         # Categorical columns: each tested category's count, by a plain bincount, against its
@@ -149,7 +151,7 @@ class OneByOne:
         self.blocks_tested += 1
         self.results.append(BlockResult(n2, end_time, alpha, statistics, pvalues, rank_pvalues,
                                         tuple(exceeded), share))
-        self.update(k, start, end_time, exceeded, float(np.min(smallest)), tests)
+        self.update(k, start, end_time, exceeded, float(np.min(smallest)), singles + 2 * pairs)
 
     def effect(self, j: int, stop: int) -> float:
         if self.config.min_effect <= 0.0:
