@@ -158,6 +158,20 @@ class ShareColumn:
     counts: IntArray
     tested: IntArray
     rows: int  # of the reference
+    missing_mass: float  # Good-Turing: the share of records in categories the reference lacks
+
+    def weights(self, m: int) -> FloatArray:
+        """Each tested bin's share of a test in a window of ``m`` records' budget.
+
+        1, except for a bin of only unseen categories: given a pooled count of 0 (no unseen
+        record in the window or the reference) its p-value is 1, so under the null it can
+        exceed only in the windows holding an unseen category, at most ``m`` times the
+        missing mass of them; counted as a whole test it would leave its share of the budget
+        unspent (a binary column would page at half the target, one of 5 categories at 5/6).
+        """
+        out: FloatArray = np.ones(self.tested.shape[0])
+        out[self.counts[self.tested] == 0] = min(1.0, m * self.missing_mass)
+        return out
 
     def window_counts(self, groups: NDArray[np.integer[Any]], stops: IntArray,
                       m: int) -> IntArray:
@@ -185,7 +199,9 @@ def prepare_shares(groups: IntArray, ranks: int, rows: int) -> ShareColumn:
     """The share tests' side of a categorical reference column (``groups``: its tie groups)."""
     bin_of_group = share_bins(ranks)
     counts = np.bincount(bin_of_group[groups], minlength=int(bin_of_group.max()) + 1)
-    return ShareColumn(bin_of_group, counts.astype(np.int64), share_bins_tested(ranks), rows)
+    singletons = int(np.count_nonzero(np.bincount(groups) == 1))
+    return ShareColumn(bin_of_group, counts.astype(np.int64), share_bins_tested(ranks), rows,
+                       singletons / max(rows, 1))
 
 
 class ShareTests:
@@ -233,6 +249,10 @@ class ShareTests:
     def count(self) -> int:
         """Tests per window (tested bins over all columns)."""
         return int(self.tested.shape[0])
+
+    def weight(self, m: int) -> float:
+        """Tests per window of ``m`` records as the budget counts them (``ShareColumn.weights``)."""
+        return float(sum(float(c.weights(m).sum()) for c in self.shares))
 
     def smallest(self, groups: NDArray[np.integer[Any]], stops: IntArray, m: int,
                  windows: IntArray) -> FloatArray:
