@@ -37,8 +37,8 @@ from exporter.stats.ecdf import FloatArray, IntArray, SortedSample, run_ends
 from exporter.stats.scaling import exponent_for, rescaled
 
 # Up to this share of distinct values among the pooled ones, the ranked pass goes by runs
-# rather than through the merge. Measured with 100,000 values against 100,000: by runs 0.11 ms
-# for 100 distinct values, 0.79 ms for 27,000 (the merge: 0.95 ms), 1.1 ms for 44,000.
+# rather than through the merge. Measured with 100,000 values against 100,000: by runs 0.12 ms
+# for 100 distinct values, 0.63 ms for 27,000 (the merge: 0.95 ms), 0.92 ms for 44,000.
 RUNS_SHARE = 0.15
 
 
@@ -130,12 +130,19 @@ def _by_runs(reference: SortedSample, window_sorted: FloatArray,
     win_values = window_sorted[ends]
     win_count = ends + 1
     win_rank = ranks[ends].astype(np.int64)
-    below = np.searchsorted(win_values, reference.unique, side="left")
-    own = win_values[np.minimum(below, win_values.shape[0] - 1)] != reference.unique
-    ref_values, ref_count, below = reference.unique[own], reference.cum_counts[own], below[own]
+    unique, cum_counts = reference.unique, reference.cum_counts
+    # u_j <= W_k exactly when cum_counts[j] <= W_k's rank: the distinct reference values at
+    # or below each window run are found among the (few) counts, not among the values.
+    upto = np.searchsorted(cum_counts, win_rank, side="right")
+    # A value in both samples is pooled with the window's run (it comes last in the merge).
+    own = np.ones(unique.shape[0], dtype=bool)
+    own[upto[(upto > 0) & (unique[upto - 1] == win_values)] - 1] = False
+    # The window runs below each distinct reference value: those with upto <= its index.
+    below = np.cumsum(np.bincount(upto, minlength=unique.shape[0] + 1))[:-1][own]
+    ref_values, ref_count = unique[own], cum_counts[own]
     ref_window = np.where(below > 0, win_count[below - 1], 0)  # window values below
     size = win_values.shape[0] + ref_values.shape[0]
-    at_win = np.searchsorted(ref_values, win_values) + np.arange(win_values.shape[0])
+    at_win = np.concatenate(([0], np.cumsum(own)))[upto] + np.arange(win_values.shape[0])
     at_ref = below + np.arange(ref_values.shape[0])
     values = np.empty(size, dtype=np.float64)
     values[at_win], values[at_ref] = win_values, ref_values
