@@ -179,16 +179,19 @@ def _scaled_statistics(reference: SortedSample, window_sorted: FloatArray, merge
         gap = np.subtract(merged[1:], merged[:-1])
         distinct = gap > 0.0
     del merged
-    # A pooled point is the last of a run of equal values (the next value is larger); the
-    # last position (both ECDFs 1) contributes 0, hence the 0 elsewhere: a product with the
-    # mask (measured five times faster than np.where, whose branches a mask of ties
-    # mispredicts, and np.max's where= argument), skipped by samples without ties.
-    body = scaled[:-1]
-    points = body if distinct.all() else np.multiply(body, distinct)
-    # The smallest needs no mask: inside a run of equal values a position's difference is at
-    # least that at the run's end (window values come last) or at the previous pooled point
+    # A pooled point is the last of a run of equal values (the next value is larger). The
+    # smallest difference needs no mask: inside a run a position's difference is at least
+    # that at the run's end (window values come last) or at the previous pooled point
     # (reference values first), so it never goes below the pooled points' minimum or 0.
-    largest, smallest = int(points.max()), int(body.min())
+    body = scaled[:-1]
+    top = int(body.argmax())
+    largest, smallest = int(body[top]), int(body.min())
+    if largest > -smallest and not distinct[top]:
+        # The largest does (the last reference value before equal window values is not a
+        # pooled point): the largest over the pooled points, 0 elsewhere (the last position,
+        # both ECDFs 1, is 0), as a product with the mask (measured five times faster than
+        # np.where, whose branches a mask of ties mispredicts, and np.max's where= argument).
+        largest = int(np.multiply(body, distinct).max())
     product = n1 * n2
     d = max(largest, -smallest) / product
     np.abs(body, out=body)
