@@ -62,6 +62,19 @@ class TestAdvanced:
             expected = np.searchsorted(sample.values, fresh.values, side="right")
             np.testing.assert_array_equal(column.ranks, expected)
 
+    @pytest.mark.parametrize("entering", [1_000, 5_000, 20_000])  # through a mask, positions
+    def test_a_large_column_after_many_or_few_entries_equals_sorting_and_ranking_anew(
+            self, entering: int) -> None:
+        rng = np.random.default_rng(entering)
+        sample = sorted_sample(np.round(rng.normal(size=50_000), 2))
+        rows = np.round(rng.normal(0.1, 1.0, 100_000), 3)
+        rows[rng.random(100_000) < 0.01] = np.nan
+        entered = np.round(rng.normal(0.2, 1.0, entering), 3)
+        column = advanced(ranked(rows, sample), rows[:entering], entered)
+        fresh = ranked(np.concatenate((rows[entering:], entered)), sample)
+        np.testing.assert_array_equal(column.values, fresh.values)
+        np.testing.assert_array_equal(column.ranks, fresh.ranks)
+
     def test_values_that_were_not_in_the_column_are_refused(self) -> None:
         column = ranked(np.array([1.0, 2.0, 2.0]), sorted_sample(np.array([0.0, 3.0])))
         with pytest.raises(ValueError, match="not in it"):
