@@ -234,10 +234,10 @@ def _numerical(column: RankedColumn, rows: int, ref: NumericalReference,
                with_quantiles: bool) -> ColumnSnapshot:
     usable = column.values
     n = column.size
+    mean, stddev = moments.mean_and_stddev(usable, ordered=True)
     base = ColumnSnapshot(
         name=ref.name, type="numerical", statistic=statistic.statistic, usable=n,
-        missing_ratio=(1.0 - n / rows) if rows else None,
-        mean=moments.mean(usable, ordered=True), stddev=moments.stddev(usable, ordered=True),
+        missing_ratio=(1.0 - n / rows) if rows else None, mean=mean, stddev=stddev,
         quantiles=tuple(zip(moments.PREDICTION_QUANTILES,
                             moments.quantiles(usable, moments.PREDICTION_QUANTILES), strict=True))
         if with_quantiles and n else ())

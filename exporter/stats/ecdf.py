@@ -32,6 +32,13 @@ class SortedSample:
         return int(self.values.shape[0])
 
     @functools.cached_property
+    def distinct(self) -> int:
+        """Number of distinct values (counted once; the arrays of ``unique`` only on demand)."""
+        if self.size == 0:
+            return 0
+        return int(np.count_nonzero(self.values[1:] != self.values[:-1])) + 1
+
+    @functools.cached_property
     def _steps(self) -> tuple[FloatArray, IntArray]:
         unique, counts = np.unique(self.values, return_counts=True)
         return unique, np.cumsum(counts, dtype=np.int64)
@@ -69,6 +76,14 @@ def sorted_usable(values: FloatArray) -> FloatArray:
     ordered = np.sort(values)
     usable: FloatArray = ordered[: int(np.searchsorted(ordered, np.nan, side="left"))]
     return usable
+
+
+def run_ends(values_sorted: FloatArray) -> IntArray:
+    """Index of the last value of each run of equal values in a sorted sample."""
+    if values_sorted.shape[0] == 0:
+        return np.empty(0, dtype=np.intp)
+    ends: IntArray = np.flatnonzero(values_sorted[1:] != values_sorted[:-1])
+    return np.append(ends, values_sorted.shape[0] - 1)
 
 
 def sorted_sample(values: FloatArray) -> SortedSample:

@@ -7,6 +7,8 @@ first (stats.scaling), which leaves every other sample's result bit for bit nump
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from exporter.stats.ecdf import FloatArray
@@ -27,12 +29,29 @@ def mean(values: FloatArray, *, ordered: bool = False) -> float | None:
 
 def stddev(values: FloatArray, *, ordered: bool = False) -> float | None:
     """Sample standard deviation (ddof=1), or None below two values (``ordered``: sorted)."""
-    if values.shape[0] < 2:
-        return None
+    return mean_and_stddev(values, ordered=ordered)[1]
+
+
+def mean_and_stddev(values: FloatArray, *,
+                    ordered: bool = False) -> tuple[float | None, float | None]:
+    """``mean`` and ``stddev`` from one sum: ``np.std(ddof=1)``'s own steps (the sum divided
+    by the count, the squared deviations from it summed and divided by n - 1, the root),
+    bit for bit, without its second pass for the mean."""
+    n = values.shape[0]
+    if n == 0:
+        return None, None
     exponent = _exponent(values, ordered)
+    sample = rescaled(values, exponent) if exponent else values
+    average = float(np.add.reduce(sample)) / n
+    deviation = None
+    if n >= 2:
+        squares = np.subtract(sample, average)
+        np.multiply(squares, squares, out=squares)
+        deviation = math.sqrt(float(np.add.reduce(squares)) / (n - 1))
     if exponent:
-        return restored(float(np.std(rescaled(values, exponent), ddof=1)), exponent)
-    return float(np.std(values, ddof=1))
+        return (restored(average, exponent),
+                None if deviation is None else restored(deviation, exponent))
+    return average, deviation
 
 
 def _exponent(values: FloatArray, ordered: bool) -> int:

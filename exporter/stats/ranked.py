@@ -24,6 +24,10 @@ from numpy.typing import NDArray
 from exporter.stats.ecdf import FloatArray, SortedSample, sorted_usable
 
 RankArray = NDArray[np.signedinteger[Any]]
+# Up to one value in this many entering, the old values are assigned through a mask (long runs
+# of true, a few false): measured 2.3 times faster than through their positions at 1 in 100,
+# as fast at 1 in 16, 2.5 times slower at 1 in 5.
+MASKED_INSERT = 16
 
 
 @dataclass(frozen=True)
@@ -74,20 +78,21 @@ def advanced(column: RankedColumn, left: FloatArray, entered: FloatArray) -> Ran
         keep[slots] = False
         values, ranks = values[keep], ranks[keep]
     if entered.shape[0]:
-        # np.insert, but one set of positions for both arrays, and positions rather than a
-        # boolean mask for the old values (a masked assignment is several times slower).
+        # np.insert, but one set of positions for both arrays.
         size = values.shape[0] + entered.shape[0]
         at = np.searchsorted(values, entered, side="left")
         at += np.arange(entered.shape[0], dtype=at.dtype)
-        old = np.ones(size, dtype=bool)
+        old: NDArray[np.bool_] | NDArray[np.intp] = np.ones(size, dtype=bool)
         old[at] = False
-        stay = np.flatnonzero(old)
+        if entered.shape[0] * MASKED_INSERT > size:
+            # The old values' positions: a mask of short runs is slower to assign through.
+            old = np.flatnonzero(old)
         new_values = np.empty(size, dtype=np.float64)
         new_values[at] = entered
-        new_values[stay] = values
+        new_values[old] = values
         new_ranks = np.empty(size, dtype=ranks.dtype)
         new_ranks[at] = _ranks(column.reference, entered)
-        new_ranks[stay] = ranks
+        new_ranks[old] = ranks
         values, ranks = new_values, new_ranks
     return RankedColumn(values, ranks, column.reference)
 

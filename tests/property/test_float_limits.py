@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from exporter.stats.ecdf import FloatArray, sorted_sample
 from exporter.stats.merged import ks_and_wasserstein
-from exporter.stats.moments import mean, stddev
+from exporter.stats.moments import mean, mean_and_stddev, stddev
+from exporter.stats.scaling import rescaled, restored, sample_exponent
 
 LIMITS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX = float(np.finfo(np.float64).max)
@@ -94,6 +95,29 @@ class TestMeanAndStddevAtTheLimits:
         values = np.random.default_rng(1).normal(10.0, 2.0, 10_001)
         assert mean(values) == float(np.mean(values))
         assert stddev(values) == float(np.std(values, ddof=1))
+
+    @LIMITS
+    # magnitudes that are not rescaled (stats.scaling)
+    @given(st.lists(st.one_of(st.integers(-3, 3).map(float), st.floats(-1e6, 1e6).filter(
+        lambda x: x == 0 or abs(x) > 1e-100)), min_size=1, max_size=300).map(
+            lambda xs: np.array(xs, dtype=np.float64)))
+    def test_mean_and_stddev_from_one_sum_are_numpys_bit_for_bit(self, xs: FloatArray) -> None:
+        expected_sd = float(np.std(xs, ddof=1)) if xs.shape[0] >= 2 else None
+        assert mean_and_stddev(xs) == (float(np.mean(xs)), expected_sd)
+        ordered = np.sort(xs)
+        assert mean_and_stddev(ordered, ordered=True) == (float(np.mean(ordered)), expected_sd
+                                                           if expected_sd is None else
+                                                           float(np.std(ordered, ddof=1)))
+
+    @LIMITS
+    @given(finite_samples)
+    def test_at_the_limits_they_are_numpys_of_the_rescaled_values_bit_for_bit(
+            self, xs: FloatArray) -> None:
+        exponent = sample_exponent(xs)
+        scaled = rescaled(xs, exponent)
+        expected_sd = (restored(float(np.std(scaled, ddof=1)), exponent) if xs.shape[0] >= 2
+                       else None)
+        assert mean_and_stddev(xs) == (mean(xs), expected_sd)
 
     @LIMITS
     @given(finite_samples)

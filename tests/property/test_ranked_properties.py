@@ -62,6 +62,19 @@ class TestAdvanced:
             expected = np.searchsorted(sample.values, fresh.values, side="right")
             np.testing.assert_array_equal(column.ranks, expected)
 
+    @pytest.mark.parametrize("entering", [1_000, 5_000, 20_000])  # through a mask, positions
+    def test_a_large_column_after_many_or_few_entries_equals_sorting_and_ranking_anew(
+            self, entering: int) -> None:
+        rng = np.random.default_rng(entering)
+        sample = sorted_sample(np.round(rng.normal(size=50_000), 2))
+        rows = np.round(rng.normal(0.1, 1.0, 100_000), 3)
+        rows[rng.random(100_000) < 0.01] = np.nan
+        entered = np.round(rng.normal(0.2, 1.0, entering), 3)
+        column = advanced(ranked(rows, sample), rows[:entering], entered)
+        fresh = ranked(np.concatenate((rows[entering:], entered)), sample)
+        np.testing.assert_array_equal(column.values, fresh.values)
+        np.testing.assert_array_equal(column.ranks, fresh.ranks)
+
     def test_values_that_were_not_in_the_column_are_refused(self) -> None:
         column = ranked(np.array([1.0, 2.0, 2.0]), sorted_sample(np.array([0.0, 3.0])))
         with pytest.raises(ValueError, match="not in it"):
@@ -70,16 +83,23 @@ class TestAdvanced:
             advanced(column, np.array([5.0]), np.array([]))
 
 
+# Few distinct values (the pass by runs), at the float limits too (rescaled gaps).
+few = st.one_of(st.integers(-3, 3).map(float), st.sampled_from([0.0, -0.0, 1e300, -1e300,
+                                                                 5e-324, 1e-310, 2.5]))
+
+
 class TestRankedMerge:
     @SETTINGS
     @given(reference=st.lists(finite, min_size=1, max_size=80),
            window=st.lists(finite, min_size=1, max_size=80),
-           norm=st.floats(0.001, 1e3))
+           norm=st.floats(0.001, 1e3), by_runs=st.sampled_from([None, True, False]))
     def test_it_equals_the_sorting_merge_bit_for_bit_and_scipy(
-            self, reference: list[float], window: list[float], norm: float) -> None:
+            self, reference: list[float], window: list[float], norm: float,
+            by_runs: bool | None) -> None:
         sample = sorted_sample(np.array(reference))
         column = ranked(np.array(window), sample)
-        ours = ks_and_wasserstein_ranked(sample, column.values, column.ranks, norm)
+        ours = ks_and_wasserstein_ranked(sample, column.values, column.ranks, norm,
+                                         by_runs=by_runs)
         assert ours == ks_and_wasserstein(sample, column.values, norm)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -87,6 +107,36 @@ class TestRankedMerge:
         assert ours[0] == pytest.approx(d, abs=1e-12)
         assert ours[1] * norm == pytest.approx(sps.wasserstein_distance(reference, window),
                                                rel=1e-9, abs=1e-9)
+
+    @SETTINGS
+    @given(reference=st.lists(few, min_size=1, max_size=80),
+           window=st.lists(few, min_size=1, max_size=80), norm=st.floats(0.001, 1e3))
+    def test_by_runs_and_by_merge_give_the_same_bits_at_the_float_limits(
+            self, reference: list[float], window: list[float], norm: float) -> None:
+        sample = sorted_sample(np.array(reference))
+        column = ranked(np.array(window), sample)
+        by_merge = ks_and_wasserstein_ranked(sample, column.values, column.ranks, norm,
+                                             by_runs=False)
+        assert ks_and_wasserstein_ranked(sample, column.values, column.ranks, norm,
+                                         by_runs=True) == by_merge
+        assert ks_and_wasserstein(sample, column.values, norm) == by_merge
+
+    @SETTINGS
+    @given(reference=st.lists(st.one_of(finite, few), min_size=1, max_size=60),
+           window=st.lists(st.one_of(finite, few), min_size=1, max_size=60),
+           by_runs=st.booleans())
+    def test_the_ks_statistic_is_the_exact_maximum_correctly_rounded(
+            self, reference: list[float], window: list[float], by_runs: bool) -> None:
+        ref, win = np.sort(np.array(reference)), np.sort(np.array(window))
+        n1, n2 = ref.shape[0], win.shape[0]
+        # n1 * n2 * |F_ref - F_win| at every pooled point, in exact integers
+        largest = max(abs(n2 * int(np.searchsorted(ref, x, side="right"))
+                          - n1 * int(np.searchsorted(win, x, side="right")))
+                      for x in np.concatenate((ref, win)))
+        sample = sorted_sample(ref)
+        column = ranked(win, sample)
+        d, _ = ks_and_wasserstein_ranked(sample, column.values, column.ranks, by_runs=by_runs)
+        assert d == largest / (n1 * n2)  # Python's int division rounds correctly
 
 
 NOW = 1_000_000.0

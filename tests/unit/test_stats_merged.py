@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from exporter.stats.ecdf import FloatArray, sorted_sample
-from exporter.stats.merged import ks_and_wasserstein
+from exporter.stats import merged
+from exporter.stats.ecdf import FloatArray, run_ends, sorted_sample
+from exporter.stats.merged import ks_and_wasserstein, ks_and_wasserstein_ranked
+from exporter.stats.ranked import ranked
 
 SIZES = [(1, 1), (1, 2), (2, 1), (100_000, 50), (50, 100_000), (3000, 700), (10_000, 10_001),
          (100_000, 100_000)]
@@ -77,3 +80,60 @@ def test_empty_samples_are_refused() -> None:
         ks_and_wasserstein(sorted_sample(np.empty(0)), np.array([1.0]))
     with pytest.raises(ValueError, match="non-empty"):
         ks_and_wasserstein(sorted_sample(np.array([1.0])), np.empty(0))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_ranked_pass_by_runs_and_by_merge_equal_the_sorting_merge_bit_for_bit(
+        shape: str) -> None:
+    rng = np.random.default_rng(11)
+    reference, window = SHAPES[shape](rng, 100_000), SHAPES[shape](rng, 100_000) * 1.05
+    sample = sorted_sample(reference)
+    column = ranked(window, sample)
+    expected = ks_and_wasserstein(sample, column.values, 0.7)
+    for by_runs in (None, True, False):
+        assert ks_and_wasserstein_ranked(sample, column.values, column.ranks, 0.7,
+                                         by_runs=by_runs) == expected
+
+
+@pytest.mark.parametrize(("shape", "by_runs"), [("normal", False), ("lognormal", False),
+                                                ("rounded", True),
+                                                ("integers-with-ties", True),
+                                                ("one-repeated-value", True)])
+def test_the_ranked_pass_goes_by_runs_only_when_few_values_are_distinct(
+        shape: str, by_runs: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(12)
+    sample = sorted_sample(SHAPES[shape](rng, 20_000))
+    column = ranked(SHAPES[shape](rng, 20_000), sample)
+    calls: list[int] = []
+    real = merged._by_runs
+
+    def counted(*args: Any) -> tuple[float, float]:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(merged, "_by_runs", counted)
+    ks_and_wasserstein_ranked(sample, column.values, column.ranks)
+    assert bool(calls) == by_runs
+
+
+def test_a_window_with_many_distinct_values_against_a_reference_with_few_goes_by_merge(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sample = sorted_sample(np.repeat([1.0, 2.0, 3.0], 1000))
+    column = ranked(np.random.default_rng(13).normal(2.0, 1.0, 3000), sample)
+    monkeypatch.setattr(merged, "_by_runs", None)  # would fail if called
+    d, _ = ks_and_wasserstein_ranked(sample, column.values, column.ranks)
+    assert d == ks_and_wasserstein(sample, column.values)[0]
+
+
+class TestRuns:
+    def test_run_ends_are_the_last_index_of_each_run_of_equal_values(self) -> None:
+        np.testing.assert_array_equal(run_ends(np.array([-0.0, 0.0, 1.0, 2.0, 2.0, 2.0])),
+                                      [1, 2, 5])
+        np.testing.assert_array_equal(run_ends(np.array([4.0])), [0])
+        assert run_ends(np.empty(0)).shape == (0,)
+
+    def test_distinct_counts_the_runs_of_a_sorted_sample(self) -> None:
+        assert sorted_sample(np.array([3.0, 1.0, 3.0, -0.0, 0.0])).distinct == 3
+        assert sorted_sample(np.empty(0)).distinct == 0
+        values = np.random.default_rng(14).integers(0, 50, 5000).astype(np.float64)
+        assert sorted_sample(values).distinct == np.unique(values).shape[0]
