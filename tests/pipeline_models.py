@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from prometheus_client import CollectorRegistry
 
+from exporter.collector import DriftCollector
 from exporter.config import ModelConfig, parse_config
 from exporter.parsing import Batch, batch_from_records
 from exporter.pipeline import ModelPipeline
@@ -60,3 +62,10 @@ def feedback_batch(pipeline: ModelPipeline, records: Sequence[Mapping[str, objec
 def rows(n: int, **fields: object) -> list[dict[str, object]]:
     """``n`` prediction records with x = i, city a, score 0.5 and ``fields``."""
     return [{"x": float(i), "city": "a", "score": 0.5, **fields} for i in range(n)]
+
+
+def collector_registry(core: ModelPipeline) -> CollectorRegistry:
+    """A registry rendering this pipeline's latest state, as the exporter's collector does."""
+    result = CollectorRegistry(auto_describe=True)
+    result.register(DriftCollector(lambda: [core.state()]))
+    return result

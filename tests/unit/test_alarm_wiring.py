@@ -9,11 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pipeline_models import NOW, batch
-from prometheus_client import CollectorRegistry
+from pipeline_models import NOW, batch, collector_registry
 
 from exporter.alarming import FLUSH_RECORDS, PREDICTION, alarm_reference, alarm_seed
-from exporter.collector import DriftCollector
 from exporter.config import parse_config
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
@@ -59,16 +57,10 @@ def stream(core: ModelPipeline, n: int, start: float, seed: int, *, x_shift: flo
     return start + n / RATE
 
 
-def registry(core: ModelPipeline) -> CollectorRegistry:
-    result = CollectorRegistry(auto_describe=True)
-    result.register(DriftCollector(lambda: [core.state()]))
-    return result
-
-
 class TestAlarmInThePipeline:
     def test_the_alarm_is_down_and_its_counter_at_zero_from_the_start(
             self, tmp_path: Path) -> None:
-        reg = registry(pipeline(tmp_path))
+        reg = collector_registry(pipeline(tmp_path))
         assert reg.get_sample_value("drift_alarm", {"model": "m"}) == 0
         assert reg.get_sample_value("drift_alarm_raised_total", {"model": "m"}) == 0
         assert reg.get_sample_value("drift_alarm_false_alarm_every_seconds",
@@ -90,7 +82,7 @@ class TestAlarmInThePipeline:
         core = pipeline(tmp_path)
         t = stream(core, 1600, NOW, seed=1)
         stream(core, 400, t, seed=2, x_shift=1.0)
-        reg = registry(core)
+        reg = collector_registry(core)
         assert reg.get_sample_value("drift_alarm", {"model": "m"}) == 1
         assert reg.get_sample_value("drift_alarm_raised_total", {"model": "m"}) == 1
         assert reg.get_sample_value("drift_feature_alarm", {"model": "m", "feature": "x"}) == 1
@@ -166,7 +158,7 @@ class TestAlarmPerWindowKey:
         core = pipeline(tmp_path, version_column="v")
         stream(core, 1600, NOW, seed=1, v="old")
         stream(core, 400, NOW, seed=2, x_shift=1.0, v="new")
-        reg = registry(core)
+        reg = collector_registry(core)
         labels = {"model": "m", "model_version": "old"}
         assert reg.get_sample_value("drift_alarm", labels) == 0
         assert reg.get_sample_value("drift_alarm", {**labels, "model_version": "new"}) == 1

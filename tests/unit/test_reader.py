@@ -41,6 +41,19 @@ def read_all(pattern: str) -> tuple[list[np.ndarray], ModelCounters]:
         log_reader.close()
 
 
+def parsing_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that parse blocks, in order, from now on (a spy on the parser)."""
+    threads: list[str] = []
+    parse = reader_module.parse_jsonl
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reader_module, "parse_jsonl", spy)
+    return threads
+
+
 class TestPrefetch:
     @pytest.fixture(autouse=True)
     def small_blocks(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,14 +81,7 @@ class TestPrefetch:
     def test_the_next_block_is_parsed_on_the_prefetch_thread_while_one_is_consumed(
             self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         write_log(tmp_path / "a.jsonl", 2000)
-        threads: list[str] = []
-        parse = reader_module.parse_jsonl
-
-        def spy(*args: object, **kwargs: object) -> object:
-            threads.append(threading.current_thread().name)
-            return parse(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(reader_module, "parse_jsonl", spy)
+        threads = parsing_threads(monkeypatch)
         read_all(str(tmp_path / "*.jsonl"))
         assert threads[0] == threading.current_thread().name
         assert all(name.startswith("prefetch") for name in threads[1:])
@@ -83,14 +89,7 @@ class TestPrefetch:
     def test_a_single_block_is_parsed_on_the_calling_thread(
             self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         write_log(tmp_path / "a.jsonl", 10)
-        threads: list[str] = []
-        parse = reader_module.parse_jsonl
-
-        def spy(*args: object, **kwargs: object) -> object:
-            threads.append(threading.current_thread().name)
-            return parse(*args, **kwargs)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(reader_module, "parse_jsonl", spy)
+        threads = parsing_threads(monkeypatch)
         batches, _ = read_all(str(tmp_path / "*.jsonl"))
         assert threads == [threading.current_thread().name]
         assert batches[0].shape == (10,)

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pipeline_models import NOW, batch
-from prometheus_client import CollectorRegistry
+from pipeline_models import NOW, batch, collector_registry
 
 from exporter.alarming import alarm_reference
 from exporter.checking import segment_lines
-from exporter.collector import DriftCollector
 from exporter.config import parse_config
 from exporter.landing import landing_page
 from exporter.pipeline import ModelPipeline
@@ -65,12 +63,6 @@ def stream(core: ModelPipeline, n: int, segment: str, centre: float, seed: int) 
         core.add(batch(core, records[first:first + 200]), NOW)
 
 
-def registry(core: ModelPipeline) -> CollectorRegistry:
-    result = CollectorRegistry(auto_describe=True)
-    result.register(DriftCollector(lambda: [core.state()]))
-    return result
-
-
 class TestSegmentProfiles:
     def test_each_segment_is_profiled_on_its_slice_of_the_reference(
             self, tmp_path: Path) -> None:
@@ -116,7 +108,7 @@ class TestSegmentWindows:
         core = pipeline(tmp_path)
         stream(core, 2000, "a", 0.0, seed=1)  # the mix moved: only a, drawn like a
         core.recompute(NOW)
-        reg = registry(core)
+        reg = collector_registry(core)
         whole = {"model": "m", "feature": "x"}
         assert reg.get_sample_value("drift_feature_drift_detected", whole) == 1
         assert reg.get_sample_value("drift_feature_drift_detected",
@@ -130,7 +122,7 @@ class TestSegmentWindows:
         core = pipeline(tmp_path)
         stream(core, 1000, "b", 4.0, seed=2)
         core.recompute(NOW)
-        reg = registry(core)
+        reg = collector_registry(core)
         labels = {"model": "m", "segment": "b"}
         assert reg.get_sample_value("drift_alarm", labels) == 1
         assert reg.get_sample_value("drift_detections_total", {**labels, "feature": "x"}) == 1
@@ -142,7 +134,7 @@ class TestSegmentWindows:
         reference(tmp_path)
         core = pipeline(tmp_path)
         stream(core, 400, "a", 0.0, seed=3)
-        reg = registry(core)
+        reg = collector_registry(core)
         assert reg.get_sample_value("drift_rows_ingested_total", {"model": "m"}) == 400
         assert reg.get_sample_value("drift_feature_values_count",
                                     {"model": "m", "feature": "x"}) == 400
