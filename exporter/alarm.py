@@ -214,9 +214,12 @@ def window_levels(alphas: FloatArray, singles: float, pairs: int) -> FloatArray:
     pairs exceed with probabilities ``alphas`` (columns independent: Šidák's)."""
     with np.errstate(divide="ignore"):  # alpha = 1 (benchmarks without the cap): level 1
         log_keep = np.log1p(-np.minimum(alphas, 1.0))
-    level: FloatArray = -np.expm1(log_keep / (singles + 2 * pairs))
+    # At least one test: a window of only unseen-category bins (a constant categorical column
+    # whose reference has no singletons counts for 0) is not given a level of 1, which would
+    # page on a single record of a new category.
+    level: FloatArray = -np.expm1(log_keep / max(singles + 2 * pairs, 1.0))
     for _ in range(_PAIR_ITERATIONS if pairs else 0):
-        level = -np.expm1(log_keep / (singles + 2 * pairs * pair_factor(level)))
+        level = -np.expm1(log_keep / np.maximum(singles + 2 * pairs * pair_factor(level), 1.0))
     return level
 
 
@@ -1348,7 +1351,9 @@ class AlarmDetector:
             # A block holding records up to the raise (a larger block around the raising one)
             # says nothing about whether the change is over.
             return
-        combined = -math.expm1(tests * math.log1p(-smallest))  # Šidák
+        # Šidák; every p-value at 1 (a window with nothing to test: only unseen-category bins
+        # with no unseen record) is as clean as can be (log1p(-1) is a math domain error).
+        combined = 1.0 if smallest >= 1.0 else -math.expm1(tests * math.log1p(-smallest))
         clean = combined >= CLEAR_LEVEL and not exceeded
         raised.clean[k] = raised.clean[k] + 1 if clean else 0
         if min(raised.clean) >= 1 and raised.clean[raised.scale] >= CLEAR_BLOCKS:

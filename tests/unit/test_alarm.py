@@ -111,6 +111,14 @@ class TestLevels:
         assert sidak_level(3.5, 20) == 1.0
         assert window_levels(np.array([1.0, 3.5]), 5, 20).tolist() == [1.0, 1.0]
 
+    def test_a_window_is_budgeted_as_at_least_one_test(self) -> None:
+        # Only unseen-category bins of weight 0 (or less than one test's worth): the level of
+        # one test, not 1 (which would page on one record of a new category).
+        alphas = np.array([0.0, 1e-7, 0.01])
+        for singles in (0.0, 0.25):
+            assert window_levels(alphas, singles, 0).tolist() == pytest.approx(
+                alphas.tolist(), rel=1e-12)
+
     def test_without_pairs_the_window_level_is_sidaks(self) -> None:
         alphas = np.array([0.0, 1e-9, 1e-4, 0.01])
         expected = [sidak_level(a, 7) if a > 0 else 0.0 for a in alphas]

@@ -175,7 +175,7 @@ class OneByOne:
         raised["columns"].update(exceeded)
         if first <= raised["last"]:
             return
-        combined = -math.expm1(tests * math.log1p(-smallest))
+        combined = 1.0 if smallest >= 1.0 else -math.expm1(tests * math.log1p(-smallest))
         clean = combined >= CLEAR_LEVEL and not exceeded
         raised["clean"][k] = raised["clean"][k] + 1 if clean else 0
         if min(raised["clean"]) >= 1 and raised["clean"][raised["scale"]] >= CLEAR_BLOCKS:

@@ -222,6 +222,25 @@ class TestInTheAlarm:
         assert detector.state().raised_at is not None
         assert detector.state().raised_at < 500.0 + 100 / 10.0
 
+    def test_a_constant_column_pages_on_a_new_category_and_clears_after_it(self) -> None:
+        # Its only test is the unseen bin: one new record does not page, a stream of them
+        # does, and windows without them (p-values of exactly 1) clear it.
+        detector = AlarmDetector([ReferenceColumn("c", "categorical", np.zeros(5_000,
+                                                                               dtype=np.int64))],
+                                 AlarmConfig(), seed=1)
+        records = np.zeros(2_000, dtype=np.int64)
+        records[1_500] = 7
+        detector.add([records], np.arange(2_000) / 10.0)
+        assert not detector.state().raised
+        burst = np.zeros(300, dtype=np.int64)
+        burst[::20] = 7
+        detector.add([burst], 200.0 + np.arange(300) / 10.0)
+        assert detector.state().raised
+        detector.add([np.zeros(3_000, dtype=np.int64)], 230.0 + np.arange(3_000) / 10.0)
+        state = detector.state()
+        assert not state.raised
+        assert state.raised_total == 1
+
     @pytest.mark.parametrize("target", [AlarmConfig().false_alarm_every, 20.0])
     def test_numerical_columns_get_no_share_tests(self, target: float) -> None:
         # Also at budgets near 1 (an accelerated target), where the exact KS and Mann-Whitney
