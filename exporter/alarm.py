@@ -218,8 +218,8 @@ def window_levels(alphas: FloatArray, singles: float, pairs: int) -> FloatArray:
     # whose reference has no singletons counts for 0) is not given a level of 1, which would
     # page on a single record of a new category.
     level: FloatArray = -np.expm1(log_keep / max(singles + 2 * pairs, 1.0))
-    for _ in range(_PAIR_ITERATIONS if pairs else 0):
-        level = -np.expm1(log_keep / np.maximum(singles + 2 * pairs * pair_factor(level), 1.0))
+    for _ in range(_PAIR_ITERATIONS if pairs else 0):  # a pair counts for 2 f >= 1.18 tests
+        level = -np.expm1(log_keep / (singles + 2 * pairs * pair_factor(level)))
     return level
 
 
@@ -960,6 +960,9 @@ class AlarmDetector:
         self._weight = 1.0 / len(self._scales) if self._scales else 0.0
         # Each scale's window of m records is tested every m / STEPS_PER_BLOCK records.
         self._steps = tuple(max(1, m // STEPS_PER_BLOCK) for m in self._scales)
+        # Per scale, the tests a window's budget counts: single tests (KS alone, category
+        # shares as weighted) and KS and Mann-Whitney pairs; fixed by the window's size.
+        self._counts = tuple(self._test_counts(m) for m in self._scales)
         for small, large in itertools.pairwise(self._steps):
             if large % small:
                 raise ValueError(f"steps must divide each other, got {self._steps}")
@@ -1101,7 +1104,7 @@ class AlarmDetector:
                 continue
             stops = np.arange(first, last + 1, every) - self._offset
             end_times = self._times[stops - 1].tolist()
-            alphas, levels = self._budgets(k, end_times, *self._test_counts(k))
+            alphas, levels = self._budgets(k, end_times, *self._counts[k])
             plans.append((k, stops, end_times, alphas, levels))
             order.extend((end, k, t) for t, end in enumerate(range(first, last + 1, every)))
         # A window without budget (no time since its scale's previous one: records read in one
@@ -1168,13 +1171,14 @@ class AlarmDetector:
     def _tests(self, k: int) -> float:
         """P-values per window of scale k: KS per numerical column, and Mann-Whitney where it
         runs; one per tested category share of the categorical columns (as budgeted)."""
-        singles, pairs = self._test_counts(k)
+        singles, pairs = self._counts[k]
         return singles + 2 * pairs
 
-    def _test_counts(self, k: int) -> tuple[float, int]:
-        """Scale k's single tests (KS alone, category shares) and KS and Mann-Whitney pairs."""
-        shares = self._shares.weight(self._scales[k])
-        if self._scales[k] * RANK_MAX_SHARE <= self._rows:
+    def _test_counts(self, m: int) -> tuple[float, int]:
+        """A window of m records' single tests (KS alone, category shares) and KS and
+        Mann-Whitney pairs."""
+        shares = self._shares.weight(m)
+        if m * RANK_MAX_SHARE <= self._rows:
             return shares, self._numerical
         return self._numerical + shares, 0
 

@@ -186,8 +186,9 @@ def profile_numerical(name: str, values: FloatArray, bins: int,
     edges = quantile_edges(sample.values, bins)
     props = proportions(bin_counts(edges, sample.values))
     missing = 1.0 - usable.shape[0] / values.shape[0] if values.shape[0] else 0.0
-    return NumericalReference(name, sample, moments.mean(usable), moments.stddev(usable),
-                              missing, edges, props, fleet_reference(sample.values, fleet_buckets))
+    mean, stddev = moments.mean_and_stddev(usable)
+    return NumericalReference(name, sample, mean, stddev, missing, edges, props,
+                              fleet_reference(sample.values, fleet_buckets))
 
 
 def profile_categorical(name: str, values: NDArray[np.object_],

@@ -19,39 +19,40 @@ PREDICTION_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 def mean(values: FloatArray, *, ordered: bool = False) -> float | None:
     """Arithmetic mean, or None for an empty sample (``ordered``: the values are sorted)."""
-    if values.shape[0] == 0:
-        return None
-    exponent = _exponent(values, ordered)
-    if exponent:
-        return restored(float(np.mean(rescaled(values, exponent))), exponent)
-    return float(np.mean(values))
+    return _moments(values, ordered, deviation=False)[0]
 
 
 def stddev(values: FloatArray, *, ordered: bool = False) -> float | None:
     """Sample standard deviation (ddof=1), or None below two values (``ordered``: sorted)."""
-    return mean_and_stddev(values, ordered=ordered)[1]
+    return _moments(values, ordered, deviation=True)[1]
 
 
 def mean_and_stddev(values: FloatArray, *,
                     ordered: bool = False) -> tuple[float | None, float | None]:
-    """``mean`` and ``stddev`` from one sum: ``np.std(ddof=1)``'s own steps (the sum divided
-    by the count, the squared deviations from it summed and divided by n - 1, the root),
-    bit for bit, without its second pass for the mean."""
+    """``mean`` and ``stddev`` from one sum (for a column that needs both)."""
+    return _moments(values, ordered, deviation=True)
+
+
+def _moments(values: FloatArray, ordered: bool,
+             deviation: bool) -> tuple[float | None, float | None]:
+    """The mean (``np.mean``'s steps: the sum divided by the count) and, when asked, the
+    stddev (``np.std(ddof=1)``'s: the squared deviations from that mean summed and divided by
+    n - 1, the root), bit for bit numpy's, the sum taken once."""
     n = values.shape[0]
     if n == 0:
         return None, None
     exponent = _exponent(values, ordered)
     sample = rescaled(values, exponent) if exponent else values
     average = float(np.add.reduce(sample)) / n
-    deviation = None
-    if n >= 2:
+    spread = None
+    if deviation and n >= 2:
         squares = np.subtract(sample, average)
         np.multiply(squares, squares, out=squares)
-        deviation = math.sqrt(float(np.add.reduce(squares)) / (n - 1))
+        spread = math.sqrt(float(np.add.reduce(squares)) / (n - 1))
     if exponent:
         return (restored(average, exponent),
-                None if deviation is None else restored(deviation, exponent))
-    return average, deviation
+                None if spread is None else restored(spread, exponent))
+    return average, spread
 
 
 def _exponent(values: FloatArray, ordered: bool) -> int:
