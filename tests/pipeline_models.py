@@ -18,23 +18,29 @@ from exporter.reference import ReferenceProfile, load_reference
 NOW = 1_000_000.0  # a clock far from the wall clock: nothing may read the wall clock
 
 
-def model(tmp_path: Path, **extra: object) -> tuple[ModelConfig, ReferenceProfile]:
-    """A model with a numerical feature x, a categorical feature city (a, b, c), a numerical
-    prediction score and a numerical reference column y (for a label); ``extra`` keys
-    override the model's config."""
-    rng = np.random.default_rng(0)
-    pd.DataFrame({"x": rng.normal(size=200), "city": rng.choice(["a", "b", "c"], 200),
-                  "score": rng.random(200), "y": rng.random(200)}).to_parquet(
-        tmp_path / "ref.parquet", index=False)
+def write_model(tmp_path: Path, reference: pd.DataFrame, **keys: object) -> ModelConfig:
+    """A model of a numerical feature x, a categorical feature city and a numerical prediction
+    score, on these reference rows (written to ``tmp_path``); ``keys``: more of its config."""
+    reference.to_parquet(tmp_path / "ref.parquet", index=False)
     entry: dict[str, object] = {
         "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
         "reference": {"path": str(tmp_path / "ref.parquet")},
         "features": [{"name": "x", "type": "numerical"},
                      {"name": "city", "type": "categorical"}],
-        "prediction": {"column": "score", "type": "numerical"},
-        "window": {"rows": 100}, "update_interval": "10s", "drift": {"min_rows": 1}}
-    entry.update(extra)
-    config = parse_config({"models": [entry]}, base_dir=tmp_path).models[0]
+        "prediction": {"column": "score", "type": "numerical"}, **keys}
+    return parse_config({"models": [entry]}, base_dir=tmp_path).models[0]
+
+
+def model(tmp_path: Path, **extra: object) -> tuple[ModelConfig, ReferenceProfile]:
+    """A model with a numerical feature x, a categorical feature city (a, b, c), a numerical
+    prediction score and a numerical reference column y (for a label); ``extra`` keys
+    override the model's config."""
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=200), "city": rng.choice(["a", "b", "c"], 200),
+                              "score": rng.random(200), "y": rng.random(200)})
+    keys: dict[str, object] = {"window": {"rows": 100}, "update_interval": "10s",
+                               "drift": {"min_rows": 1}}
+    config = write_model(tmp_path, reference, **{**keys, **extra})
     return config, load_reference(config)
 
 

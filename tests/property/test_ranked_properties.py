@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline_models import write_model
 from scipy import stats as sps
 
-from exporter.config import parse_config
 from exporter.parsing import batch_from_records
 from exporter.pipeline import ModelPipeline
 from exporter.reference import load_reference
@@ -144,17 +144,11 @@ NOW = 1_000_000.0
 
 def _pipeline(tmp_path: Path, window: dict[str, object], **extra: object) -> ModelPipeline:
     rng = np.random.default_rng(0)
-    pd.DataFrame({"x": np.round(rng.normal(size=300), 1), "city": rng.choice(["a", "b"], 300),
-                  "score": rng.random(300), "seg": rng.choice(["s", "t", "u"], 300)}).to_parquet(
-        tmp_path / "ref.parquet", index=False)
-    entry: dict[str, object] = {
-        "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
-        "reference": {"path": str(tmp_path / "ref.parquet")},
-        "features": [{"name": "x", "type": "numerical"},
-                     {"name": "city", "type": "categorical"}],
-        "prediction": {"column": "score", "type": "numerical"},
-        "timestamp_column": "ts", "window": window, "drift": {"min_rows": 1}, **extra}
-    config = parse_config({"models": [entry]}, base_dir=tmp_path).models[0]
+    reference = pd.DataFrame({"x": np.round(rng.normal(size=300), 1),
+                              "city": rng.choice(["a", "b"], 300), "score": rng.random(300),
+                              "seg": rng.choice(["s", "t", "u"], 300)})
+    config = write_model(tmp_path, reference, timestamp_column="ts", window=window,
+                         drift={"min_rows": 1}, **extra)
     return ModelPipeline(config, load_reference(config))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pipeline_models import NOW, batch, collector_registry
+from pipeline_models import NOW, batch, collector_registry, write_model
 
 from exporter.alarming import FLUSH_RECORDS, PREDICTION, alarm_reference, alarm_seed
 from exporter.config import parse_config
@@ -24,19 +24,11 @@ RATE = 10.0  # records per second of the simulated clock
 def pipeline(tmp_path: Path, **extra: object) -> ModelPipeline:
     """A model with a numerical x, a categorical city (a 80%, b 20%) and a numerical score."""
     rng = np.random.default_rng(0)
-    pd.DataFrame({"x": rng.normal(size=REFERENCE_ROWS),
-                  "city": rng.choice(["a", "b"], REFERENCE_ROWS, p=[0.8, 0.2]),
-                  "score": rng.random(REFERENCE_ROWS), "v": "1"}).to_parquet(
-        tmp_path / "ref.parquet", index=False)
-    entry: dict[str, object] = {
-        "name": "m", "logs": {"path": str(tmp_path / "logs" / "*.jsonl")},
-        "reference": {"path": str(tmp_path / "ref.parquet")},
-        "features": [{"name": "x", "type": "numerical"},
-                     {"name": "city", "type": "categorical"}],
-        "prediction": {"column": "score", "type": "numerical"},
-        "timestamp_column": "ts", "window": {"rows": 1000}}
-    entry.update(extra)
-    config = parse_config({"models": [entry]}, base_dir=tmp_path).models[0]
+    reference = pd.DataFrame({"x": rng.normal(size=REFERENCE_ROWS),
+                              "city": rng.choice(["a", "b"], REFERENCE_ROWS, p=[0.8, 0.2]),
+                              "score": rng.random(REFERENCE_ROWS), "v": "1"})
+    config = write_model(tmp_path, reference, **{"timestamp_column": "ts",
+                                                 "window": {"rows": 1000}, **extra})
     return ModelPipeline(config, load_reference(config))
 
 
